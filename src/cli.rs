@@ -1,0 +1,360 @@
+//! The command line, defined once. Help, man pages (`man/`) and shell
+//! completions (`completions/`) are all generated from these definitions;
+//! nothing here does I/O.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Shown under `kaccess --help` and in `kaccess(1)`.
+pub const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  error (anything not listed below)
+  2  usage or configuration error
+  3  login required but not possible here (non-interactive use)
+  4  denied (MFA missing, access denied at the IdP, policy refused)
+  5  identity provider or broker unreachable
+
+Environment:
+  KACCESS_CONFIG       client configuration file
+                       (default: $XDG_CONFIG_HOME/kaccess/config.yaml)
+  KACCESS_RUNTIME_DIR  where sessions live
+                       (default: $XDG_RUNTIME_DIR/kaccess, else a private dir in the cache dir)
+  KACCESS_LOG          log filter for diagnostics on stderr (e.g. `debug`)
+  BROWSER              browser command used by the browser flow
+  KUBERNETES_EXEC_INFO set by kubectl when it runs `kaccess credential`";
+
+/// Ephemeral, MFA-verified, audited access to Kubernetes clusters.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kaccess",
+    version,
+    about = "Ephemeral, MFA-verified, audited access to Kubernetes clusters",
+    long_about = "kaccess replaces static kubeconfig files with short-lived credentials. \
+`kaccess login` verifies an MFA-backed OpenID Connect login, exchanges it at the kaccess \
+broker for a short-lived client certificate (for a key made on this machine) or a revocable \
+token, and writes a session kubeconfig that is deleted when the session ends.",
+    after_long_help = AFTER_HELP,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in to a cluster: OIDC with verified MFA, then a short-lived credential from the broker
+    Login(LoginArgs),
+    /// End sessions: revoke at the broker and the IdP, wipe local files
+    Logout(LogoutArgs),
+    /// kubectl exec credential plugin: print an ExecCredential for CLUSTER
+    Credential(CredentialArgs),
+    /// Run a command with KUBECONFIG set to a private session for CLUSTER
+    Exec(ExecArgs),
+    /// Print shell lines that point KUBECONFIG at CLUSTER's session
+    Env(EnvArgs),
+    /// Show live sessions: identity, groups, reason, expiry
+    Status(StatusArgs),
+    /// Print the path of CLUSTER's session kubeconfig
+    Kubeconfig(KubeconfigArgs),
+    /// Inspect or create the client configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Run the kaccess broker (HTTPS server that issues credentials)
+    Serve(ServeArgs),
+    /// Work with the broker's hash-chained audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Generate Kubernetes RBAC from the broker policy
+    #[command(subcommand)]
+    Rbac(RbacCommand),
+    /// Internal: remove a session's files when it ends (started by `login`)
+    #[command(hide = true, name = "__reap")]
+    Reap(ReapArgs),
+    /// Internal: write completions and man pages into a directory
+    #[command(hide = true, name = "__generate")]
+    Generate(GenerateArgs),
+}
+
+/// Where the client configuration comes from; shared by client commands.
+#[derive(Debug, Clone, Args)]
+pub struct ClientOpts {
+    /// Client configuration file
+    #[arg(long, env = "KACCESS_CONFIG", value_name = "FILE", global = false)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Flow {
+    /// Browser when one can be opened and this is not an SSH or headless session, else device
+    Auto,
+    /// Authorization code + PKCE with a loopback redirect
+    Browser,
+    /// Device authorization grant (RFC 8628): code and QR on the terminal
+    Device,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenStore {
+    /// OS keyring (Secret Service on Linux, Keychain on macOS); falls back to file
+    Keyring,
+    /// 0600 file in the runtime dir
+    File,
+    /// Keep no refresh token: every new credential needs a new login
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CredentialChoice {
+    Certificate,
+    Token,
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = "Examples:
+  kaccess login prod --reason \"INC-123\"
+  kaccess login prod --flow device --reason \"CHG-42 rollout\"
+  kaccess login prod -o json | jq .session.expires_at")]
+pub struct LoginArgs {
+    /// Cluster name from the client configuration
+    pub cluster: String,
+    /// How to sign in at the identity provider
+    #[arg(long, value_enum, default_value_t = Flow::Auto)]
+    pub flow: Flow,
+    /// Never open a browser (prints the URL instead; with --flow auto, picks device)
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Why you need access (ticket, incident); recorded in the audit log
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Wanted session length (e.g. 1h); the broker caps it
+    #[arg(long, value_name = "DURATION")]
+    pub session_ttl: Option<String>,
+    /// Override the configured credential kind
+    #[arg(long, value_enum)]
+    pub credential: Option<CredentialChoice>,
+    /// Where to keep the refresh token
+    #[arg(long, value_enum, default_value_t = TokenStore::Keyring)]
+    pub token_store: TokenStore,
+    /// Write the certificate and key into the kubeconfig (for tools without exec support);
+    /// the file then lives only as long as that credential
+    #[arg(long)]
+    pub embed: bool,
+    /// How long to wait for the browser or device login
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub timeout: String,
+    /// Output format of the result (JSON goes to stdout)
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    #[command(flatten)]
+    pub client: ClientOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Cluster to log out of
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub cluster: Option<String>,
+    /// Log out of every cluster with a session
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub client: ClientOpts,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_long_help = "kubectl runs this command itself; the session kubeconfig written by \
+`kaccess login` contains the exec stanza. On a cache hit it reads one file and prints; it never \
+prompts unless kubectl says the session is interactive."
+)]
+pub struct CredentialArgs {
+    /// Cluster name
+    pub cluster: String,
+    /// Longest wait for another kaccess refreshing the same cluster
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub lock_timeout: String,
+    #[command(flatten)]
+    pub client: ClientOpts,
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = "Examples:
+  kaccess exec prod --reason INC-123 -- kubectl get pods
+  kaccess exec prod -- helm list")]
+pub struct ExecArgs {
+    /// Cluster name
+    pub cluster: String,
+    /// Why you need access, used when a login is needed
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// The command and its arguments
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+    #[command(flatten)]
+    pub client: ClientOpts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Sh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = "Example:
+  eval \"$(kaccess env prod)\"")]
+pub struct EnvArgs {
+    /// Cluster name
+    pub cluster: String,
+    /// Syntax of the printed lines
+    #[arg(long, value_enum, default_value_t = Shell::Sh)]
+    pub shell: Shell,
+    #[command(flatten)]
+    pub client: ClientOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this cluster
+    pub cluster: Option<String>,
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    #[command(flatten)]
+    pub client: ClientOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    /// Cluster name
+    pub cluster: String,
+    #[command(flatten)]
+    pub client: ClientOpts,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print the effective settings of one cluster
+    Check(ConfigCheckArgs),
+    /// Write a commented example configuration
+    Init(ConfigInitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigCheckArgs {
+    /// Cluster to show (all clusters are validated either way)
+    pub cluster: Option<String>,
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    #[command(flatten)]
+    pub client: ClientOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigInitArgs {
+    /// Overwrite an existing file
+    #[arg(long)]
+    pub force: bool,
+    /// Print the example on stdout instead of writing it
+    #[arg(long)]
+    pub stdout: bool,
+    #[command(flatten)]
+    pub client: ClientOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Broker configuration file
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Print the kube-apiserver flags and webhook kubeconfig for this broker, then exit
+    #[arg(long)]
+    pub print_apiserver_config: bool,
+    /// Cluster for --print-apiserver-config (default: the only one)
+    #[arg(long, requires = "print_apiserver_config")]
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain of an audit log; report the first broken line
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// Audit log (JSON lines)
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RbacCommand {
+    /// Print RoleBindings/ClusterRoleBindings for each grant, ready for `kubectl apply -f -`
+    Render(RbacRenderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RbacRenderArgs {
+    /// Broker configuration file
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Only this cluster
+    #[arg(long)]
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReapArgs {
+    /// Cluster whose session to remove
+    pub cluster: String,
+    /// Session id the reaper belongs to (a newer session is left alone)
+    #[arg(long)]
+    pub session_id: String,
+    /// Runtime dir holding the session
+    #[arg(long)]
+    pub runtime_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Directory to write `completions/` and `man/` into
+    pub out: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn exec_requires_a_command_after_double_dash() {
+        let err = Cli::try_parse_from(["kaccess", "exec", "prod"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let ok = Cli::try_parse_from(["kaccess", "exec", "prod", "--", "kubectl", "get", "pods"])
+            .unwrap();
+        match ok.command {
+            Command::Exec(a) => assert_eq!(a.command, ["kubectl", "get", "pods"]),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn logout_needs_a_cluster_or_all_but_not_both() {
+        assert!(Cli::try_parse_from(["kaccess", "logout"]).is_err());
+        assert!(Cli::try_parse_from(["kaccess", "logout", "prod", "--all"]).is_err());
+        assert!(Cli::try_parse_from(["kaccess", "logout", "--all"]).is_ok());
+    }
+}

@@ -1,0 +1,23 @@
+//! Command dispatch: one `run` per subcommand, one exit path.
+
+use crate::cli::{Cli, Command};
+use crate::error::{self, Exit, Failure};
+use clap::Parser;
+use std::process::ExitCode;
+
+/// Parses the command line, runs the command, reports errors the one way.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(exit) => exit.into(),
+        Err(err) => error::report(&err),
+    }
+}
+
+/// Runs one parsed command. Returns the exit code for commands whose
+/// success has more than one outcome (`exec` passes its child's code on).
+pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        other => Err(Failure::error(format!("`{other:?}` is not built yet")).into()),
+    }
+}

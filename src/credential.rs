@@ -1,0 +1,1 @@
+//! The kubectl exec credential plugin (`kaccess credential`).

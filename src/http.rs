@@ -1,0 +1,103 @@
+//! The one HTTP client setup for talking to the IdP and the broker, and the
+//! adapter that lets `openidconnect`/`oauth2` use it (they are built without
+//! their own reqwest so only one reqwest and one rustls end up in the binary).
+
+use anyhow::{Context, Result};
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// Installs ring as the process-wide rustls provider. Idempotent; every
+/// entry point that may do TLS calls it first.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Connect and whole-request timeouts: an IdP or broker that hangs must turn
+/// into exit 5 quickly, not a stuck kubectl.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reads a PEM bundle for use as extra trust roots.
+pub fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>> {
+    let pem =
+        std::fs::read(path).with_context(|| format!("cannot read CA file `{}`", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .with_context(|| format!("`{}` is not a PEM certificate bundle", path.display()))?;
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "`{}` holds no PEM certificate",
+        path.display()
+    );
+    Ok(certs)
+}
+
+/// Builds a client that trusts the platform roots plus `extra_roots`, never
+/// follows redirects (OAuth endpoints must not be redirected), and times out.
+pub fn client(extra_roots: Vec<reqwest::Certificate>) -> Result<reqwest::Client> {
+    install_crypto_provider();
+    let mut b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .user_agent(concat!("kaccess/", env!("CARGO_PKG_VERSION")));
+    if !extra_roots.is_empty() {
+        b = b.tls_certs_merge(extra_roots);
+    }
+    b.build().context("cannot set up the HTTP client")
+}
+
+/// Failure of one HTTP exchange made on behalf of `openidconnect`.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    #[error(transparent)]
+    Reqwest(#[from] reqwest::Error),
+    #[error("cannot build HTTP response: {0}")]
+    Http(#[from] http::Error),
+}
+
+/// `openidconnect::AsyncHttpClient` over our reqwest client.
+#[derive(Clone)]
+pub struct OidcHttp(pub reqwest::Client);
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for OidcHttp {
+    type Error = AdapterError;
+    type Future = Pin<
+        Box<dyn Future<Output = Result<openidconnect::HttpResponse, AdapterError>> + Send + 'c>,
+    >;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let request = reqwest::Request::try_from(request)?;
+            let response = self.0.execute(request).await?;
+            let mut builder = http::Response::builder().status(response.status());
+            for (name, value) in response.headers() {
+                builder = builder.header(name, value);
+            }
+            let body = response.bytes().await?.to_vec();
+            Ok(builder.body(body)?)
+        })
+    }
+}
+
+/// True when an error chain says the peer could not be reached at all
+/// (connect refused, DNS, TLS handshake, timeout): exit code 5.
+pub fn is_unreachable(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(r) = e.downcast_ref::<reqwest::Error>() {
+            if r.is_connect() || r.is_timeout() {
+                return true;
+            }
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(io.kind(), ConnectionRefused | ConnectionReset | TimedOut) {
+                return true;
+            }
+        }
+        cur = e.source();
+    }
+    false
+}

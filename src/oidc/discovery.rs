@@ -1,0 +1,1 @@
+//! Provider metadata from `<issuer>/.well-known/openid-configuration`.

@@ -1,0 +1,1 @@
+//! MFA check on a verified ID token.

@@ -1,0 +1,10 @@
+//! Getting a verified, MFA-backed ID token from an OpenID Connect provider.
+//!
+//! - `discovery`: provider metadata and keys, issuer matched exactly
+//! - `verify`: ID-token validation (signature, iss, aud, azp, exp, iat,
+//!   nonce) shared by the client and the broker
+//! - `mfa`: kaccess's own MFA check on amr/acr/auth_time
+
+pub mod discovery;
+pub mod mfa;
+pub mod verify;

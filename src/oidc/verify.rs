@@ -1,0 +1,1 @@
+//! ID-token validation shared by client and broker.

@@ -1,0 +1,200 @@
+//! Wire types shared by the client (`exchange`) and the broker (`broker`),
+//! plus kube-apiserver's TokenReview shapes. JSON, snake_case, `None` fields
+//! left out. Every broker error body is [`ErrorBody`].
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+pub const EXCHANGE_PATH: &str = "/v1/exchange";
+pub const TOKENREVIEW_PATH: &str = "/v1/tokenreview";
+pub const HEALTHZ_PATH: &str = "/healthz";
+pub const METRICS_PATH: &str = "/metrics";
+
+/// `/v1/sessions/{id}/revoke`.
+pub fn revoke_path(session_id: &str) -> String {
+    format!("/v1/sessions/{session_id}/revoke")
+}
+
+/// Largest request body the broker reads; an ID token plus a CSR fit many
+/// times over.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest `Authorization` bearer value the broker accepts.
+pub const MAX_BEARER_BYTES: usize = 16 * 1024;
+
+/// What the client asks the broker to issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialKind {
+    /// X.509 client certificate for a key made on the user's machine.
+    Certificate,
+    /// Opaque bearer token checked through the TokenReview webhook.
+    Token,
+}
+
+impl CredentialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::Certificate => "certificate",
+            CredentialKind::Token => "token",
+        }
+    }
+}
+
+/// `POST /v1/exchange` body. The ID token travels in `Authorization: Bearer`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeRequest {
+    pub cluster: String,
+    pub credential: CredentialKind,
+    /// PEM CSR; required for `certificate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csr: Option<String>,
+    /// Why the user needs access (ticket, incident). Required where policy says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Continue this session instead of starting one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// Wanted credential lifetime; clamped to the cluster's `credential-ttl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+    /// Wanted session length for a new session; clamped to `max-session`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_ttl_seconds: Option<u64>,
+}
+
+/// `POST /v1/exchange` success body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExchangeResponse {
+    pub session_id: String,
+    pub username: String,
+    pub groups: Vec<String>,
+    /// PEM certificate (leaf only), for `certificate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// Bearer token, for `token`. Shown once; the broker keeps only its hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub session_expires_at: OffsetDateTime,
+    /// Namespaces the grant allows (`["*"]` for cluster-wide), for display.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+}
+
+/// `POST /v1/sessions/{id}/revoke` success body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevokeResponse {
+    pub session_id: String,
+    /// False when the session was already revoked (a replay); still 200.
+    pub revoked: bool,
+}
+
+/// Machine-readable error codes. The client maps them to exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    PayloadTooLarge,
+    /// No, malformed, or unverifiable ID token.
+    Unauthenticated,
+    /// Token verified but has no acceptable MFA claim, or auth_time too old.
+    MfaRequired,
+    ReasonRequired,
+    /// Policy grants nothing to this user on this cluster.
+    Forbidden,
+    UnknownCluster,
+    UnknownSession,
+    SessionExpired,
+    SessionRevoked,
+    /// Session belongs to another subject.
+    SessionNotYours,
+    BadCsr,
+    /// The audit log cannot be written: the broker fails closed.
+    AuditUnavailable,
+    Internal,
+}
+
+/// Body of every broker error response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorCode,
+    pub message: String,
+}
+
+/// kube-apiserver's TokenReview (`authentication.k8s.io/v1` and `v1beta1`
+/// share this shape). The broker answers in the `apiVersion` it was asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenReview {
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+    pub spec: TokenReviewSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<TokenReviewStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenReviewSpec {
+    #[serde(default)]
+    pub token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audiences: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TokenReviewStatus {
+    pub authenticated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audiences: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct UserInfo {
+    pub username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+/// `user.extra` keys the broker sets on reviewed tokens.
+pub const EXTRA_SESSION_ID: &str = "kaccess.io/session-id";
+pub const EXTRA_REASON: &str = "kaccess.io/reason";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exchange_request_refuses_unknown_fields() {
+        let err = serde_json::from_str::<ExchangeRequest>(
+            r#"{"cluster":"prod","credential":"token","groups":["system:masters"]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown field `groups`"), "{err}");
+    }
+
+    #[test]
+    fn error_codes_are_snake_case_on_the_wire() {
+        let body = ErrorBody {
+            error: ErrorCode::MfaRequired,
+            message: "x".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"error":"mfa_required","message":"x"}"#
+        );
+    }
+}

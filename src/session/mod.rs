@@ -1,0 +1,1 @@
+//! Sessions on disk: the runtime dir, the session kubeconfig, expiry.
