@@ -1,0 +1,5 @@
+//! The integration suite: one binary, one module per area. Every test runs
+//! real parts (oidc-provider, the kaccess binary, kubectl, the keyring) on
+//! 127.0.0.1 and stops what it starts.
+
+mod support;

@@ -1,0 +1,2 @@
+//! Shared test helpers: the real identity provider, temp homes, processes.
+#![allow(dead_code)]
