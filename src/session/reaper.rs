@@ -81,8 +81,7 @@ pub fn run(layout: &Layout, cluster: &str, session_id: &str) -> Result<()> {
 pub fn stop(pid: u32, cluster: &str) {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    let ours =
-        args.iter().any(|a| *a == b"__reap") && args.iter().any(|a| *a == cluster.as_bytes());
+    let ours = args.contains(&&b"__reap"[..]) && args.contains(&cluster.as_bytes());
     if ours {
         // SAFETY: plain kill(2) on a pid we just identified as our reaper.
         unsafe {
