@@ -21,6 +21,7 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Generate(args) => generate::run(args),
+        Command::Credential(args) => crate::credential::run(args),
         other => Err(Failure::error(format!("`{other:?}` is not built yet")).into()),
     }
 }

@@ -7,6 +7,7 @@
 //! - `kubeconfig`: the session kubeconfig (exec stanza or embedded)
 //! - `lock`: the per-cluster refresh lock with a bounded wait
 //! - `reaper`: deletion on expiry, even when kaccess is not running
+//! - `refresh`: the exec plugin's slow path (lock, refresh, exchange)
 //! - `keys`: the local key and CSR for certificate credentials
 
 pub mod keys;
@@ -15,4 +16,5 @@ pub mod lock;
 pub mod paths;
 pub mod reaper;
 pub mod record;
+pub mod refresh;
 pub mod runtime;

@@ -44,6 +44,9 @@ pub struct SessionRecord {
     pub cluster: String,
     pub session_id: String,
     pub broker_url: String,
+    /// Extra trust root for the broker, from the client config at login.
+    #[serde(default)]
+    pub broker_ca_file: Option<PathBuf>,
     pub issuer: String,
     pub client_id: String,
     pub subject: String,
@@ -253,6 +256,7 @@ pub(crate) mod tests {
             cluster: cluster.into(),
             session_id: "s-1".into(),
             broker_url: "https://127.0.0.1:1".into(),
+            broker_ca_file: None,
             issuer: "https://idp".into(),
             client_id: "kaccess".into(),
             subject: "alice".into(),
