@@ -48,6 +48,10 @@ async function newSigningKey() {
 // oidc-provider, which together dominate the start time.
 const firstKey = newSigningKey();
 const { default: Provider } = await import('oidc-provider');
+// One store for every provider instance, so grants and tokens outlive a key
+// rotation (which builds a new instance). Deep import: the version is pinned.
+const { createMemoryAdapter } = await import('oidc-provider/lib/adapters/memory_adapter.js');
+const adapter = createMemoryAdapter();
 let signing = await firstKey;
 
 const cookieKeys = [crypto.randomBytes(32).toString('hex')];
@@ -68,6 +72,7 @@ function buildProvider() {
       // Native loopback client: any port is accepted (RFC 8252 section 7.3).
       redirect_uris: ['http://127.0.0.1/callback'],
     }],
+    adapter,
     jwks: { keys: [signing.jwk] },
     cookies: { keys: cookieKeys },
     scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
@@ -120,6 +125,13 @@ function buildProvider() {
       ctx.body = out;
     },
   });
+
+  // Say why a request failed: shown with a failing test's output.
+  for (const event of ['authorization.error', 'grant.error', 'device_authorization.error',
+    'code_verification.error', 'device_resume.error', 'introspection.error', 'revocation.error',
+    'discovery.error', 'jwks.error', 'server_error']) {
+    p.on(event, (_ctx, err) => console.error(`idp: ${event}: ${err.message} (${err.error_detail ?? ''})`));
+  }
 
   p.use(async (ctx, next) => {
     const query = Object.fromEntries(new URLSearchParams(ctx.querystring));
