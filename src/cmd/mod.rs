@@ -1,5 +1,8 @@
 //! Command dispatch: one `run` per subcommand, one exit path.
 
+pub mod config;
+pub mod login;
+
 use crate::cli::{Cli, Command};
 use crate::error::{self, Exit, Failure};
 use clap::Parser;
@@ -18,6 +21,8 @@ pub fn main() -> ExitCode {
 /// success has more than one outcome (`exec` passes its child's code on).
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
+        Command::Login(a) => login::run(a),
+        Command::Config(c) => config::run(c),
         other => Err(Failure::error(format!("`{other:?}` is not built yet")).into()),
     }
 }
