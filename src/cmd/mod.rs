@@ -1,7 +1,9 @@
 //! Command dispatch: one `run` per subcommand, one exit path.
 
 pub mod config;
+pub mod generate;
 pub mod login;
+pub mod sessions;
 
 use crate::cli::{Cli, Command};
 use crate::error::{self, Exit, Failure};
@@ -23,6 +25,17 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Login(a) => login::run(a),
         Command::Config(c) => config::run(c),
+        Command::Generate(args) => generate::run(args),
+        Command::Credential(args) => crate::credential::run(args),
+        Command::Status(args) => sessions::status(args),
+        Command::Env(args) => sessions::env(args),
+        Command::Kubeconfig(args) => sessions::kubeconfig(args),
+        Command::Reap(args) => {
+            crate::session::paths::check_cluster_name(&args.cluster)?;
+            let layout = crate::session::paths::Layout::new(args.runtime_dir);
+            crate::session::reaper::run(&layout, &args.cluster, &args.session_id)?;
+            Ok(Exit::Ok)
+        }
         other => Err(Failure::error(format!("`{other:?}` is not built yet")).into()),
     }
 }
