@@ -1,6 +1,8 @@
 //! Command dispatch: one `run` per subcommand, one exit path.
 
+pub mod config;
 pub mod generate;
+pub mod login;
 pub mod sessions;
 
 use crate::cli::{Cli, Command};
@@ -21,6 +23,8 @@ pub fn main() -> ExitCode {
 /// success has more than one outcome (`exec` passes its child's code on).
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
+        Command::Login(a) => login::run(a),
+        Command::Config(c) => config::run(c),
         Command::Generate(args) => generate::run(args),
         Command::Credential(args) => crate::credential::run(args),
         Command::Status(args) => sessions::status(args),
