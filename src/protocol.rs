@@ -23,10 +23,11 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_BEARER_BYTES: usize = 16 * 1024;
 
 /// What the client asks the broker to issue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CredentialKind {
     /// X.509 client certificate for a key made on the user's machine.
+    #[default]
     Certificate,
     /// Opaque bearer token checked through the TokenReview webhook.
     Token,
@@ -37,6 +38,15 @@ impl CredentialKind {
         match self {
             CredentialKind::Certificate => "certificate",
             CredentialKind::Token => "token",
+        }
+    }
+}
+
+impl From<crate::cli::CredentialChoice> for CredentialKind {
+    fn from(c: crate::cli::CredentialChoice) -> Self {
+        match c {
+            crate::cli::CredentialChoice::Certificate => CredentialKind::Certificate,
+            crate::cli::CredentialChoice::Token => CredentialKind::Token,
         }
     }
 }

@@ -111,9 +111,7 @@ async fn wait_for_code(listener: &TcpListener, state: &str) -> Result<Authorizat
             }
             Callback::Error { error, description } => {
                 let _ = respond(&mut stream, "200 OK", PAGE_FAILED).await;
-                let detail = description
-                    .map(|d| format!(": {d}"))
-                    .unwrap_or_default();
+                let detail = description.map(|d| format!(": {d}")).unwrap_or_default();
                 return Err(if error == "access_denied" {
                     Failure::denied(format!(
                         "the identity provider denied the login (`access_denied`{detail})"
