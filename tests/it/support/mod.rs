@@ -1,2 +1,5 @@
 //! Shared test helpers: the real identity provider, temp homes, processes.
 #![allow(dead_code)]
+
+pub mod pki;
+pub mod serve;
