@@ -263,6 +263,56 @@ fn bearer_tokens_are_accepted_or_refused_by_the_tokenreview_webhook() {
     );
 }
 
+/// kube-apiserver's union authenticator: x509 is asked first and wins; a
+/// refused certificate does not stop the token from being tried.
+#[test]
+fn a_good_client_certificate_wins_over_a_token_and_a_bad_one_falls_through() {
+    let dir = TempDir::new().unwrap();
+    let reviewer = FakeReviewer::start();
+    let cluster_ca = TestCa::new("cluster CA");
+    let server = ApiServer::start(ApiServerOptions {
+        client_ca_pem: Some(cluster_ca.cert_pem()),
+        token_webhook: Some(reviewer.webhook()),
+    });
+    let with_token = |mut user: Value, token: &str| {
+        user["token"] = json!(token);
+        user
+    };
+
+    let user = with_token(cert_user(&cluster_ca, "alice", &["sre"]), "forged");
+    let kc = kubeconfig(dir.path(), &server, user);
+    let out = kubectl(dir.path(), &kc, &["auth", "whoami"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "whoami failed: {stderr}");
+    assert!(stdout.contains("alice"), "{stdout}");
+    assert_eq!(server.token_reviews(), 0);
+    assert!(reviewer.seen().is_empty());
+
+    let rogue = TestCa::new("rogue CA");
+    let user = with_token(
+        cert_user(&rogue, "mallory", &["system:masters"]),
+        GOOD_TOKEN,
+    );
+    let kc = kubeconfig(dir.path(), &server, user);
+    let out = kubectl(dir.path(), &kc, &["auth", "whoami"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "whoami failed: {stderr}");
+    assert!(stdout.contains("bob"), "{stdout}");
+    assert!(!stdout.contains("mallory"), "{stdout}");
+    let calls = server.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.username == "alice" && c.via == Via::Cert)
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.username == "bob" && c.via == Via::Token)
+    );
+    assert!(calls.iter().all(|c| c.username != "mallory"));
+}
+
 #[test]
 fn requests_without_credentials_get_a_401_status() {
     kaccess::http::install_crypto_provider();
