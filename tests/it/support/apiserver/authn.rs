@@ -130,13 +130,15 @@ fn user_from_cert(verifier: &dyn ClientCertVerifier, chain: &[Vec<u8>]) -> Optio
     })
 }
 
-/// kube's bearer parsing: scheme case-insensitive, empty token = none.
+/// kube's `bearertoken` authenticator: trim, split on single spaces into at
+/// most three parts, scheme case-insensitive, the second part is the token
+/// (empty: no token; anything after it is ignored).
 fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' '))
-        .then(|| token.to_string())
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let mut parts = value.splitn(3, ' ');
+    let scheme = parts.next()?;
+    let token = parts.next()?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
 }
 
 async fn review(client: &reqwest::Client, url: &str, token: &str) -> Option<User> {
