@@ -159,6 +159,9 @@ pub struct TokenReviewSpec {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct TokenReviewStatus {
+    // kube-apiserver (Go, `omitempty`) sends `"status":{"user":{}}` in
+    // every review request: both fields may be absent.
+    #[serde(default)]
     pub authenticated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<UserInfo>,
@@ -170,6 +173,7 @@ pub struct TokenReviewStatus {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct UserInfo {
+    #[serde(default)]
     pub username: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
@@ -194,6 +198,15 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("unknown field `groups`"), "{err}");
+    }
+
+    #[test]
+    fn token_review_reads_the_request_kube_apiserver_sends() {
+        let review: TokenReview = serde_json::from_str(
+            r#"{"kind":"TokenReview","apiVersion":"authentication.k8s.io/v1","metadata":{"creationTimestamp":null},"spec":{"token":"t"},"status":{"user":{}}}"#,
+        )
+        .unwrap();
+        assert_eq!(review.spec.token, "t");
     }
 
     #[test]
