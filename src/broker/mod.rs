@@ -13,3 +13,7 @@
 pub mod ca;
 pub mod config;
 pub mod policy;
+pub mod audit;
+pub mod audit_verify;
+pub mod state;
+pub mod tokens;
