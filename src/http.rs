@@ -86,16 +86,20 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for OidcHttp {
 pub fn is_unreachable(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cur {
-        if let Some(r) = e.downcast_ref::<reqwest::Error>() {
-            if r.is_connect() || r.is_timeout() {
-                return true;
-            }
+        if let Some(r) = e.downcast_ref::<reqwest::Error>()
+            && (r.is_connect() || r.is_timeout())
+        {
+            return true;
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            if matches!(io.kind(), ConnectionRefused | ConnectionReset | TimedOut) {
-                return true;
-            }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::TimedOut
+            )
+        {
+            return true;
         }
         cur = e.source();
     }

@@ -1,5 +1,7 @@
 //! Command dispatch: one `run` per subcommand, one exit path.
 
+pub mod generate;
+
 use crate::cli::{Cli, Command};
 use crate::error::{self, Exit, Failure};
 use clap::Parser;
@@ -18,6 +20,7 @@ pub fn main() -> ExitCode {
 /// success has more than one outcome (`exec` passes its child's code on).
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
+        Command::Generate(args) => generate::run(args),
         other => Err(Failure::error(format!("`{other:?}` is not built yet")).into()),
     }
 }

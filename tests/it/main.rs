@@ -2,4 +2,5 @@
 //! real parts (oidc-provider, the kaccess binary, kubectl, the keyring) on
 //! 127.0.0.1 and stops what it starts.
 
+mod generated;
 mod support;

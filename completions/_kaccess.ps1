@@ -1,0 +1,322 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'kaccess'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'kaccess' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in to a cluster: OIDC with verified MFA, then a short-lived credential from the broker')
+            [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'End sessions: revoke at the broker and the IdP, wipe local files')
+            [CompletionResult]::new('credential', 'credential', [CompletionResultType]::ParameterValue, 'kubectl exec credential plugin: print an ExecCredential for CLUSTER')
+            [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Run a command with KUBECONFIG set to a private session for CLUSTER')
+            [CompletionResult]::new('env', 'env', [CompletionResultType]::ParameterValue, 'Print shell lines that point KUBECONFIG at CLUSTER''s session')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show live sessions: identity, groups, reason, expiry')
+            [CompletionResult]::new('kubeconfig', 'kubeconfig', [CompletionResultType]::ParameterValue, 'Print the path of CLUSTER''s session kubeconfig')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspect or create the client configuration')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the kaccess broker (HTTPS server that issues credentials)')
+            [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Work with the broker''s hash-chained audit log')
+            [CompletionResult]::new('rbac', 'rbac', [CompletionResultType]::ParameterValue, 'Generate Kubernetes RBAC from the broker policy')
+            [CompletionResult]::new('__reap', '__reap', [CompletionResultType]::ParameterValue, 'Internal: remove a session''s files when it ends (started by `login`)')
+            [CompletionResult]::new('__generate', '__generate', [CompletionResultType]::ParameterValue, 'Internal: write completions and man pages into a directory')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'kaccess;login' {
+            [CompletionResult]::new('--flow', '--flow', [CompletionResultType]::ParameterName, 'How to sign in at the identity provider')
+            [CompletionResult]::new('--reason', '--reason', [CompletionResultType]::ParameterName, 'Why you need access (ticket, incident); recorded in the audit log')
+            [CompletionResult]::new('--session-ttl', '--session-ttl', [CompletionResultType]::ParameterName, 'Wanted session length (e.g. 1h); the broker caps it')
+            [CompletionResult]::new('--credential', '--credential', [CompletionResultType]::ParameterName, 'Override the configured credential kind')
+            [CompletionResult]::new('--token-store', '--token-store', [CompletionResultType]::ParameterName, 'Where to keep the refresh token')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the browser or device login')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format of the result (JSON goes to stdout)')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of the result (JSON goes to stdout)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Client configuration file')
+            [CompletionResult]::new('--no-browser', '--no-browser', [CompletionResultType]::ParameterName, 'Never open a browser (prints the URL instead; with --flow auto, picks device)')
+            [CompletionResult]::new('--embed', '--embed', [CompletionResultType]::ParameterName, 'Write the certificate and key into the kubeconfig (for tools without exec support); the file then lives only as long as that credential')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;logout' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Client configuration file')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Log out of every cluster with a session')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;credential' {
+            [CompletionResult]::new('--lock-timeout', '--lock-timeout', [CompletionResultType]::ParameterName, 'Longest wait for another kaccess refreshing the same cluster')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Client configuration file')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;exec' {
+            [CompletionResult]::new('--reason', '--reason', [CompletionResultType]::ParameterName, 'Why you need access, used when a login is needed')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Client configuration file')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;env' {
+            [CompletionResult]::new('--shell', '--shell', [CompletionResultType]::ParameterName, 'Syntax of the printed lines')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Client configuration file')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;status' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Client configuration file')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;kubeconfig' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Client configuration file')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;config' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Validate the configuration and print the effective settings of one cluster')
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write a commented example configuration')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'kaccess;config;check' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Client configuration file')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;config;init' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Client configuration file')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Overwrite an existing file')
+            [CompletionResult]::new('--stdout', '--stdout', [CompletionResultType]::ParameterName, 'Print the example on stdout instead of writing it')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;config;help' {
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Validate the configuration and print the effective settings of one cluster')
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write a commented example configuration')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'kaccess;config;help;check' {
+            break
+        }
+        'kaccess;config;help;init' {
+            break
+        }
+        'kaccess;config;help;help' {
+            break
+        }
+        'kaccess;serve' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Broker configuration file')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'Cluster for --print-apiserver-config (default: the only one)')
+            [CompletionResult]::new('--print-apiserver-config', '--print-apiserver-config', [CompletionResultType]::ParameterName, 'Print the kube-apiserver flags and webhook kubeconfig for this broker, then exit')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;audit' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check the hash chain of an audit log; report the first broken line')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'kaccess;audit;verify' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;audit;help' {
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check the hash chain of an audit log; report the first broken line')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'kaccess;audit;help;verify' {
+            break
+        }
+        'kaccess;audit;help;help' {
+            break
+        }
+        'kaccess;rbac' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('render', 'render', [CompletionResultType]::ParameterValue, 'Print RoleBindings/ClusterRoleBindings for each grant, ready for `kubectl apply -f -`')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'kaccess;rbac;render' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Broker configuration file')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'Only this cluster')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;rbac;help' {
+            [CompletionResult]::new('render', 'render', [CompletionResultType]::ParameterValue, 'Print RoleBindings/ClusterRoleBindings for each grant, ready for `kubectl apply -f -`')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'kaccess;rbac;help;render' {
+            break
+        }
+        'kaccess;rbac;help;help' {
+            break
+        }
+        'kaccess;__reap' {
+            [CompletionResult]::new('--session-id', '--session-id', [CompletionResultType]::ParameterName, 'Session id the reaper belongs to (a newer session is left alone)')
+            [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Runtime dir holding the session')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;__generate' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;help' {
+            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in to a cluster: OIDC with verified MFA, then a short-lived credential from the broker')
+            [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'End sessions: revoke at the broker and the IdP, wipe local files')
+            [CompletionResult]::new('credential', 'credential', [CompletionResultType]::ParameterValue, 'kubectl exec credential plugin: print an ExecCredential for CLUSTER')
+            [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Run a command with KUBECONFIG set to a private session for CLUSTER')
+            [CompletionResult]::new('env', 'env', [CompletionResultType]::ParameterValue, 'Print shell lines that point KUBECONFIG at CLUSTER''s session')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show live sessions: identity, groups, reason, expiry')
+            [CompletionResult]::new('kubeconfig', 'kubeconfig', [CompletionResultType]::ParameterValue, 'Print the path of CLUSTER''s session kubeconfig')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspect or create the client configuration')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the kaccess broker (HTTPS server that issues credentials)')
+            [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Work with the broker''s hash-chained audit log')
+            [CompletionResult]::new('rbac', 'rbac', [CompletionResultType]::ParameterValue, 'Generate Kubernetes RBAC from the broker policy')
+            [CompletionResult]::new('__reap', '__reap', [CompletionResultType]::ParameterValue, 'Internal: remove a session''s files when it ends (started by `login`)')
+            [CompletionResult]::new('__generate', '__generate', [CompletionResultType]::ParameterValue, 'Internal: write completions and man pages into a directory')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'kaccess;help;login' {
+            break
+        }
+        'kaccess;help;logout' {
+            break
+        }
+        'kaccess;help;credential' {
+            break
+        }
+        'kaccess;help;exec' {
+            break
+        }
+        'kaccess;help;env' {
+            break
+        }
+        'kaccess;help;status' {
+            break
+        }
+        'kaccess;help;kubeconfig' {
+            break
+        }
+        'kaccess;help;config' {
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Validate the configuration and print the effective settings of one cluster')
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write a commented example configuration')
+            break
+        }
+        'kaccess;help;config;check' {
+            break
+        }
+        'kaccess;help;config;init' {
+            break
+        }
+        'kaccess;help;serve' {
+            break
+        }
+        'kaccess;help;audit' {
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check the hash chain of an audit log; report the first broken line')
+            break
+        }
+        'kaccess;help;audit;verify' {
+            break
+        }
+        'kaccess;help;rbac' {
+            [CompletionResult]::new('render', 'render', [CompletionResultType]::ParameterValue, 'Print RoleBindings/ClusterRoleBindings for each grant, ready for `kubectl apply -f -`')
+            break
+        }
+        'kaccess;help;rbac;render' {
+            break
+        }
+        'kaccess;help;__reap' {
+            break
+        }
+        'kaccess;help;__generate' {
+            break
+        }
+        'kaccess;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

@@ -1,0 +1,270 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[kaccess] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'kaccess'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'kaccess'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand login 'Log in to a cluster: OIDC with verified MFA, then a short-lived credential from the broker'
+            cand logout 'End sessions: revoke at the broker and the IdP, wipe local files'
+            cand credential 'kubectl exec credential plugin: print an ExecCredential for CLUSTER'
+            cand exec 'Run a command with KUBECONFIG set to a private session for CLUSTER'
+            cand env 'Print shell lines that point KUBECONFIG at CLUSTER''s session'
+            cand status 'Show live sessions: identity, groups, reason, expiry'
+            cand kubeconfig 'Print the path of CLUSTER''s session kubeconfig'
+            cand config 'Inspect or create the client configuration'
+            cand serve 'Run the kaccess broker (HTTPS server that issues credentials)'
+            cand audit 'Work with the broker''s hash-chained audit log'
+            cand rbac 'Generate Kubernetes RBAC from the broker policy'
+            cand __reap 'Internal: remove a session''s files when it ends (started by `login`)'
+            cand __generate 'Internal: write completions and man pages into a directory'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'kaccess;login'= {
+            cand --flow 'How to sign in at the identity provider'
+            cand --reason 'Why you need access (ticket, incident); recorded in the audit log'
+            cand --session-ttl 'Wanted session length (e.g. 1h); the broker caps it'
+            cand --credential 'Override the configured credential kind'
+            cand --token-store 'Where to keep the refresh token'
+            cand --timeout 'How long to wait for the browser or device login'
+            cand -o 'Output format of the result (JSON goes to stdout)'
+            cand --output 'Output format of the result (JSON goes to stdout)'
+            cand --config 'Client configuration file'
+            cand --no-browser 'Never open a browser (prints the URL instead; with --flow auto, picks device)'
+            cand --embed 'Write the certificate and key into the kubeconfig (for tools without exec support); the file then lives only as long as that credential'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;logout'= {
+            cand --config 'Client configuration file'
+            cand --all 'Log out of every cluster with a session'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;credential'= {
+            cand --lock-timeout 'Longest wait for another kaccess refreshing the same cluster'
+            cand --config 'Client configuration file'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;exec'= {
+            cand --reason 'Why you need access, used when a login is needed'
+            cand --config 'Client configuration file'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;env'= {
+            cand --shell 'Syntax of the printed lines'
+            cand --config 'Client configuration file'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;status'= {
+            cand -o 'o'
+            cand --output 'output'
+            cand --config 'Client configuration file'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;kubeconfig'= {
+            cand --config 'Client configuration file'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;config'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand check 'Validate the configuration and print the effective settings of one cluster'
+            cand init 'Write a commented example configuration'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'kaccess;config;check'= {
+            cand -o 'o'
+            cand --output 'output'
+            cand --config 'Client configuration file'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;config;init'= {
+            cand --config 'Client configuration file'
+            cand --force 'Overwrite an existing file'
+            cand --stdout 'Print the example on stdout instead of writing it'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;config;help'= {
+            cand check 'Validate the configuration and print the effective settings of one cluster'
+            cand init 'Write a commented example configuration'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'kaccess;config;help;check'= {
+        }
+        &'kaccess;config;help;init'= {
+        }
+        &'kaccess;config;help;help'= {
+        }
+        &'kaccess;serve'= {
+            cand --config 'Broker configuration file'
+            cand --cluster 'Cluster for --print-apiserver-config (default: the only one)'
+            cand --print-apiserver-config 'Print the kube-apiserver flags and webhook kubeconfig for this broker, then exit'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;audit'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand verify 'Check the hash chain of an audit log; report the first broken line'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'kaccess;audit;verify'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;audit;help'= {
+            cand verify 'Check the hash chain of an audit log; report the first broken line'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'kaccess;audit;help;verify'= {
+        }
+        &'kaccess;audit;help;help'= {
+        }
+        &'kaccess;rbac'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand render 'Print RoleBindings/ClusterRoleBindings for each grant, ready for `kubectl apply -f -`'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'kaccess;rbac;render'= {
+            cand --config 'Broker configuration file'
+            cand --cluster 'Only this cluster'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;rbac;help'= {
+            cand render 'Print RoleBindings/ClusterRoleBindings for each grant, ready for `kubectl apply -f -`'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'kaccess;rbac;help;render'= {
+        }
+        &'kaccess;rbac;help;help'= {
+        }
+        &'kaccess;__reap'= {
+            cand --session-id 'Session id the reaper belongs to (a newer session is left alone)'
+            cand --runtime-dir 'Runtime dir holding the session'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;__generate'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;help'= {
+            cand login 'Log in to a cluster: OIDC with verified MFA, then a short-lived credential from the broker'
+            cand logout 'End sessions: revoke at the broker and the IdP, wipe local files'
+            cand credential 'kubectl exec credential plugin: print an ExecCredential for CLUSTER'
+            cand exec 'Run a command with KUBECONFIG set to a private session for CLUSTER'
+            cand env 'Print shell lines that point KUBECONFIG at CLUSTER''s session'
+            cand status 'Show live sessions: identity, groups, reason, expiry'
+            cand kubeconfig 'Print the path of CLUSTER''s session kubeconfig'
+            cand config 'Inspect or create the client configuration'
+            cand serve 'Run the kaccess broker (HTTPS server that issues credentials)'
+            cand audit 'Work with the broker''s hash-chained audit log'
+            cand rbac 'Generate Kubernetes RBAC from the broker policy'
+            cand __reap 'Internal: remove a session''s files when it ends (started by `login`)'
+            cand __generate 'Internal: write completions and man pages into a directory'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'kaccess;help;login'= {
+        }
+        &'kaccess;help;logout'= {
+        }
+        &'kaccess;help;credential'= {
+        }
+        &'kaccess;help;exec'= {
+        }
+        &'kaccess;help;env'= {
+        }
+        &'kaccess;help;status'= {
+        }
+        &'kaccess;help;kubeconfig'= {
+        }
+        &'kaccess;help;config'= {
+            cand check 'Validate the configuration and print the effective settings of one cluster'
+            cand init 'Write a commented example configuration'
+        }
+        &'kaccess;help;config;check'= {
+        }
+        &'kaccess;help;config;init'= {
+        }
+        &'kaccess;help;serve'= {
+        }
+        &'kaccess;help;audit'= {
+            cand verify 'Check the hash chain of an audit log; report the first broken line'
+        }
+        &'kaccess;help;audit;verify'= {
+        }
+        &'kaccess;help;rbac'= {
+            cand render 'Print RoleBindings/ClusterRoleBindings for each grant, ready for `kubectl apply -f -`'
+        }
+        &'kaccess;help;rbac;render'= {
+        }
+        &'kaccess;help;__reap'= {
+        }
+        &'kaccess;help;__generate'= {
+        }
+        &'kaccess;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,88 @@
+#!/bin/sh
+# Builds kaccess from this checkout and installs the binary, shell
+# completions and man pages under a prefix (default ~/.local). Idempotent;
+# never needs root for the default prefix. `--demo` then runs the local
+# end-to-end demo; `--uninstall` removes exactly what an install put there.
+set -eu
+
+prefix="${HOME}/.local"
+action=install
+demo=no
+
+usage() {
+    cat >&2 <<USAGE
+usage: ./install.sh [--prefix DIR] [--demo] [--uninstall]
+
+  --prefix DIR   install under DIR (default: ~/.local)
+  --demo         after installing, run the local end-to-end demo
+  --uninstall    remove what install put under the prefix
+USAGE
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --prefix) [ $# -ge 2 ] || { usage; exit 2; }; prefix="$2"; shift 2 ;;
+        --prefix=*) prefix="${1#--prefix=}"; shift ;;
+        --demo) demo=yes; shift ;;
+        --uninstall) action=uninstall; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "install.sh: error: unknown option \`$1\`" >&2; usage; exit 2 ;;
+    esac
+done
+
+here=$(cd "$(dirname "$0")" && pwd)
+bin="$prefix/bin/kaccess"
+bash_c="$prefix/share/bash-completion/completions/kaccess"
+zsh_c="$prefix/share/zsh/site-functions/_kaccess"
+fish_c="$prefix/share/fish/vendor_completions.d/kaccess.fish"
+mandir="$prefix/share/man/man1"
+
+say() { printf '%s\n' "$*" >&2; }
+
+if [ "$action" = uninstall ]; then
+    for f in "$bin" "$bash_c" "$zsh_c" "$fish_c"; do
+        if [ -e "$f" ]; then rm -f "$f"; say "removed $f"; fi
+    done
+    for page in "$here"/man/*.1; do
+        f="$mandir/$(basename "$page")"
+        if [ -e "$f" ]; then rm -f "$f"; say "removed $f"; fi
+    done
+    # Remove only the directories this script may have created, and only if empty.
+    for d in "$mandir" "$prefix/share/man" "$(dirname "$fish_c")" "$prefix/share/fish" \
+             "$(dirname "$zsh_c")" "$prefix/share/zsh" "$(dirname "$bash_c")" \
+             "$prefix/share/bash-completion" "$prefix/share" "$prefix/bin"; do
+        rmdir "$d" 2>/dev/null || true
+    done
+    say "kaccess uninstalled from $prefix"
+    exit 0
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    say "install.sh: error: \`cargo\` was not found"
+    say "help: install Rust with rustup (https://rustup.rs), open a new shell, and run ./install.sh again"
+    exit 1
+fi
+
+say "building kaccess (release) and installing into $prefix ..."
+cargo install --locked --quiet --path "$here" --root "$prefix" --force >&2
+say "installed $bin"
+
+install -d "$(dirname "$bash_c")" "$(dirname "$zsh_c")" "$(dirname "$fish_c")" "$mandir"
+install -m 0644 "$here/completions/kaccess.bash" "$bash_c" && say "installed $bash_c"
+install -m 0644 "$here/completions/_kaccess" "$zsh_c" && say "installed $zsh_c"
+install -m 0644 "$here/completions/kaccess.fish" "$fish_c" && say "installed $fish_c"
+for page in "$here"/man/*.1; do
+    install -m 0644 "$page" "$mandir/"
+done
+say "installed man pages into $mandir (try: man kaccess)"
+# cargo install leaves its own bookkeeping files in the root; keep the prefix clean.
+rm -f "$prefix/.crates.toml" "$prefix/.crates2.json"
+
+case ":${PATH}:" in
+    *":$prefix/bin:"*) ;;
+    *) say "note: $prefix/bin is not on your PATH; add it: export PATH=\"$prefix/bin:\$PATH\"" ;;
+esac
+
+if [ "$demo" = yes ]; then
+    exec "$here/scripts/demo" --kaccess "$bin"
+fi
