@@ -3,4 +3,5 @@
 //! 127.0.0.1 and stops what it starts.
 
 mod generated;
+mod idp_harness;
 mod support;

@@ -1,2 +1,3 @@
 //! Shared test helpers: the real identity provider, temp homes, processes.
 #![allow(dead_code)]
+pub mod idp;
