@@ -115,6 +115,8 @@ pub enum ErrorCode {
     BadCsr,
     /// The audit log cannot be written: the broker fails closed.
     AuditUnavailable,
+    /// The broker cannot reach the IdP for its keys (discovery or JWKS).
+    IdpUnavailable,
     Internal,
 }
 
