@@ -155,7 +155,10 @@ pub enum AuditError {
 }
 
 enum Msg {
-    Record(AuditRecord, tokio::sync::oneshot::Sender<Result<(), AuditError>>),
+    Record(
+        AuditRecord,
+        tokio::sync::oneshot::Sender<Result<(), AuditError>>,
+    ),
     Stop,
 }
 
@@ -168,7 +171,9 @@ pub struct AuditLog {
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditLog").field("path", &self.path).finish()
+        f.debug_struct("AuditLog")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -266,13 +271,16 @@ fn continue_chain(file: &mut File) -> anyhow::Result<(String, u64)> {
         anyhow::bail!("the last line is longer than 1 MiB");
     }
     let line = &body[line_start..];
-    let v: Value = serde_json::from_slice(line)
-        .map_err(|e| anyhow::anyhow!("the last line is not JSON ({e}); run `kaccess audit verify`"))?;
+    let v: Value = serde_json::from_slice(line).map_err(|e| {
+        anyhow::anyhow!("the last line is not JSON ({e}); run `kaccess audit verify`")
+    })?;
     let hash = v
         .get("hash")
         .and_then(Value::as_str)
         .filter(|h| h.len() == 64)
-        .ok_or_else(|| anyhow::anyhow!("the last line has no `hash`; run `kaccess audit verify`"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!("the last line has no `hash`; run `kaccess audit verify`")
+        })?;
     Ok((hash.to_string(), good_len))
 }
 
@@ -294,15 +302,14 @@ impl Writer {
         while !stop {
             let Ok(first) = rx.recv() else { break };
             let mut batch: Vec<(AuditRecord, Ack)> = Vec::new();
-            let mut push = |m: Msg, stop: &mut bool| match m {
-                Msg::Record(r, a) => batch.push((r, a)),
-                Msg::Stop => *stop = true,
-            };
-            push(first, &mut stop);
-            while !stop && batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(m) => push(m, &mut stop),
-                    Err(_) => break,
+            let mut next = Some(first);
+            while let Some(m) = next.take() {
+                match m {
+                    Msg::Record(r, a) => batch.push((r, a)),
+                    Msg::Stop => stop = true,
+                }
+                if !stop && batch.len() < MAX_BATCH {
+                    next = rx.try_recv().ok();
                 }
             }
             if batch.is_empty() {
@@ -328,7 +335,9 @@ impl Writer {
         }
         let mut buf = Vec::new();
         let mut prev = self.prev.clone();
-        let now = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
+        let now = OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default();
         for rec in records {
             rec.time = now.clone();
             rec.prev = prev;
@@ -392,8 +401,12 @@ mod tests {
 
     #[test]
     fn canonical_form_sorts_keys_at_every_level() {
-        let v: Value = serde_json::from_str(r#"{"b":1,"a":{"d":[{"z":1,"y":2}],"c":"x"}}"#).unwrap();
-        assert_eq!(canonical_json(&v), r#"{"a":{"c":"x","d":[{"y":2,"z":1}]},"b":1}"#);
+        let v: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"d":[{"z":1,"y":2}],"c":"x"}}"#).unwrap();
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":"x","d":[{"y":2,"z":1}]},"b":1}"#
+        );
     }
 
     #[tokio::test]
@@ -404,7 +417,9 @@ mod tests {
         let mut tasks = Vec::new();
         for n in 0..100 {
             let log = log.clone();
-            tasks.push(tokio::spawn(async move { log.append(rec("exchange", n)).await }));
+            tasks.push(tokio::spawn(
+                async move { log.append(rec("exchange", n)).await },
+            ));
         }
         for t in tasks {
             t.await.unwrap().unwrap();

@@ -54,8 +54,7 @@ pub fn verify_reader(reader: impl BufRead) -> std::io::Result<Report> {
 }
 
 fn check_line(line: &[u8], prev: &str) -> Result<(), String> {
-    let v: Value =
-        serde_json::from_slice(line).map_err(|e| format!("not a JSON record ({e})"))?;
+    let v: Value = serde_json::from_slice(line).map_err(|e| format!("not a JSON record ({e})"))?;
     if !v.is_object() {
         return Err("not a JSON object".into());
     }

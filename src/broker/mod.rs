@@ -10,10 +10,18 @@
 //! - `server`: the router and TLS; `error`: refusals as HTTP; `metrics`
 //! - `rbac`, `apiserver`: what to install on the cluster side
 
-pub mod ca;
-pub mod config;
-pub mod policy;
 pub mod audit;
 pub mod audit_verify;
+pub mod ca;
+pub mod config;
+pub mod error;
+pub mod exchange;
+pub mod keys;
+pub mod metrics;
+pub mod policy;
+pub mod request;
+pub mod review;
+pub mod revoke;
+pub mod server;
 pub mod state;
 pub mod tokens;

@@ -103,12 +103,20 @@ CREATE INDEX IF NOT EXISTS tokens_expiry ON tokens(expires_at);
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);
 ";
 
+/// Now, in whole seconds: the precision the database keeps, so a session
+/// reads the same before and after a restart.
+pub fn now_secs() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(0).unwrap_or(now)
+}
+
 fn ts(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
 }
 fn from_ts(s: i64) -> rusqlite::Result<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp(s)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(e)))
+    OffsetDateTime::from_unix_timestamp(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(e))
+    })
 }
 
 impl Store {
@@ -122,7 +130,9 @@ impl Store {
                 .write(true)
                 .mode(0o600)
                 .open(path)
-                .with_context(|| format!("cannot create the state database `{}`", path.display()))?;
+                .with_context(|| {
+                    format!("cannot create the state database `{}`", path.display())
+                })?;
         }
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open the state database `{}`", path.display()))?;
@@ -339,7 +349,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
             )?;
         }
         Op::Prune(now) => {
-            tx.execute("DELETE FROM tokens WHERE expires_at <= ?1", params![ts(*now)])?;
+            tx.execute(
+                "DELETE FROM tokens WHERE expires_at <= ?1",
+                params![ts(*now)],
+            )?;
             tx.execute(
                 "DELETE FROM sessions WHERE expires_at <= ?1",
                 params![ts(*now - SESSION_GRACE)],
@@ -421,7 +434,7 @@ mod tests {
     async fn sessions_tokens_and_revocations_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
-        let now = OffsetDateTime::now_utc();
+        let now = now_secs();
         let (kept, revoked) = (session(now), session(now));
         let (t1, h1) = new_token();
         let (_t2, h2) = new_token();

@@ -54,7 +54,10 @@ pub fn new_session_id() -> String {
 /// Session ids come back in URL paths; anything not shaped like one is
 /// unknown without a lookup.
 pub fn looks_like_session_id(id: &str) -> bool {
-    id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
