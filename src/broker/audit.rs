@@ -156,7 +156,7 @@ pub enum AuditError {
 
 enum Msg {
     Record(
-        AuditRecord,
+        Box<AuditRecord>,
         tokio::sync::oneshot::Sender<Result<(), AuditError>>,
     ),
     Stop,
@@ -226,7 +226,7 @@ impl AuditLog {
         let (done, wait) = tokio::sync::oneshot::channel();
         {
             let tx = self.tx.lock().map_err(|_| AuditError::Closed)?;
-            tx.send(Msg::Record(record, done))
+            tx.send(Msg::Record(Box::new(record), done))
                 .map_err(|_| AuditError::Closed)?;
         }
         wait.await.map_err(|_| AuditError::Closed)?
@@ -301,7 +301,7 @@ impl Writer {
         let mut stop = false;
         while !stop {
             let Ok(first) = rx.recv() else { break };
-            let mut batch: Vec<(AuditRecord, Ack)> = Vec::new();
+            let mut batch: Vec<(Box<AuditRecord>, Ack)> = Vec::new();
             let mut next = Some(first);
             while let Some(m) = next.take() {
                 match m {
@@ -315,7 +315,7 @@ impl Writer {
             if batch.is_empty() {
                 continue;
             }
-            let result = self.write_batch(batch.iter_mut().map(|(r, _)| r));
+            let result = self.write_batch(batch.iter_mut().map(|(r, _)| &mut **r));
             for (_, ack) in batch {
                 let _ = ack.send(result.clone());
             }
@@ -360,10 +360,10 @@ impl Writer {
             let err = self.fail(e.to_string());
             // Cut back any part of the batch that reached the file so the
             // chain stays intact; if even that fails, stop writing at all.
-            if self.regular {
-                if let Err(cut) = self.file.set_len(self.good_len) {
-                    self.poisoned = Some(format!("{e}; cutting back failed: {cut}"));
-                }
+            if self.regular
+                && let Err(cut) = self.file.set_len(self.good_len)
+            {
+                self.poisoned = Some(format!("{e}; cutting back failed: {cut}"));
             }
             tracing::error!(error = %err, "audit write failed; refusing to issue");
             return Err(err);

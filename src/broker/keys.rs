@@ -79,10 +79,10 @@ impl IssuerKeys {
         let mut last = self.fetch.lock().await;
         let after = self.cached();
         // Another request refreshed while we waited for the lock.
-        if let Some(now_cached) = &after {
-            if before.as_ref().is_none_or(|b| !Arc::ptr_eq(b, now_cached)) {
-                return Ok(now_cached.clone());
-            }
+        if let Some(now_cached) = &after
+            && before.as_ref().is_none_or(|b| !Arc::ptr_eq(b, now_cached))
+        {
+            return Ok(now_cached.clone());
         }
         if last.is_some_and(|t| t.elapsed() < MIN_REFETCH) {
             return after.ok_or_else(|| self.unavailable("the last attempt failed moments ago"));

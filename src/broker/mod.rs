@@ -10,6 +10,7 @@
 //! - `server`: the router and TLS; `error`: refusals as HTTP; `metrics`
 //! - `rbac`, `apiserver`: what to install on the cluster side
 
+pub mod apiserver;
 pub mod audit;
 pub mod audit_verify;
 pub mod ca;
@@ -19,9 +20,12 @@ pub mod exchange;
 pub mod keys;
 pub mod metrics;
 pub mod policy;
+pub mod rbac;
 pub mod request;
 pub mod review;
 pub mod revoke;
+#[cfg(test)]
+mod router_tests;
 pub mod server;
 pub mod state;
 pub mod tokens;

@@ -64,18 +64,6 @@ impl AppState {
             metrics: Metrics::default(),
         })
     }
-
-    /// The configured issuer an ID token claims to come from. With one
-    /// issuer configured, that one (so a foreign `iss` is reported as the
-    /// wrong issuer by verification itself).
-    pub fn issuer_for(&self, claimed: Option<&str>) -> Option<&IssuerKeys> {
-        if let Some(iss) = claimed {
-            if let Some(k) = self.issuers.iter().find(|k| k.config.issuer == iss) {
-                return Some(k);
-            }
-        }
-        (self.issuers.len() == 1).then(|| &self.issuers[0])
-    }
 }
 
 /// The broker's routes.

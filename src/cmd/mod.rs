@@ -1,6 +1,9 @@
 //! Command dispatch: one `run` per subcommand, one exit path.
 
+pub mod audit;
 pub mod generate;
+pub mod rbac;
+pub mod serve;
 
 use crate::cli::{Cli, Command};
 use crate::error::{self, Exit, Failure};
@@ -21,6 +24,9 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Generate(args) => generate::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Audit(cmd) => audit::run(cmd),
+        Command::Rbac(cmd) => rbac::run(cmd),
         other => Err(Failure::error(format!("`{other:?}` is not built yet")).into()),
     }
 }
