@@ -125,6 +125,8 @@ pub enum ErrorCode {
     BadCsr,
     /// The audit log cannot be written: the broker fails closed.
     AuditUnavailable,
+    /// The broker cannot reach the IdP for its keys (discovery or JWKS).
+    IdpUnavailable,
     Internal,
 }
 
