@@ -5,4 +5,5 @@
 mod apiserver;
 mod generated;
 mod idp_harness;
+mod session;
 mod support;

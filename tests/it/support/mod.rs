@@ -6,3 +6,4 @@ pub mod apiserver;
 pub mod idp;
 pub mod pki;
 pub mod serve;
+pub mod world;
