@@ -2,62 +2,66 @@
 //! IdP, exchanged at the broker for a session, written as a session
 //! kubeconfig that is deleted when the session ends.
 
-use crate::cli::{LoginArgs, Output};
-use crate::config::Config;
+use crate::cli::{ClientOpts, Flow, LoginArgs, Output, TokenStore as TokenStoreChoice};
 use crate::error::{Exit, Failure};
-use crate::oidc::login::{LoginOptions, LoginResult, login};
+use crate::oidc::login::LoginResult;
+use crate::session::paths::check_cluster_name;
 use crate::session::record::SessionRecord;
-use crate::session::runtime::runtime_dir;
-use crate::session::start::StartOptions;
-use crate::tokenstore::TokenStore;
+use crate::session::start::{LoginRequest, login_and_start};
 use crate::units::{format_duration, parse_duration};
 use anyhow::Result;
 use serde_json::json;
 use std::io::Write;
+use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 pub fn run(args: LoginArgs) -> Result<Exit> {
+    check_cluster_name(&args.cluster)?;
     let timeout =
         parse_duration(&args.timeout).map_err(|e| Failure::usage(format!("`--timeout`: {e}")))?;
-    let config = Config::load_from(args.client.config.as_deref())?;
-    let cluster = config.cluster(&args.cluster)?;
-    let opts = LoginOptions {
-        flow: args.flow,
-        no_browser: args.no_browser,
-        timeout,
-        // Run by hand: the person at the terminal (or the browser) answers.
-        interactive: true,
-        store: TokenStore::new(args.token_store, &runtime_dir()?),
-    };
     let session_ttl = args
         .session_ttl
         .as_deref()
         .map(parse_duration)
         .transpose()
-        .map_err(|e| Failure::usage(format!("`--session-ttl`: {e}")))?
-        .or(cluster.session_ttl);
-    let start = StartOptions {
+        .map_err(|e| Failure::usage(format!("`--session-ttl`: {e}")))?;
+    let request = LoginRequest {
+        cluster: &args.cluster,
+        client: &args.client,
+        flow: args.flow,
+        no_browser: args.no_browser,
+        timeout,
+        token_store: args.token_store,
         reason: args.reason.clone(),
         session_ttl,
-        credential: args
-            .credential
-            .map(Into::into)
-            .unwrap_or(cluster.credential),
+        credential: args.credential.map(Into::into),
         embed: args.embed,
-        config_path: config.path.clone(),
     };
-    let layout = crate::cmd::sessions::swept_layout()?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let (result, session) = rt.block_on(async {
-        let result = login(cluster, &opts).await?;
-        let session = crate::session::start::start(&layout, cluster, &result, &start).await?;
-        anyhow::Ok((result, session))
-    })?;
-    report(&cluster.name, &result, &session, args.output)?;
+    let (result, session) = login_and_start(&request)?;
+    report(&args.cluster, &result, &session, args.output)?;
     Ok(Exit::Ok)
+}
+
+/// `kaccess exec` without a live session: log in with the defaults.
+pub fn login_for_exec(
+    cluster: &str,
+    reason: Option<String>,
+    client: &ClientOpts,
+) -> Result<SessionRecord> {
+    let (_, session) = login_and_start(&LoginRequest {
+        cluster,
+        client,
+        flow: Flow::Auto,
+        no_browser: false,
+        timeout: Duration::from_secs(300),
+        token_store: TokenStoreChoice::Keyring,
+        reason,
+        session_ttl: None,
+        credential: None,
+        embed: false,
+    })?;
+    Ok(session)
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {

@@ -2,14 +2,16 @@
 
 pub mod audit;
 pub mod config;
+pub mod exec;
 pub mod generate;
 pub mod login;
+pub mod logout;
 pub mod rbac;
 pub mod serve;
 pub mod sessions;
 
 use crate::cli::{Cli, Command};
-use crate::error::{self, Exit, Failure};
+use crate::error::{self, Exit};
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -17,15 +19,17 @@ use std::process::ExitCode;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(exit) => exit.into(),
+        Ok(code) => code,
         Err(err) => error::report(&err),
     }
 }
 
 /// Runs one parsed command. Returns the exit code for commands whose
 /// success has more than one outcome (`exec` passes its child's code on).
-pub fn run(cli: Cli) -> anyhow::Result<Exit> {
-    match cli.command {
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let exit = match cli.command {
+        Command::Exec(args) => return exec::run(args),
+        Command::Logout(args) => logout::run(args),
         Command::Login(a) => login::run(a),
         Command::Config(c) => config::run(c),
         Command::Generate(args) => generate::run(args),
@@ -42,6 +46,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Serve(args) => serve::run(args),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Rbac(cmd) => rbac::run(cmd),
-        other => Err(Failure::error(format!("`{other:?}` is not built yet")).into()),
-    }
+    }?;
+    Ok(exit.into())
 }

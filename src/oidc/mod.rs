@@ -5,6 +5,7 @@
 //!   nonce) shared by the client and the broker
 //! - `mfa`: kaccess's own MFA check on amr/acr/auth_time
 //! - `browser`, `device`: the two interactive flows
+//! - `revoke`: refresh-token revocation at logout (RFC 7009)
 //! - `login`: flow choice, verification, refresh-token storage, refresh
 
 pub mod browser;
@@ -12,4 +13,5 @@ pub mod device;
 pub mod discovery;
 pub mod login;
 pub mod mfa;
+pub mod revoke;
 pub mod verify;

@@ -34,15 +34,16 @@ pub fn run(layout: &Layout, args: &CredentialArgs, info: &ExecInfo) -> Result<Ex
         Ok(rec) if credential::is_fresh(&rec, now) => return print(info, &rec),
         Ok(rec) if rec.session_expires_at <= now => {
             record::remove(layout, cluster);
-            return login_needed(cluster, info, "expired");
+            return login_needed(args, info, rec.reason.clone(), "expired");
         }
         Ok(rec) => rec,
-        Err(RecordError::Missing(_)) => return login_needed(cluster, info, "does not exist"),
+        Err(RecordError::Missing(_)) => return login_needed(args, info, None, "does not exist"),
         Err(RecordError::Damaged { path, why }) => {
             record::remove(layout, cluster);
             return login_needed(
-                cluster,
+                args,
                 info,
+                None,
                 &format!("was lost: its file `{path}` was damaged ({why}) and has been removed"),
             );
         }
@@ -57,7 +58,12 @@ pub fn run(layout: &Layout, args: &CredentialArgs, info: &ExecInfo) -> Result<Ex
         None => match rt.block_on(refresh_id_token(layout, args, &rec)) {
             Ok(t) => t,
             Err(e) if crate::error::exit_of(&e) == Exit::LoginRequired => {
-                return login_needed(cluster, info, "needs a new login (the IdP login has ended)");
+                return login_needed(
+                    args,
+                    info,
+                    rec.reason.clone(),
+                    "needs a new login (the IdP login has ended)",
+                );
             }
             Err(e) => return Err(e),
         },
@@ -72,7 +78,7 @@ pub fn run(layout: &Layout, args: &CredentialArgs, info: &ExecInfo) -> Result<Ex
         Err(e) if e.session_over() => {
             record::remove(layout, cluster);
             let why = format!("was ended by the broker ({})", e);
-            return login_needed(cluster, info, &why);
+            return login_needed(args, info, rec.reason.clone(), &why);
         }
         Err(e) => return Err(e.into_failure(cluster)),
     };
@@ -167,15 +173,32 @@ fn print(info: &ExecInfo, rec: &SessionRecord) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-fn login_needed(cluster: &str, info: &ExecInfo, why: &str) -> Result<Exit> {
+/// Only a new login helps. With a person at the terminal (kubectl said
+/// interactive and there is a TTY), run it, with every prompt on stderr,
+/// and print the new credential. Otherwise exit 3, having prompted nobody
+/// and opened nothing.
+fn login_needed(
+    args: &CredentialArgs,
+    info: &ExecInfo,
+    reason: Option<String>,
+    why: &str,
+) -> Result<Exit> {
+    let cluster = &args.cluster;
     if credential::can_prompt(info) {
-        // A person is at the terminal: the interactive login lands with the
-        // login command (`session::start`), then the fresh record is printed.
-        return Err(
-            Failure::login_required(format!("the session for `{cluster}` {why}"))
-                .help(format!("run: kaccess login {cluster}"))
-                .into(),
-        );
+        eprintln!("kaccess: the session for `{cluster}` {why}; logging in again");
+        let (_, rec) = super::start::login_and_start(&super::start::LoginRequest {
+            cluster,
+            client: &args.client,
+            flow: crate::cli::Flow::Auto,
+            no_browser: false,
+            timeout: std::time::Duration::from_secs(300),
+            token_store: TokenStoreChoice::Keyring,
+            reason,
+            session_ttl: None,
+            credential: None,
+            embed: false,
+        })?;
+        return print(info, &rec);
     }
     Err(Failure::login_required(format!(
         "session for {cluster} {why}; run: kaccess login {cluster}"

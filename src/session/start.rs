@@ -6,11 +6,14 @@
 use super::kubeconfig::{self, KubeconfigSpec, UserAuth};
 use super::paths::Layout;
 use super::record::{self, CachedCredential, CachedIdToken, RECORD_VERSION, SessionRecord};
-use crate::config::ClusterConfig;
+use crate::cli::{ClientOpts, Flow, TokenStore as TokenStoreChoice};
+use crate::config::{ClusterConfig, Config};
 use crate::exchange::BrokerClient;
 use crate::oidc::login::LoginResult;
+use crate::oidc::login::{LoginOptions, login};
 use crate::protocol::{CredentialKind, ExchangeRequest};
 use crate::secret::Secret;
+use crate::tokenstore::TokenStore;
 use anyhow::{Context, Result};
 use base64::Engine;
 use std::path::{Path, PathBuf};
@@ -166,4 +169,53 @@ fn user_auth<'a>(
             ),
         ],
     }
+}
+
+/// Everything a new session needs from the command line.
+pub struct LoginRequest<'a> {
+    pub cluster: &'a str,
+    pub client: &'a ClientOpts,
+    pub flow: Flow,
+    pub no_browser: bool,
+    pub timeout: Duration,
+    pub token_store: TokenStoreChoice,
+    pub reason: Option<String>,
+    pub session_ttl: Option<Duration>,
+    pub credential: Option<CredentialKind>,
+    pub embed: bool,
+}
+
+/// The interactive login and the broker session it opens; shared by
+/// `login`, `exec` and the exec plugin when a person is at the terminal.
+pub fn login_and_start(req: &LoginRequest) -> Result<(LoginResult, SessionRecord)> {
+    let config = Config::load_from(req.client.config.as_deref())?;
+    let cluster = config.cluster(req.cluster)?;
+    let layout = {
+        let layout = Layout::new(super::runtime::runtime_dir()?);
+        record::sweep(&layout, OffsetDateTime::now_utc());
+        layout
+    };
+    let opts = LoginOptions {
+        flow: req.flow,
+        no_browser: req.no_browser,
+        timeout: req.timeout,
+        // A person at the terminal (or the browser) answers.
+        interactive: true,
+        store: TokenStore::new(req.token_store, &layout.root),
+    };
+    let start = StartOptions {
+        reason: req.reason.clone(),
+        session_ttl: req.session_ttl.or(cluster.session_ttl),
+        credential: req.credential.unwrap_or(cluster.credential),
+        embed: req.embed,
+        config_path: config.path.clone(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let result = login(cluster, &opts).await?;
+        let session = crate::session::start::start(&layout, cluster, &result, &start).await?;
+        anyhow::Ok((result, session))
+    })
 }

@@ -2,7 +2,7 @@
 //! broker, then real kubectl through the session kubeconfig against the API
 //! stand-in, which authenticates exactly like kube-apiserver.
 
-use crate::support::world::{run, text, World, WorldOptions};
+use crate::support::world::{World, WorldOptions, run, text};
 
 #[test]
 fn certificate_session_works_with_kubectl_whoami_and_get_pods() {
@@ -15,7 +15,11 @@ fn certificate_session_works_with_kubectl_whoami_and_get_pods() {
     assert!(out.contains("kaccess:demo:sre"), "{out}");
     let pods = run(w.kubectl(&kubeconfig, &["get", "pods"]));
     assert_eq!(pods.status.code(), Some(0), "{}", text(&pods.stderr));
-    assert!(text(&pods.stdout).contains("NAME"), "{}", text(&pods.stdout));
+    assert!(
+        text(&pods.stdout).contains("NAME"),
+        "{}",
+        text(&pods.stdout)
+    );
     let calls = w.api.calls();
     let pods_call = calls
         .iter()
@@ -23,5 +27,256 @@ fn certificate_session_works_with_kubectl_whoami_and_get_pods() {
         .expect("the stand-in saw the pods call in the context's namespace");
     assert_eq!(pods_call.username, "alice@example.com");
     assert!(pods_call.groups.contains(&"kaccess:demo:sre".to_string()));
-    assert!(matches!(pods_call.via, crate::support::apiserver::Via::Cert));
+    assert!(matches!(
+        pods_call.via,
+        crate::support::apiserver::Via::Cert
+    ));
+}
+
+/// Rewrites the session record of `demo` through `edit` (as time passing would).
+fn edit_record(w: &World, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = w.runtime.join("sessions").join("demo.json");
+    let mut rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut rec);
+    std::fs::write(&path, serde_json::to_vec(&rec).unwrap()).unwrap();
+}
+
+fn rfc3339_in(secs: i64) -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::seconds(secs))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+fn exchanges(w: &World) -> Vec<serde_json::Value> {
+    w.broker
+        .audit()
+        .into_iter()
+        .filter(|r| r["event"] == "exchange" && r["outcome"] == "issued")
+        .collect()
+}
+
+#[test]
+fn token_session_is_reviewed_through_the_broker_webhook() {
+    let w = World::start(WorldOptions {
+        credential: "token",
+        ..WorldOptions::default()
+    });
+    let kubeconfig = w.login(&[]);
+    let yaml = std::fs::read_to_string(&kubeconfig).unwrap();
+    assert!(
+        !yaml.contains("token:"),
+        "no secret in the kubeconfig:\n{yaml}"
+    );
+    let whoami = run(w.kubectl(&kubeconfig, &["auth", "whoami"]));
+    assert_eq!(whoami.status.code(), Some(0), "{}", text(&whoami.stderr));
+    assert!(text(&whoami.stdout).contains("alice@example.com"));
+    let calls = w.api.calls();
+    let call = calls.last().expect("a call");
+    assert!(matches!(call.via, crate::support::apiserver::Via::Token));
+    assert!(call.groups.contains(&"kaccess:demo:sre".to_string()));
+    let rec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(w.runtime.join("sessions").join("demo.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        call.extra
+            .get("kaccess.io/session-id")
+            .and_then(|v| v.first()),
+        rec["session_id"].as_str().map(str::to_owned).as_ref()
+    );
+}
+
+#[test]
+fn session_files_are_deleted_at_session_end_with_no_kaccess_command_run() {
+    let w = World::start(WorldOptions {
+        max_session: "5s",
+        ..WorldOptions::default()
+    });
+    let kubeconfig = w.login(&[]);
+    let record = w.runtime.join("sessions").join("demo.json");
+    assert!(kubeconfig.exists() && record.exists());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while kubeconfig.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        !kubeconfig.exists(),
+        "the reaper removed the kubeconfig; record: {}",
+        std::fs::read_to_string(&record).unwrap_or_default()
+    );
+    assert!(!record.exists(), "and the cached credential");
+}
+
+#[test]
+fn expired_credential_is_refreshed_silently_within_the_session() {
+    let w = World::start(WorldOptions::default());
+    let kubeconfig = w.login(&[]);
+    assert_eq!(exchanges(&w).len(), 1);
+    edit_record(&w, |r| r["credential"]["expires_at"] = rfc3339_in(5).into());
+    let pods = run(w.kubectl(&kubeconfig, &["get", "pods"]));
+    assert_eq!(pods.status.code(), Some(0), "{}", text(&pods.stderr));
+    let ex = exchanges(&w);
+    assert_eq!(ex.len(), 2, "one refresh: {ex:#?}");
+    assert_eq!(ex[0]["session_id"], ex[1]["session_id"], "same session");
+}
+
+#[test]
+fn expired_id_token_is_renewed_with_the_stored_refresh_token() {
+    let w = World::start(WorldOptions::default());
+    let kubeconfig = w.login(&[]);
+    edit_record(&w, |r| {
+        r["credential"]["expires_at"] = rfc3339_in(5).into();
+        r["id_token"]["expires_at"] = rfc3339_in(-5).into();
+    });
+    let pods = run(w.kubectl(&kubeconfig, &["get", "pods"]));
+    assert_eq!(pods.status.code(), Some(0), "{}", text(&pods.stderr));
+    assert_eq!(exchanges(&w).len(), 2);
+}
+
+#[test]
+fn plugin_without_a_session_and_no_terminal_exits_3_without_touching_the_idp() {
+    let mut w = World::start(WorldOptions::default());
+    w.idp.stop();
+    let out = run(w.kaccess(&["credential", "demo"]).env(
+        "KUBERNETES_EXEC_INFO",
+        r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false}}"#,
+    ));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let err = text(&out.stderr);
+    assert!(err.contains("session for demo"), "{err}");
+    assert!(err.contains("run: kaccess login demo"), "{err}");
+}
+
+#[test]
+fn twenty_parallel_kubectl_on_an_expired_credential_cause_one_exchange() {
+    let w = World::start(WorldOptions::default());
+    let kubeconfig = w.login(&[]);
+    edit_record(&w, |r| r["credential"]["expires_at"] = rfc3339_in(5).into());
+    let children: Vec<_> = (0..20)
+        .map(|_| {
+            let mut cmd = w.kubectl(&kubeconfig, &["get", "pods"]);
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    assert_eq!(exchanges(&w).len(), 2, "login + exactly one refresh");
+}
+
+#[test]
+fn runtime_dir_that_is_a_symlink_or_open_to_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::start(WorldOptions::default());
+    let real = w.root().join("real-run");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(&real, &w.runtime).unwrap();
+    let out = run(w.kaccess(&["status"]));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("symbolic link"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_file(&w.runtime).unwrap();
+    std::fs::create_dir(&w.runtime).unwrap();
+    std::fs::set_permissions(&w.runtime, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run(w.kaccess(&["credential", "demo"]));
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("mode 755"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn exec_passes_the_childs_exit_code_and_removes_its_private_kubeconfig() {
+    let w = World::start(WorldOptions::default());
+    w.login(&[]);
+    let out = run(w.kaccess(&[
+        "exec",
+        "demo",
+        "--",
+        "sh",
+        "-c",
+        "test -f \"$KUBECONFIG\" && echo \"$KUBECONFIG\"; exit 7",
+    ]));
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    let private = text(&out.stdout).trim().to_owned();
+    assert!(private.contains("demo.exec-"), "{private}");
+    assert!(
+        !std::path::Path::new(&private).exists(),
+        "removed after the child exits"
+    );
+    let ok = run(w
+        .kaccess(&["exec", "demo", "--", "kubectl", "--cache-dir"])
+        .arg(w.root().join("kc"))
+        .args(["auth", "whoami"]));
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).contains("alice@example.com"));
+}
+
+#[test]
+fn exec_without_a_session_and_no_terminal_exits_3() {
+    let w = World::start(WorldOptions::default());
+    let out = run(w.kaccess(&["exec", "demo", "--", "true"]));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("kaccess login demo"));
+}
+
+#[test]
+fn logout_revokes_at_the_broker_and_the_idp_and_wipes_local_files() {
+    let w = World::start(WorldOptions {
+        credential: "token",
+        ..WorldOptions::default()
+    });
+    let kubeconfig = w.login(&[]);
+    let tokens_dir = w.runtime.join("tokens");
+    let stored: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            std::fs::read_dir(&tokens_dir)
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let refresh = stored["refresh_token"].as_str().unwrap().to_owned();
+    assert!(w.idp.refresh_token_active(&refresh));
+    let rec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(w.runtime.join("sessions").join("demo.json")).unwrap(),
+    )
+    .unwrap();
+    let token = rec["credential"]["token"].as_str().unwrap().to_owned();
+    let out = run(w.kaccess(&["logout", "demo"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("Revoked session"), "{err}");
+    assert!(err.contains("Revoked the refresh token"), "{err}");
+    assert!(!kubeconfig.exists());
+    assert!(
+        !w.idp.refresh_token_active(&refresh),
+        "refresh fails afterwards"
+    );
+    assert_eq!(std::fs::read_dir(&tokens_dir).unwrap().count(), 0);
+    let revokes: Vec<_> = w
+        .broker
+        .audit()
+        .into_iter()
+        .filter(|r| r["event"] == "revoke")
+        .collect();
+    assert_eq!(revokes.len(), 1, "{revokes:#?}");
+    // The token the session had fails review at once.
+    let review = w.review_token(&token);
+    assert_eq!(review["status"]["authenticated"], false, "{review}");
 }

@@ -238,6 +238,14 @@ impl Idp {
     }
 }
 
+impl Idp {
+    /// Stops the provider now (an IdP outage); the port stays closed.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Idp {
     fn drop(&mut self) {
         let _ = self.child.kill();

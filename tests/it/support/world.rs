@@ -285,6 +285,36 @@ clusters:
         cmd
     }
 
+    /// Asks the broker's TokenReview webhook about `token`, as the API
+    /// server would.
+    pub fn review_token(&self, token: &str) -> serde_json::Value {
+        kaccess::http::install_crypto_provider();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let ca = reqwest::Certificate::from_pem(self.broker.serving_ca_pem.as_bytes()).unwrap();
+            let client = reqwest::Client::builder()
+                .tls_certs_only([ca])
+                .build()
+                .unwrap();
+            client
+                .post(format!("{}/v1/tokenreview", self.broker.url))
+                .json(&serde_json::json!({
+                    "apiVersion": "authentication.k8s.io/v1",
+                    "kind": "TokenReview",
+                    "spec": {"token": token}
+                }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
+    }
+
     /// Logs in with the device flow (the IdP approves by itself) and
     /// returns the session kubeconfig path.
     pub fn login(&self, extra: &[&str]) -> PathBuf {
@@ -306,7 +336,8 @@ clusters:
 }
 
 /// Runs `cmd` to completion with a generous deadline.
-pub fn run(mut cmd: Command) -> Output {
+pub fn run(mut cmd: impl std::borrow::BorrowMut<Command>) -> Output {
+    let cmd = cmd.borrow_mut();
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().expect("spawn");
     let (tx, rx) = mpsc::channel();
@@ -323,4 +354,32 @@ pub fn run(mut cmd: Command) -> Output {
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Stops every `kaccess __reap` whose runtime dir is `runtime`: reapers are
+/// detached on purpose, so the test that made them must end them.
+pub fn stop_reapers(runtime: &Path) {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let needle = runtime.as_os_str().as_encoded_bytes().to_vec();
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.contains(&&b"__reap"[..]) && args.contains(&needle.as_slice()) {
+            // SAFETY: kill(2) on a reaper this test started.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        stop_reapers(&self.runtime);
+    }
 }
