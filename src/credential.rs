@@ -8,6 +8,7 @@
 //! stdout carries the ExecCredential and nothing else.
 
 use crate::error::{Exit, Failure};
+use crate::session::handout;
 use crate::session::paths::{Layout, check_cluster_name};
 use crate::session::record::{self, RecordError, SessionRecord};
 use anyhow::{Context, Result};
@@ -129,8 +130,9 @@ pub fn run(args: crate::cli::CredentialArgs) -> Result<Exit> {
     let root = crate::session::runtime::runtime_dir()?;
     let layout = Layout::new(root);
     let now = OffsetDateTime::now_utc();
+    let mut seen = None;
     match record::read(&layout, &args.cluster) {
-        Ok(rec) if is_fresh(&rec, now) => {
+        Ok(rec) if is_fresh(&rec, now) && !handout::record_and_check(&layout, &rec) => {
             let json = render(&info.api_version, &rec)?;
             let mut out = std::io::stdout().lock();
             out.write_all(json.as_bytes())?;
@@ -148,9 +150,10 @@ pub fn run(args: crate::cli::CredentialArgs) -> Result<Exit> {
                     .into(),
             );
         }
+        Ok(rec) => seen = Some(handout::fingerprint(&rec)),
         _ => {}
     }
-    crate::session::refresh::run(&layout, &args, &info)
+    crate::session::refresh::run(&layout, &args, &info, seen)
 }
 
 #[cfg(test)]

@@ -9,8 +9,10 @@
 //! - `reaper`: deletion on expiry, even when kaccess is not running
 //! - `refresh`: the exec plugin's slow path (lock, refresh, exchange)
 //! - `start`: a verified login becomes a broker session on disk
+//! - `handout`: noticing that the API server rejected a cached credential
 //! - `keys`: the local key and CSR for certificate credentials
 
+pub mod handout;
 pub mod keys;
 pub mod kubeconfig;
 pub mod lock;

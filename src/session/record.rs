@@ -207,6 +207,7 @@ pub fn sweep(layout: &Layout, now: OffsetDateTime) -> Vec<String> {
         }
     }
     remove_stale_temp_files(&layout.sessions_dir());
+    super::handout::sweep(layout);
     // A kubeconfig whose record is gone is an orphan from a killed login
     // (login writes the kubeconfig, then the record). Young ones may belong
     // to a login in progress.

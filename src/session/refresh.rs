@@ -23,15 +23,29 @@ use time::OffsetDateTime;
 /// An ID token with less than this left is not sent to the broker.
 const ID_TOKEN_MARGIN: time::Duration = time::Duration::seconds(60);
 
-pub fn run(layout: &Layout, args: &CredentialArgs, info: &ExecInfo) -> Result<Exit> {
+/// `seen` is the fingerprint of the cached credential the caller found
+/// unusable (expired, or rejected by the API server: see `handout`); it is
+/// never handed out again just because it still looks fresh.
+pub fn run(
+    layout: &Layout,
+    args: &CredentialArgs,
+    info: &ExecInfo,
+    seen: Option<String>,
+) -> Result<Exit> {
     let cluster = &args.cluster;
     let timeout = crate::units::parse_duration(&args.lock_timeout)
         .map_err(|e| Failure::usage(format!("--lock-timeout: {e}")))?;
     let _lock = super::lock::acquire(&layout.lock(cluster), cluster, timeout)?;
     let now = OffsetDateTime::now_utc();
-    // Somebody else may have refreshed while we waited for the lock.
+    // Somebody else may have refreshed while we waited for the lock: a
+    // credential other than the one we found unusable is new, so hand it out.
     let rec = match record::read(layout, cluster) {
-        Ok(rec) if credential::is_fresh(&rec, now) => return print(info, &rec),
+        Ok(rec)
+            if credential::is_fresh(&rec, now)
+                && seen.as_deref() != Some(&*super::handout::fingerprint(&rec)) =>
+        {
+            return print(info, &rec);
+        }
         Ok(rec) if rec.session_expires_at <= now => {
             record::remove(layout, cluster);
             return login_needed(args, info, rec.reason.clone(), "expired");

@@ -280,3 +280,24 @@ fn logout_revokes_at_the_broker_and_the_idp_and_wipes_local_files() {
     let review = w.review_token(&token);
     assert_eq!(review["status"]["authenticated"], false, "{review}");
 }
+
+#[test]
+fn revoked_session_makes_kubectl_fail_and_the_plugin_says_to_log_in_again() {
+    let w = World::start(WorldOptions {
+        credential: "token",
+        ..WorldOptions::default()
+    });
+    let kubeconfig = w.login(&[]);
+    let ok = run(w.kubectl(&kubeconfig, &["get", "pods"]));
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    let revoked = w.revoke_at_broker();
+    assert_eq!(revoked["revoked"], true, "{revoked}");
+    let failed = run(w.kubectl(&kubeconfig, &["get", "pods"]));
+    assert_ne!(failed.status.code(), Some(0));
+    let err = text(&failed.stderr);
+    assert!(err.contains("run: kaccess login demo"), "{err}");
+    assert!(
+        !w.runtime.join("sessions").join("demo.json").exists(),
+        "the revoked session is gone locally too"
+    );
+}

@@ -285,9 +285,42 @@ clusters:
         cmd
     }
 
+    /// Revokes `demo`'s session at the broker as its owner would (with the
+    /// session's cached ID token), without touching local files.
+    pub fn revoke_at_broker(&self) -> serde_json::Value {
+        let rec: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(self.runtime.join("sessions").join("demo.json")).unwrap(),
+        )
+        .unwrap();
+        let id = rec["session_id"].as_str().unwrap();
+        let id_token = rec["id_token"]["token"].as_str().unwrap();
+        self.broker_post(
+            &format!("/v1/sessions/{id}/revoke"),
+            Some(id_token),
+            serde_json::json!({}),
+        )
+    }
+
     /// Asks the broker's TokenReview webhook about `token`, as the API
     /// server would.
     pub fn review_token(&self, token: &str) -> serde_json::Value {
+        self.broker_post(
+            "/v1/tokenreview",
+            None,
+            serde_json::json!({
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "TokenReview",
+                "spec": {"token": token}
+            }),
+        )
+    }
+
+    fn broker_post(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
         kaccess::http::install_crypto_provider();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -299,19 +332,13 @@ clusters:
                 .tls_certs_only([ca])
                 .build()
                 .unwrap();
-            client
-                .post(format!("{}/v1/tokenreview", self.broker.url))
-                .json(&serde_json::json!({
-                    "apiVersion": "authentication.k8s.io/v1",
-                    "kind": "TokenReview",
-                    "spec": {"token": token}
-                }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
+            let mut req = client
+                .post(format!("{}{path}", self.broker.url))
+                .json(&body);
+            if let Some(b) = bearer {
+                req = req.bearer_auth(b);
+            }
+            req.send().await.unwrap().json().await.unwrap()
         })
     }
 
