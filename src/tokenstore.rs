@@ -208,7 +208,10 @@ mod keyring {
     ) -> Result<T, String> {
         available()?;
         let account = key.account();
-        let label = format!("kaccess refresh token for {} at {}", key.subject, key.issuer);
+        let label = format!(
+            "kaccess refresh token for {} at {}",
+            key.subject, key.issuer
+        );
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let result = (|| {

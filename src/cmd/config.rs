@@ -58,9 +58,11 @@ fn init(args: ConfigInitArgs) -> Result<Exit> {
     }
     let path = config::path(args.client.config.as_deref())?;
     if path.exists() && !args.force {
-        return Err(Failure::usage(format!("`{}` already exists", path.display()))
-            .help("pass `--force` to replace it, or `--stdout` to print the example")
-            .into());
+        return Err(
+            Failure::usage(format!("`{}` already exists", path.display()))
+                .help("pass `--force` to replace it, or `--stdout` to print the example")
+                .into(),
+        );
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)

@@ -16,8 +16,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 pub fn run(args: LoginArgs) -> Result<Exit> {
-    let timeout = parse_duration(&args.timeout)
-        .map_err(|e| Failure::usage(format!("`--timeout`: {e}")))?;
+    let timeout =
+        parse_duration(&args.timeout).map_err(|e| Failure::usage(format!("`--timeout`: {e}")))?;
     let config = Config::load_from(args.client.config.as_deref())?;
     let cluster = config.cluster(&args.cluster)?;
     let opts = LoginOptions {
@@ -37,7 +37,8 @@ pub fn run(args: LoginArgs) -> Result<Exit> {
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 /// Who logged in: a summary on stderr, and with `-o json` the same facts
@@ -46,7 +47,9 @@ fn report(cluster: &str, r: &LoginResult, output: Output) -> Result<()> {
     let t = &r.id_token;
     let groups = t.groups("groups");
     let flow = r.flow.map(|f| format!("{f:?}").to_lowercase());
-    let left = (t.expires_at - OffsetDateTime::now_utc()).whole_seconds().max(0) as u64;
+    let left = (t.expires_at - OffsetDateTime::now_utc())
+        .whole_seconds()
+        .max(0) as u64;
     let mut text = format!(
         "Logged in to `{cluster}` as {}{}\n",
         t.subject,

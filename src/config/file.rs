@@ -102,10 +102,10 @@ pub fn parse(path: &Path, text: &str) -> Result<BTreeMap<String, ClusterConfig>,
             let key = e.path().to_string();
             let mut message = e.into_inner().to_string();
             // serde_yaml starts with its own (shorter) path; ours is better.
-            if let Some((head, rest)) = message.split_once(": ") {
-                if !head.contains(char::is_whitespace) {
-                    message = rest.to_owned();
-                }
+            if let Some((head, rest)) = message.split_once(": ")
+                && !head.contains(char::is_whitespace)
+            {
+                message = rest.to_owned();
             }
             if key == "." || key.is_empty() {
                 ConfigError::Syntax {
@@ -238,7 +238,8 @@ impl Ctx<'_> {
             check_url(s).map_err(|m| self.key(&format!("{at}.server"), m))?;
         }
         if let Some(data) = &c.certificate_authority_data {
-            check_ca_data(data).map_err(|m| self.key(&format!("{at}.certificate-authority-data"), m))?;
+            check_ca_data(data)
+                .map_err(|m| self.key(&format!("{at}.certificate-authority-data"), m))?;
         }
         if c.certificate_authority_data.is_some() && c.certificate_authority.is_some() {
             return Err(self.key(
@@ -246,30 +247,34 @@ impl Ctx<'_> {
                 "set either `certificate-authority` or `certificate-authority-data`, not both",
             ));
         }
-        if let Some(ns) = &c.namespace {
-            if ns.is_empty() {
-                return Err(self.key(&format!("{at}.namespace"), "expected a namespace name, found an empty string"));
-            }
+        if c.namespace.as_deref() == Some("") {
+            return Err(self.key(
+                &format!("{at}.namespace"),
+                "expected a namespace name, found an empty string",
+            ));
         }
         if let Some(o) = &c.oidc {
             if let Some(i) = &o.issuer {
                 check_url(i).map_err(|m| self.key(&format!("{at}.oidc.issuer"), m))?;
             }
-            if let Some(id) = &o.client_id {
-                if id.trim().is_empty() {
-                    return Err(self.key(&format!("{at}.oidc.client-id"), "expected the OIDC client id, found an empty string"));
-                }
+            if o.client_id
+                .as_deref()
+                .is_some_and(|id| id.trim().is_empty())
+            {
+                return Err(self.key(
+                    &format!("{at}.oidc.client-id"),
+                    "expected the OIDC client id, found an empty string",
+                ));
             }
-            if let Some(scopes) = &o.scopes {
-                if !scopes.iter().any(|s| s == "openid") {
-                    return Err(self.key(&format!("{at}.oidc.scopes"), "must include `openid`"));
-                }
+            if o.scopes
+                .as_ref()
+                .is_some_and(|scopes| !scopes.iter().any(|s| s == "openid"))
+            {
+                return Err(self.key(&format!("{at}.oidc.scopes"), "must include `openid`"));
             }
         }
-        if let Some(b) = &c.broker {
-            if let Some(u) = &b.url {
-                check_url(u).map_err(|m| self.key(&format!("{at}.broker.url"), m))?;
-            }
+        if let Some(u) = c.broker.as_ref().and_then(|b| b.url.as_ref()) {
+            check_url(u).map_err(|m| self.key(&format!("{at}.broker.url"), m))?;
         }
         Ok(())
     }
@@ -300,7 +305,9 @@ impl Ctx<'_> {
             certificate_authority: c.certificate_authority.map(rel),
             namespace: c.namespace,
             oidc: OidcConfig {
-                issuer: oidc.issuer.ok_or_else(|| self.missing(name, "oidc.issuer"))?,
+                issuer: oidc
+                    .issuer
+                    .ok_or_else(|| self.missing(name, "oidc.issuer"))?,
                 client_id: oidc
                     .client_id
                     .ok_or_else(|| self.missing(name, "oidc.client-id"))?,
@@ -328,10 +335,13 @@ impl Ctx<'_> {
 
 /// https, or plain http on a loopback host only (test IdPs and brokers).
 pub fn check_url(text: &str) -> Result<(), String> {
-    let url = url::Url::parse(text)
-        .map_err(|e| format!("`{text}` is not a URL ({e}); expected e.g. `https://login.example.com`"))?;
+    let url = url::Url::parse(text).map_err(|e| {
+        format!("`{text}` is not a URL ({e}); expected e.g. `https://login.example.com`")
+    })?;
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("`{text}` has a query or fragment; expected a plain https URL"));
+        return Err(format!(
+            "`{text}` has a query or fragment; expected a plain https URL"
+        ));
     }
     match url.scheme() {
         "https" => Ok(()),
@@ -343,14 +353,18 @@ pub fn check_url(text: &str) -> Result<(), String> {
                 "`{text}` uses plain http; expected an https URL (http is allowed only for 127.0.0.1, localhost and ::1)"
             )),
         },
-        other => Err(format!("`{text}` has scheme `{other}`; expected an https URL")),
+        other => Err(format!(
+            "`{text}` has scheme `{other}`; expected an https URL"
+        )),
     }
 }
 
 fn check_ca_data(data: &str) -> Result<(), String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(data.trim())
-        .map_err(|e| format!("expected base64 of a PEM certificate bundle, but it is not base64 ({e})"))?;
+        .map_err(|e| {
+            format!("expected base64 of a PEM certificate bundle, but it is not base64 ({e})")
+        })?;
     let text = String::from_utf8_lossy(&bytes);
     if !text.contains("-----BEGIN CERTIFICATE-----") {
         return Err("expected base64 of a PEM certificate bundle, but the decoded data holds no `BEGIN CERTIFICATE`".into());
@@ -379,7 +393,9 @@ clusters:
 ";
 
     fn err(text: &str) -> String {
-        parse(Path::new("/etc/k.yaml"), text).unwrap_err().to_string()
+        parse(Path::new("/etc/k.yaml"), text)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -393,7 +409,10 @@ clusters:
         assert_eq!(prod.oidc.mfa.acr_any, ["urn:example:mfa"]);
         assert_eq!(prod.oidc.max_auth_age, Some(Duration::from_secs(900)));
         assert_eq!(prod.session_ttl, Some(Duration::from_secs(8 * 3600)));
-        let over = BASE.replace("    oidc:\n      max-auth-age", "    oidc:\n      client-id: other\n      max-auth-age");
+        let over = BASE.replace(
+            "    oidc:\n      max-auth-age",
+            "    oidc:\n      client-id: other\n      max-auth-age",
+        );
         let c = parse(Path::new("/x/k.yaml"), &over).unwrap();
         assert_eq!(c["prod"].oidc.client_id, "other");
     }
@@ -401,34 +420,68 @@ clusters:
     #[test]
     fn unknown_key_is_refused_with_its_path() {
         let e = err(&BASE.replace("session-ttl: 8h", "session-ttl: 8h\n    sesion-ttl: 1h"));
-        assert!(e.contains("`/etc/k.yaml`") && e.contains("`clusters.prod.sesion-ttl`: unknown field `sesion-ttl`"), "{e}");
+        assert!(
+            e.contains("`/etc/k.yaml`")
+                && e.contains("`clusters.prod.sesion-ttl`: unknown field `sesion-ttl`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_duration_names_key() {
         let e = err(&BASE.replace("max-auth-age: 15m", "max-auth-age: 15"));
-        assert!(e.contains("`clusters.prod.oidc.max-auth-age`") && e.contains("no unit"), "{e}");
+        assert!(
+            e.contains("`clusters.prod.oidc.max-auth-age`") && e.contains("no unit"),
+            "{e}"
+        );
     }
 
     #[test]
     fn plain_http_only_on_loopback() {
         let e = err(&BASE.replace("https://login.example.com", "http://login.example.com"));
-        assert!(e.contains("`defaults.oidc.issuer`") && e.contains("https"), "{e}");
-        assert!(parse(Path::new("k"), &BASE.replace("https://login.example.com", "http://127.0.0.1:5556")).is_ok());
-        assert!(parse(Path::new("k"), &BASE.replace("https://login.example.com", "http://[::1]:5556")).is_ok());
-        assert!(parse(Path::new("k"), &BASE.replace("https://login.example.com", "http://localhost:5556")).is_ok());
+        assert!(
+            e.contains("`defaults.oidc.issuer`") && e.contains("https"),
+            "{e}"
+        );
+        assert!(
+            parse(
+                Path::new("k"),
+                &BASE.replace("https://login.example.com", "http://127.0.0.1:5556")
+            )
+            .is_ok()
+        );
+        assert!(
+            parse(
+                Path::new("k"),
+                &BASE.replace("https://login.example.com", "http://[::1]:5556")
+            )
+            .is_ok()
+        );
+        assert!(
+            parse(
+                Path::new("k"),
+                &BASE.replace("https://login.example.com", "http://localhost:5556")
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn missing_required_key_names_both_places() {
         let e = err(&BASE.replace("    broker: {url: https://broker.example.com:8443}\n", ""));
-        assert!(e.contains("`clusters.prod.broker.url` is missing") && e.contains("`defaults.broker`"), "{e}");
+        assert!(
+            e.contains("`clusters.prod.broker.url` is missing") && e.contains("`defaults.broker`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_cluster_names_are_refused() {
         let e = err(&BASE.replace("  prod:", "  Prod:"));
-        assert!(e.contains("`clusters.Prod`") && e.contains("not a valid cluster name"), "{e}");
+        assert!(
+            e.contains("`clusters.Prod`") && e.contains("not a valid cluster name"),
+            "{e}"
+        );
         assert!(valid_cluster_name("prod-eu.1_a"));
         assert!(!valid_cluster_name("-prod"));
         assert!(!valid_cluster_name("a/b"));
@@ -439,7 +492,10 @@ clusters:
     fn scopes_must_include_openid_and_mfa_cannot_be_unsatisfiable() {
         let e = err(&BASE.replace("      max-auth-age: 15m", "      scopes: [email]"));
         assert!(e.contains("`clusters.prod.oidc.scopes`"), "{e}");
-        let e = err(&BASE.replace("acr-any: [urn:example:mfa]", "acr-any: []\n        amr-any: []"));
+        let e = err(&BASE.replace(
+            "acr-any: [urn:example:mfa]",
+            "acr-any: []\n        amr-any: []",
+        ));
         assert!(e.contains("`clusters.prod.oidc.mfa`"), "{e}");
     }
 }

@@ -73,7 +73,10 @@ impl Config {
                 self.path.display(),
                 known.join(", ")
             ))
-            .help(format!("add it under `clusters:` in `{}`", self.path.display()))
+            .help(format!(
+                "add it under `clusters:` in `{}`",
+                self.path.display()
+            ))
             .into()
         })
     }

@@ -52,6 +52,11 @@ pub async fn login(
     for (name, value) in params.extra_params() {
         request = request.add_extra_param(name, value);
     }
+    // OIDC Core §11: offline access (a refresh token) needs `prompt=consent`
+    // on the authorization request; IdPs drop the scope silently otherwise.
+    if params.scopes.iter().any(|s| s == "offline_access") {
+        request = request.add_extra_param("prompt", "consent");
+    }
     let (url, state) = request.add_scopes(params.scopes()).url();
 
     if open {
@@ -111,9 +116,7 @@ async fn wait_for_code(listener: &TcpListener, state: &str) -> Result<Authorizat
             }
             Callback::Error { error, description } => {
                 let _ = respond(&mut stream, "200 OK", PAGE_FAILED).await;
-                let detail = description
-                    .map(|d| format!(": {d}"))
-                    .unwrap_or_default();
+                let detail = description.map(|d| format!(": {d}")).unwrap_or_default();
                 return Err(if error == "access_denied" {
                     Failure::denied(format!(
                         "the identity provider denied the login (`access_denied`{detail})"

@@ -59,7 +59,9 @@ pub async fn login(
             DeviceCodeErrorResponseType::AccessDenied => Failure::denied(
                 "the login was denied at the identity provider",
             )
-            .help("approve the request on the verification page, or ask why your account was refused")
+            .help(
+                "approve the request on the verification page, or ask why your account was refused",
+            )
             .into(),
             DeviceCodeErrorResponseType::ExpiredToken => Failure::error(format!(
                 "the device code expired before the login was approved (it was valid for {})",
@@ -67,7 +69,10 @@ pub async fn login(
             ))
             .help("run the login again and approve it in time")
             .into(),
-            _ => token_request_error(RequestTokenError::ServerResponse(r), "finish the device login"),
+            _ => token_request_error(
+                RequestTokenError::ServerResponse(r),
+                "finish the device login",
+            ),
         },
         other => token_request_error(other, "finish the device login"),
     })

@@ -187,7 +187,8 @@ pub async fn login(cluster: &ClusterConfig, opts: &LoginOptions) -> Result<Login
     let flow = choose_flow(opts.flow, opts.no_browser);
     let (response, nonce) = match flow {
         FlowUsed::Browser => {
-            let auth_url = AuthUrl::from_url(provider.metadata.authorization_endpoint().url().clone());
+            let auth_url =
+                AuthUrl::from_url(provider.metadata.authorization_endpoint().url().clone());
             let open = !opts.no_browser;
             let t = browser::login(client, auth_url, &http, &params, open, opts.timeout).await?;
             (t.response, Some(t.nonce))
@@ -207,7 +208,10 @@ pub async fn login(cluster: &ClusterConfig, opts: &LoginOptions) -> Result<Login
                 })?;
             // The device flow has no nonce: the ID token comes straight
             // from the token endpoint in answer to our own device code.
-            (device::login(client, url, &http, &params, opts.timeout).await?, None)
+            (
+                device::login(client, url, &http, &params, opts.timeout).await?,
+                None,
+            )
         }
     };
     let nonce_check = match &nonce {
@@ -215,7 +219,8 @@ pub async fn login(cluster: &ClusterConfig, opts: &LoginOptions) -> Result<Login
         None => NonceCheck::Ignore,
     };
     let raw = id_token_of(&response)?;
-    let id_token = verify_fetching_keys(&http, &mut provider, oidc, &raw, nonce_check, true).await?;
+    let id_token =
+        verify_fetching_keys(&http, &mut provider, oidc, &raw, nonce_check, true).await?;
     let refresh_token = response
         .refresh_token()
         .map(|r| Secret::new(r.secret().clone()));
@@ -238,7 +243,11 @@ pub async fn login(cluster: &ClusterConfig, opts: &LoginOptions) -> Result<Login
 /// since no new authentication happened). A rotated refresh token replaces
 /// the stored one. No stored token or one the IdP refuses: exit 3 with the
 /// login command.
-pub async fn refresh(cluster: &ClusterConfig, store: &TokenStore, subject: &str) -> Result<LoginResult> {
+pub async fn refresh(
+    cluster: &ClusterConfig,
+    store: &TokenStore,
+    subject: &str,
+) -> Result<LoginResult> {
     let name = &cluster.name;
     let oidc = &cluster.oidc;
     let key = token_key(oidc, subject);
@@ -262,7 +271,9 @@ pub async fn refresh(cluster: &ClusterConfig, store: &TokenStore, subject: &str)
         .await
     {
         Ok(r) => r,
-        Err(RequestTokenError::ServerResponse(r)) if error_code(&r).as_deref() == Some("invalid_grant") => {
+        Err(RequestTokenError::ServerResponse(r))
+            if error_code(&r).as_deref() == Some("invalid_grant") =>
+        {
             store.delete(&key)?;
             return Err(login_again(format!(
                 "the stored login for `{subject}` at `{}` has expired or was revoked",
@@ -272,7 +283,8 @@ pub async fn refresh(cluster: &ClusterConfig, store: &TokenStore, subject: &str)
         Err(e) => return Err(token_request_error(e, "refresh the login")),
     };
     let raw = id_token_of(&response)?;
-    let id_token = verify_fetching_keys(&http, &mut provider, oidc, &raw, NonceCheck::Ignore, false).await?;
+    let id_token =
+        verify_fetching_keys(&http, &mut provider, oidc, &raw, NonceCheck::Ignore, false).await?;
     if id_token.subject != subject {
         return Err(Failure::error(format!(
             "the refreshed ID token is for `{}`, not `{subject}`",
@@ -317,9 +329,8 @@ pub fn accept_id_token(
         now,
     )
     .map_err(|e| token_failure(e, oidc))?;
-    check_mfa(&token, &oidc.mfa_policy(), now, check_age).map_err(|e| {
-        anyhow::Error::new(Failure::denied(e.to_string()).help(e.idp_hint()))
-    })?;
+    check_mfa(&token, &oidc.mfa_policy(), now, check_age)
+        .map_err(|e| anyhow::Error::new(Failure::denied(e.to_string()).help(e.idp_hint())))?;
     Ok(token)
 }
 
@@ -361,7 +372,10 @@ fn token_failure(e: TokenError, oidc: &OidcConfig) -> anyhow::Error {
         TokenError::Expired(_) | TokenError::IssuedInFuture(_) | TokenError::NotYetValid(_) => {
             "check this machine's clock".into()
         }
-        _ => "nothing was stored; if this repeats, the IdP or the network path to it is misbehaving".into(),
+        _ => {
+            "nothing was stored; if this repeats, the IdP or the network path to it is misbehaving"
+                .into()
+        }
     };
     Failure::error(format!("the identity provider's ID token was refused: {e}"))
         .help(help)
@@ -417,23 +431,18 @@ pub fn token_request_error<TE: ErrorResponse + 'static>(
             anyhow::Error::new(inner).context(format!("the request to {what} failed"))
         }
         RequestTokenError::ServerResponse(r) => match error_code(&r).as_deref() {
-            Some("access_denied") => Failure::denied(format!(
-                "the identity provider denied the login: {r}"
-            ))
-            .help("check that your account may use the kaccess client at the IdP")
-            .into(),
-            _ => Failure::error(format!(
-                "the identity provider refused to {what}: {r}"
-            ))
-            .into(),
+            Some("access_denied") => {
+                Failure::denied(format!("the identity provider denied the login: {r}"))
+                    .help("check that your account may use the kaccess client at the IdP")
+                    .into()
+            }
+            _ => Failure::error(format!("the identity provider refused to {what}: {r}")).into(),
         },
         RequestTokenError::Parse(e, body) => Failure::error(format!(
             "the identity provider's answer when trying to {what} is not valid: {e} (body: {})",
             String::from_utf8_lossy(&body[..body.len().min(200)])
         ))
         .into(),
-        RequestTokenError::Other(msg) => {
-            Failure::error(format!("cannot {what}: {msg}")).into()
-        }
+        RequestTokenError::Other(msg) => Failure::error(format!("cannot {what}: {msg}")).into(),
     }
 }
