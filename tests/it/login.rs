@@ -314,6 +314,8 @@ fn device_flow_shows_code_and_qr_and_sends_acr_values_and_max_age() {
     let j: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j["flow"], "device");
     assert_eq!(j["subject"], "alice");
+    // No session bus in this test: the refresh token went to the file.
+    assert_eq!(j["refresh_token_store"], "file", "{j}");
     assert!(err.contains(&format!("{}/device", idp.issuer())), "{err}");
     assert!(
         err.contains("Or scan this QR code") && err.contains('▀'),
