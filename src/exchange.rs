@@ -80,6 +80,8 @@ impl ExchangeError {
                 | ErrorCode::Unauthenticated => {
                     Failure::login_required(msg).help(format!("run: {login}"))
                 }
+                ErrorCode::IdpUnavailable => Failure::unreachable(msg)
+                    .help("the broker cannot reach your identity provider; try again shortly"),
                 ErrorCode::AuditUnavailable | ErrorCode::Internal => Failure::error(msg)
                     .help("the broker cannot issue credentials right now; tell its operators"),
                 ErrorCode::BadRequest | ErrorCode::PayloadTooLarge | ErrorCode::BadCsr => {

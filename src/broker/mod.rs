@@ -1,1 +1,31 @@
-//! The broker: `kaccess serve`.
+//! The broker: `kaccess serve`. It trusts the IdP (ID tokens, MFA claims),
+//! decides by policy what a user may have, and issues short-lived client
+//! certificates or revocable tokens that the cluster trusts through the
+//! broker's CA and its TokenReview webhook. Nothing leaves it unaudited.
+//!
+//! - `config`: `broker.yaml`; `policy`: grants; `ca`: CSR check and signing
+//! - `tokens`, `state`: sessions, revocations, token hashes (sqlite + memory)
+//! - `audit`: the hash-chained, group-committed log; `audit_verify` checks it
+//! - `keys`: per-issuer JWKS cache; `exchange`, `review`, `revoke`: handlers
+//! - `server`: the router and TLS; `error`: refusals as HTTP; `metrics`
+//! - `rbac`, `apiserver`: what to install on the cluster side
+
+pub mod apiserver;
+pub mod audit;
+pub mod audit_verify;
+pub mod ca;
+pub mod config;
+pub mod error;
+pub mod exchange;
+pub mod keys;
+pub mod metrics;
+pub mod policy;
+pub mod rbac;
+pub mod request;
+pub mod review;
+pub mod revoke;
+#[cfg(test)]
+mod router_tests;
+pub mod server;
+pub mod state;
+pub mod tokens;

@@ -1,8 +1,11 @@
 //! Command dispatch: one `run` per subcommand, one exit path.
 
+pub mod audit;
 pub mod config;
 pub mod generate;
 pub mod login;
+pub mod rbac;
+pub mod serve;
 pub mod sessions;
 
 use crate::cli::{Cli, Command};
@@ -36,6 +39,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
             crate::session::reaper::run(&layout, &args.cluster, &args.session_id)?;
             Ok(Exit::Ok)
         }
+        Command::Serve(args) => serve::run(args),
+        Command::Audit(cmd) => audit::run(cmd),
+        Command::Rbac(cmd) => rbac::run(cmd),
         other => Err(Failure::error(format!("`{other:?}` is not built yet")).into()),
     }
 }

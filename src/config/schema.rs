@@ -88,32 +88,8 @@ pub struct BrokerConfig {
     pub ca_file: Option<PathBuf>,
 }
 
-/// Client certificate for a key made here, or a revocable bearer token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CredentialKind {
-    #[default]
-    Certificate,
-    Token,
-}
-
-impl CredentialKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CredentialKind::Certificate => "certificate",
-            CredentialKind::Token => "token",
-        }
-    }
-}
-
-impl From<crate::cli::CredentialChoice> for CredentialKind {
-    fn from(c: crate::cli::CredentialChoice) -> Self {
-        match c {
-            crate::cli::CredentialChoice::Certificate => CredentialKind::Certificate,
-            crate::cli::CredentialChoice::Token => CredentialKind::Token,
-        }
-    }
-}
+/// What the broker issues; the same type the wire protocol uses.
+pub use crate::protocol::CredentialKind;
 
 impl OidcConfig {
     /// The MFA rule in the form the verifier takes.

@@ -8,6 +8,7 @@
 //! - `lock`: the per-cluster refresh lock with a bounded wait
 //! - `reaper`: deletion on expiry, even when kaccess is not running
 //! - `refresh`: the exec plugin's slow path (lock, refresh, exchange)
+//! - `start`: a verified login becomes a broker session on disk
 //! - `keys`: the local key and CSR for certificate credentials
 
 pub mod keys;
@@ -18,3 +19,4 @@ pub mod reaper;
 pub mod record;
 pub mod refresh;
 pub mod runtime;
+pub mod start;

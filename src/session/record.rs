@@ -207,7 +207,9 @@ pub fn sweep(layout: &Layout, now: OffsetDateTime) -> Vec<String> {
         }
     }
     remove_stale_temp_files(&layout.sessions_dir());
-    // A kubeconfig whose record is gone is an orphan from a killed login.
+    // A kubeconfig whose record is gone is an orphan from a killed login
+    // (login writes the kubeconfig, then the record). Young ones may belong
+    // to a login in progress.
     if let Ok(entries) = fs::read_dir(layout.sessions_dir()) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -215,6 +217,7 @@ pub fn sweep(layout: &Layout, now: OffsetDateTime) -> Vec<String> {
                 .strip_suffix(".kubeconfig")
                 .map(|c| c.split(".exec-").next().unwrap_or(c))
                 && !layout.record(cluster).exists()
+                && older_than(&e, ORPHAN_GRACE)
             {
                 let _ = fs::remove_file(e.path());
             }
@@ -223,24 +226,28 @@ pub fn sweep(layout: &Layout, now: OffsetDateTime) -> Vec<String> {
     gone
 }
 
-/// Temp files (`.NAME.tmp.PID.RAND`) older than a minute belong to a writer
-/// that died before its rename.
+/// How long a file without its record (or a temp file) may be part of a
+/// write still in progress.
+pub const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn older_than(e: &fs::DirEntry, age: std::time::Duration) -> bool {
+    e.metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|a| a > age)
+}
+
+/// Temp files (`.NAME.tmp.PID.RAND`) past the grace period belong to a
+/// writer that died before its rename.
 fn remove_stale_temp_files(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') && name.contains(".tmp.") {
-            let old = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age.as_secs() > 60);
-            if old {
-                let _ = fs::remove_file(e.path());
-            }
+        if name.starts_with('.') && name.contains(".tmp.") && older_than(&e, ORPHAN_GRACE) {
+            let _ = fs::remove_file(e.path());
         }
     }
 }
@@ -315,10 +322,22 @@ pub(crate) mod tests {
         fs::write(l.kubeconfig("old"), "x").unwrap();
         fs::write(l.kubeconfig("live"), "x").unwrap();
         fs::write(l.kubeconfig("orphan"), "x").unwrap();
+        fs::write(l.kubeconfig("young"), "x").unwrap();
+        let old = std::time::SystemTime::now() - 2 * ORPHAN_GRACE;
+        fs::File::options()
+            .write(true)
+            .open(l.kubeconfig("orphan"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         let gone = sweep(&l, OffsetDateTime::now_utc());
         assert_eq!(gone, ["old"]);
         assert!(!l.kubeconfig("old").exists() && !l.record("old").exists());
         assert!(l.kubeconfig("live").exists() && l.record("live").exists());
         assert!(!l.kubeconfig("orphan").exists());
+        assert!(
+            l.kubeconfig("young").exists(),
+            "a login in progress keeps its kubeconfig"
+        );
     }
 }

@@ -8,12 +8,14 @@
 
 use super::paths::Layout;
 use super::record::{self, CachedCredential, CachedIdToken, RecordError, SessionRecord};
-use crate::cli::CredentialArgs;
+use crate::cli::{CredentialArgs, TokenStore as TokenStoreChoice};
+use crate::config::Config;
 use crate::credential::{self, ExecInfo};
 use crate::error::{Exit, Failure};
 use crate::exchange::BrokerClient;
 use crate::protocol::{CredentialKind, ExchangeRequest};
 use crate::secret::Secret;
+use crate::tokenstore::TokenStore;
 use anyhow::{Context, Result};
 use std::io::Write;
 use time::OffsetDateTime;
@@ -46,19 +48,20 @@ pub fn run(layout: &Layout, args: &CredentialArgs, info: &ExecInfo) -> Result<Ex
         }
         Err(e) => return Err(e.into()),
     };
-    let id_token = match usable_id_token(&rec, now) {
-        Some(t) => t,
-        None => match refresh_id_token(layout, &rec)? {
-            Some(t) => t,
-            None => {
-                return login_needed(cluster, info, "needs a new login (the IdP login has ended)");
-            }
-        },
-    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let id_token = match usable_id_token(&rec, now) {
+        Some(t) => t,
+        None => match rt.block_on(refresh_id_token(layout, args, &rec)) {
+            Ok(t) => t,
+            Err(e) if crate::error::exit_of(&e) == Exit::LoginRequired => {
+                return login_needed(cluster, info, "needs a new login (the IdP login has ended)");
+            }
+            Err(e) => return Err(e),
+        },
+    };
     let issued = rt.block_on(renew(&rec, &id_token.token));
     let rec = match issued {
         Ok(cred) => SessionRecord {
@@ -83,10 +86,32 @@ fn usable_id_token(rec: &SessionRecord, now: OffsetDateTime) -> Option<CachedIdT
         .filter(|t| t.expires_at - ID_TOKEN_MARGIN > now)
 }
 
-/// A fresh ID token from the refresh token kept at login; `None` when there
-/// is none or the IdP no longer honours it.
-fn refresh_id_token(_layout: &Layout, _rec: &SessionRecord) -> Result<Option<CachedIdToken>> {
-    Ok(None)
+/// A fresh ID token from the refresh token kept at login. Exit 3 (login
+/// required) when there is none or the IdP no longer honours it.
+async fn refresh_id_token(
+    layout: &Layout,
+    args: &CredentialArgs,
+    rec: &SessionRecord,
+) -> Result<CachedIdToken> {
+    let choice = match rec.token_store.as_str() {
+        "keyring" => TokenStoreChoice::Keyring,
+        "file" => TokenStoreChoice::File,
+        _ => {
+            return Err(
+                Failure::login_required("no refresh token was kept for this session")
+                    .help(format!("run: kaccess login {}", rec.cluster))
+                    .into(),
+            );
+        }
+    };
+    let config = Config::load_from(args.client.config.as_deref())?;
+    let cluster = config.cluster(&rec.cluster)?;
+    let store = TokenStore::new(choice, &layout.root);
+    let login = crate::oidc::login::refresh(cluster, &store, &rec.subject).await?;
+    Ok(CachedIdToken {
+        token: login.id_token.raw.clone(),
+        expires_at: login.id_token.expires_at,
+    })
 }
 
 /// One exchange within the session: a new key for certificates, so a key

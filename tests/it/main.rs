@@ -2,8 +2,10 @@
 //! real parts (oidc-provider, the kaccess binary, kubectl, the keyring) on
 //! 127.0.0.1 and stops what it starts.
 
+mod apiserver;
 mod config;
 mod generated;
 mod idp_harness;
 mod login;
+mod session;
 mod support;

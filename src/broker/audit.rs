@@ -1,0 +1,473 @@
+//! The audit log: one JSON line per exchange, refusal, revocation and
+//! failed review, hash-chained (`prev` is the previous line's `hash`;
+//! `hash` is SHA-256 over the canonical record: keys sorted, `hash` left
+//! out). A record is written and fdatasync'ed before the response that it
+//! records is sent, so no credential leaves the broker unrecorded.
+//!
+//! One writer thread does all file I/O. It takes every record waiting in
+//! its queue, writes them with one `write`, syncs once, and then acks them
+//! all (group commit): under load one sync covers many requests, and no
+//! request waits for more than one sync after its own. If writing fails the
+//! whole batch is refused, the file is cut back to its last good length,
+//! and the broker answers `503 audit_unavailable` — it fails closed.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// `prev` of the first record in a file.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Most records one sync covers; bounds the memory of a batch.
+const MAX_BATCH: usize = 4096;
+
+/// One audit line. `None` fields are left out of the line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    #[serde(default)]
+    pub time: String,
+    /// `exchange`, `revoke` or `tokenreview`.
+    pub event: String,
+    /// `issued`, `refused`, `revoked`, `replay`.
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idp_groups: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kube_groups: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_hash_prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_addr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// HTTP status of the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Error code of a refusal (`protocol::ErrorCode` spelling).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Why it was refused, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    #[serde(default)]
+    pub prev: String,
+    #[serde(default)]
+    pub hash: String,
+}
+
+impl AuditRecord {
+    pub fn new(event: &str) -> Self {
+        AuditRecord {
+            event: event.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// JSON with object keys sorted at every level, no whitespace. Done by hand
+/// so it does not depend on serde_json's `preserve_order` feature being
+/// off somewhere in the dependency tree.
+pub fn canonical_json(v: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(v, &mut out);
+    out
+}
+
+fn write_canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String((*k).clone()).to_string());
+                out.push(':');
+                write_canonical(&map[k.as_str()], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The `hash` a record must carry: SHA-256 (hex) over its canonical form
+/// without `hash`.
+pub fn record_hash(record: &Value) -> String {
+    let mut v = record.clone();
+    if let Value::Object(map) = &mut v {
+        map.remove("hash");
+    }
+    hex::encode(Sha256::digest(canonical_json(&v).as_bytes()))
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuditError {
+    #[error("cannot write the audit log `{path}`: {cause}")]
+    Write { path: PathBuf, cause: String },
+    #[error(
+        "the audit log `{path}` is in an unknown state after a failed write ({cause}); \
+         fix it, check it with `kaccess audit verify`, and restart the broker"
+    )]
+    Poisoned { path: PathBuf, cause: String },
+    #[error("the audit log is closed (the broker is shutting down)")]
+    Closed,
+}
+
+enum Msg {
+    Record(
+        Box<AuditRecord>,
+        tokio::sync::oneshot::Sender<Result<(), AuditError>>,
+    ),
+    Stop,
+}
+
+/// Handle to the writer thread; cheap to share.
+pub struct AuditLog {
+    tx: Mutex<mpsc::Sender<Msg>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl AuditLog {
+    /// Opens (or creates, mode 0600) the log and continues its chain. A torn
+    /// last line from a crash is cut off: its response was never sent.
+    pub fn open(path: &Path, also_stdout: bool) -> anyhow::Result<Arc<AuditLog>> {
+        use anyhow::Context;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("cannot open the audit log `{}`", path.display()))?;
+        let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+        let (prev, good_len) = if regular {
+            continue_chain(&mut file)
+                .with_context(|| format!("cannot continue the audit log `{}`", path.display()))?
+        } else {
+            (GENESIS.to_string(), 0)
+        };
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer {
+            file,
+            regular,
+            good_len,
+            prev,
+            path: path.to_path_buf(),
+            stdout: also_stdout,
+            poisoned: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("kaccess-audit".into())
+            .spawn(move || writer.run(rx))
+            .context("cannot start the audit writer thread")?;
+        Ok(Arc::new(AuditLog {
+            tx: Mutex::new(tx),
+            thread: Mutex::new(Some(thread)),
+            path: path.to_path_buf(),
+        }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `record` and returns once it is on disk.
+    pub async fn append(&self, record: AuditRecord) -> Result<(), AuditError> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        {
+            let tx = self.tx.lock().map_err(|_| AuditError::Closed)?;
+            tx.send(Msg::Record(Box::new(record), done))
+                .map_err(|_| AuditError::Closed)?;
+        }
+        wait.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Writes what is queued, then stops the writer. Later appends fail.
+    pub fn shutdown(&self) {
+        if let Ok(tx) = self.tx.lock() {
+            let _ = tx.send(Msg::Stop);
+        }
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads the hash of the last complete line and cuts a torn tail.
+fn continue_chain(file: &mut File) -> anyhow::Result<(String, u64)> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok((GENESIS.to_string(), 0));
+    }
+    const TAIL: u64 = 1 << 20;
+    let start = len.saturating_sub(TAIL);
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    let Some(last_nl) = tail.iter().rposition(|b| *b == b'\n') else {
+        anyhow::bail!("the last line is torn or longer than 1 MiB");
+    };
+    let good_len = start + last_nl as u64 + 1;
+    if good_len < len {
+        tracing::warn!(
+            bytes = len - good_len,
+            "cutting a torn last audit line (a crash during a write; its response was never sent)"
+        );
+        file.set_len(good_len)?;
+    }
+    let body = &tail[..last_nl];
+    let line_start = body.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+    if line_start == 0 && start > 0 {
+        anyhow::bail!("the last line is longer than 1 MiB");
+    }
+    let line = &body[line_start..];
+    let v: Value = serde_json::from_slice(line).map_err(|e| {
+        anyhow::anyhow!("the last line is not JSON ({e}); run `kaccess audit verify`")
+    })?;
+    let hash = v
+        .get("hash")
+        .and_then(Value::as_str)
+        .filter(|h| h.len() == 64)
+        .ok_or_else(|| {
+            anyhow::anyhow!("the last line has no `hash`; run `kaccess audit verify`")
+        })?;
+    Ok((hash.to_string(), good_len))
+}
+
+struct Writer {
+    file: File,
+    regular: bool,
+    good_len: u64,
+    prev: String,
+    path: PathBuf,
+    stdout: bool,
+    poisoned: Option<String>,
+}
+
+type Ack = tokio::sync::oneshot::Sender<Result<(), AuditError>>;
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        let mut stop = false;
+        while !stop {
+            let Ok(first) = rx.recv() else { break };
+            let mut batch: Vec<(Box<AuditRecord>, Ack)> = Vec::new();
+            let mut next = Some(first);
+            while let Some(m) = next.take() {
+                match m {
+                    Msg::Record(r, a) => batch.push((r, a)),
+                    Msg::Stop => stop = true,
+                }
+                if !stop && batch.len() < MAX_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            let result = self.write_batch(batch.iter_mut().map(|(r, _)| &mut **r));
+            for (_, ack) in batch {
+                let _ = ack.send(result.clone());
+            }
+        }
+        let _ = self.file.sync_data();
+    }
+
+    fn write_batch<'a>(
+        &mut self,
+        records: impl Iterator<Item = &'a mut AuditRecord>,
+    ) -> Result<(), AuditError> {
+        if let Some(cause) = &self.poisoned {
+            return Err(AuditError::Poisoned {
+                path: self.path.clone(),
+                cause: cause.clone(),
+            });
+        }
+        let mut buf = Vec::new();
+        let mut prev = self.prev.clone();
+        let now = OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default();
+        for rec in records {
+            rec.time = now.clone();
+            rec.prev = prev;
+            rec.hash = String::new();
+            let mut v = serde_json::to_value(&*rec).map_err(|e| self.fail(e.to_string()))?;
+            let hash = record_hash(&v);
+            if let Value::Object(map) = &mut v {
+                map.insert("hash".into(), Value::String(hash.clone()));
+            }
+            buf.extend(canonical_json(&v).into_bytes());
+            buf.push(b'\n');
+            rec.hash = hash.clone();
+            prev = hash;
+        }
+        let written = self
+            .file
+            .write_all(&buf)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            let err = self.fail(e.to_string());
+            // Cut back any part of the batch that reached the file so the
+            // chain stays intact; if even that fails, stop writing at all.
+            if self.regular
+                && let Err(cut) = self.file.set_len(self.good_len)
+            {
+                self.poisoned = Some(format!("{e}; cutting back failed: {cut}"));
+            }
+            tracing::error!(error = %err, "audit write failed; refusing to issue");
+            return Err(err);
+        }
+        self.good_len += buf.len() as u64;
+        self.prev = prev;
+        if self.stdout {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&buf).and_then(|()| out.flush());
+        }
+        Ok(())
+    }
+
+    fn fail(&self, cause: String) -> AuditError {
+        AuditError::Write {
+            path: self.path.clone(),
+            cause,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::audit_verify::verify_file;
+
+    fn rec(event: &str, n: usize) -> AuditRecord {
+        AuditRecord {
+            outcome: "issued".into(),
+            username: Some(format!("user{n}")),
+            idp_groups: Some(vec!["sre".into()]),
+            ..AuditRecord::new(event)
+        }
+    }
+
+    #[test]
+    fn canonical_form_sorts_keys_at_every_level() {
+        let v: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"d":[{"z":1,"y":2}],"c":"x"}}"#).unwrap();
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":"x","d":[{"y":2,"z":1}]},"b":1}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_appends_form_one_chain_that_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(&path, false).unwrap();
+        let mut tasks = Vec::new();
+        for n in 0..100 {
+            let log = log.clone();
+            tasks.push(tokio::spawn(
+                async move { log.append(rec("exchange", n)).await },
+            ));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        log.shutdown();
+        let log = AuditLog::open(&path, false).unwrap();
+        log.append(rec("revoke", 999)).await.unwrap();
+        log.shutdown();
+        let report = verify_file(&path).unwrap();
+        assert_eq!(report.lines, 101);
+        assert_eq!(report.broken, None);
+        let text = std::fs::read_to_string(&path).unwrap();
+        for n in 0..100 {
+            assert_eq!(text.matches(&format!("\"user{n}\"")).count(), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_cut_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(&path, false).unwrap();
+        log.append(rec("exchange", 1)).await.unwrap();
+        log.shutdown();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"event\":\"exch").unwrap();
+        drop(f);
+        let log = AuditLog::open(&path, false).unwrap();
+        log.append(rec("exchange", 2)).await.unwrap();
+        log.shutdown();
+        let report = verify_file(&path).unwrap();
+        assert_eq!((report.lines, report.broken), (2, None));
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_refuses_the_record() {
+        let path = Path::new("/dev/full");
+        if !path.exists() {
+            return;
+        }
+        let log = AuditLog::open(path, false).unwrap();
+        let err = log.append(rec("exchange", 1)).await.unwrap_err();
+        assert!(matches!(err, AuditError::Write { .. }), "{err}");
+        assert!(err.to_string().contains("/dev/full"), "{err}");
+        log.shutdown();
+        assert!(matches!(
+            log.append(rec("exchange", 2)).await.unwrap_err(),
+            AuditError::Closed
+        ));
+    }
+}

@@ -1,0 +1,426 @@
+//! A cluster's certificate authority: checks a client's CSR (self-signature
+//! must verify; key P-256, Ed25519 or RSA ≥ 2048) and signs a clientAuth
+//! certificate whose subject comes from policy alone: CN = username, one
+//! O per Kubernetes group. Nothing of the CSR but its public key is used.
+//!
+//! rcgen keeps one value per name attribute, and Kubernetes reads groups
+//! from *repeated* O attributes, so the certificate is made by rcgen with
+//! a placeholder subject, the subject is replaced in the TBS bytes, and the
+//! TBS is signed again with the CA key.
+
+use anyhow::{Context, Result};
+use rand::RngCore;
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SerialNumber, SigningKey, SubjectPublicKeyInfo,
+};
+use std::path::Path;
+use time::{Duration as TimeDuration, OffsetDateTime};
+use x509_parser::prelude::FromDer;
+use x509_parser::public_key::PublicKey;
+
+/// Why a CSR was refused; shown to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CsrError {
+    #[error("the CSR is not a PEM `CERTIFICATE REQUEST`")]
+    NotPem,
+    #[error("the CSR cannot be parsed")]
+    Malformed,
+    #[error("the CSR's signature does not verify")]
+    BadSignature,
+    #[error("the CSR's key is {0}; use ECDSA P-256, Ed25519 or RSA of 2048 bits or more")]
+    WeakKey(String),
+}
+
+/// A CSR whose signature verified and whose key is acceptable.
+#[derive(Debug)]
+pub struct CheckedCsr {
+    spki: SubjectPublicKeyInfo,
+}
+
+/// Verifies a PEM CSR. Subject, SANs and extensions in it are ignored.
+pub fn check_csr(pem_text: &str) -> Result<CheckedCsr, CsrError> {
+    let der = rustls_pemfile::read_one_from_slice(pem_text.as_bytes())
+        .ok()
+        .flatten()
+        .and_then(|(item, _)| match item {
+            rustls_pemfile::Item::Csr(der) => Some(der.to_vec()),
+            _ => None,
+        })
+        .ok_or(CsrError::NotPem)?;
+    let (rest, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(&der)
+        .map_err(|_| CsrError::Malformed)?;
+    if !rest.is_empty() {
+        return Err(CsrError::Malformed);
+    }
+    let spki = &csr.certification_request_info.subject_pki;
+    check_key(spki)?;
+    csr.verify_signature().map_err(|_| CsrError::BadSignature)?;
+    let spki = SubjectPublicKeyInfo::from_der(spki.raw)
+        .map_err(|_| CsrError::WeakKey("of an unsupported type".into()))?;
+    Ok(CheckedCsr { spki })
+}
+
+fn check_key(spki: &x509_parser::x509::SubjectPublicKeyInfo) -> Result<(), CsrError> {
+    use x509_parser::oid_registry::{OID_EC_P256, OID_SIG_ED25519};
+    match spki.parsed().map_err(|_| CsrError::Malformed)? {
+        PublicKey::RSA(rsa) => {
+            let bits = rsa.key_size();
+            if bits >= 2048 {
+                Ok(())
+            } else {
+                Err(CsrError::WeakKey(format!("RSA with {bits} bits")))
+            }
+        }
+        PublicKey::EC(_) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok());
+            if curve.as_ref() == Some(&OID_EC_P256) {
+                Ok(())
+            } else {
+                let name = curve.map(|c| c.to_id_string()).unwrap_or_default();
+                Err(CsrError::WeakKey(format!("on the EC curve `{name}`")))
+            }
+        }
+        _ if spki.algorithm.algorithm == OID_SIG_ED25519 => Ok(()),
+        _ => Err(CsrError::WeakKey(format!(
+            "of type `{}`",
+            spki.algorithm.algorithm.to_id_string()
+        ))),
+    }
+}
+
+/// One issued certificate.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub pem: String,
+    /// Lower-case hex, as it appears in the audit log.
+    pub serial: String,
+    pub not_after: OffsetDateTime,
+}
+
+/// A cluster CA loaded from `ca: {cert-file, key-file}`.
+pub struct ClusterCa {
+    issuer: Issuer<'static, KeyPair>,
+    cert_pem: String,
+}
+
+impl std::fmt::Debug for ClusterCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterCa").finish_non_exhaustive()
+    }
+}
+
+impl ClusterCa {
+    pub fn load(cert_file: &Path, key_file: &Path) -> Result<ClusterCa> {
+        let cert_pem = std::fs::read_to_string(cert_file)
+            .with_context(|| format!("cannot read CA certificate `{}`", cert_file.display()))?;
+        let key_pem = std::fs::read_to_string(key_file)
+            .with_context(|| format!("cannot read CA key `{}`", key_file.display()))?;
+        Self::from_pem(&cert_pem, &key_pem)
+            .with_context(|| format!("bad CA `{}`", cert_file.display()))
+    }
+
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<ClusterCa> {
+        let key = KeyPair::from_pem(key_pem).context("the CA key is not a PKCS#8 PEM key")?;
+        let issuer = Issuer::from_ca_cert_pem(cert_pem, key)
+            .context("the CA certificate is not a PEM certificate")?;
+        Ok(ClusterCa {
+            issuer,
+            cert_pem: cert_pem.to_string(),
+        })
+    }
+
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// Signs a client certificate for `username` in `groups`, valid from a
+    /// minute ago (clock skew) to `not_after`.
+    pub fn sign(
+        &self,
+        csr: &CheckedCsr,
+        username: &str,
+        groups: &[String],
+        now: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<Issued> {
+        let mut serial = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut serial);
+        // Positive and exactly 16 bytes in DER.
+        serial[0] = (serial[0] & 0x7f) | 0x40;
+        let mut params = CertificateParams::default();
+        params.serial_number = Some(SerialNumber::from_slice(&serial));
+        params.not_before = now - TimeDuration::minutes(1);
+        params.not_after = not_after;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.use_authority_key_identifier_extension = true;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "kaccess-placeholder");
+        params.distinguished_name = dn;
+        let draft = params
+            .signed_by(&csr.spki, &self.issuer)
+            .context("cannot sign the certificate")?;
+        let der = replace_subject(
+            draft.der(),
+            &subject_der(username, groups),
+            self.issuer.key(),
+        )?;
+        let pem = rustls_pemfile_encode(&der);
+        Ok(Issued {
+            pem,
+            serial: hex::encode(serial),
+            not_after,
+        })
+    }
+}
+
+fn rustls_pemfile_encode(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+// --- minimal DER, just enough to swap the subject ---
+
+fn der_len(len: usize) -> Vec<u8> {
+    if len < 0x80 {
+        return vec![len as u8];
+    }
+    let bytes: Vec<u8> = len
+        .to_be_bytes()
+        .iter()
+        .copied()
+        .skip_while(|b| *b == 0)
+        .collect();
+    let mut out = vec![0x80 | bytes.len() as u8];
+    out.extend(bytes);
+    out
+}
+
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    out.extend(der_len(content.len()));
+    out.extend_from_slice(content);
+    out
+}
+
+/// (header length, content length) of the DER element at the start of `buf`.
+fn read_header(buf: &[u8]) -> Option<(usize, usize)> {
+    let first = *buf.get(1)?;
+    if first < 0x80 {
+        return Some((2, first as usize));
+    }
+    let n = (first & 0x7f) as usize;
+    if n == 0 || n > 4 {
+        return None;
+    }
+    let mut len = 0usize;
+    for b in buf.get(2..2 + n)? {
+        len = (len << 8) | *b as usize;
+    }
+    Some((2 + n, len))
+}
+
+const OID_CN: [u8; 3] = [0x55, 0x04, 0x03];
+const OID_O: [u8; 3] = [0x55, 0x04, 0x0a];
+
+fn rdn(oid: &[u8], value: &str) -> Vec<u8> {
+    let mut atv = tlv(0x06, oid);
+    atv.extend(tlv(0x0c, value.as_bytes()));
+    tlv(0x31, &tlv(0x30, &atv))
+}
+
+/// `O=group…, CN=username` as a DER Name (O first, as Kubernetes' own
+/// certificates order it).
+fn subject_der(username: &str, groups: &[String]) -> Vec<u8> {
+    let mut rdns = Vec::new();
+    for g in groups {
+        rdns.extend(rdn(&OID_O, g));
+    }
+    rdns.extend(rdn(&OID_CN, username));
+    tlv(0x30, &rdns)
+}
+
+/// Rebuilds `cert` with `subject` and signs the new TBS with `key`.
+fn replace_subject(cert: &[u8], subject: &[u8], key: &KeyPair) -> Result<Vec<u8>> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert)
+        .context("rcgen made an unparsable certificate")?;
+    let tbs = parsed.tbs_certificate.as_ref();
+    let old_subject = parsed.tbs_certificate.subject.as_raw();
+    let offset = |inner: &[u8], outer: &[u8]| {
+        let (i, o) = (inner.as_ptr() as usize, outer.as_ptr() as usize);
+        (i >= o && i + inner.len() <= o + outer.len()).then_some(i - o)
+    };
+    let subj_at = offset(old_subject, tbs).context("subject not inside the TBS")?;
+    let tbs_at = offset(tbs, cert).context("TBS not inside the certificate")?;
+    let (tbs_hdr, _) = read_header(tbs).context("bad TBS header")?;
+    let mut content = tbs[tbs_hdr..subj_at].to_vec();
+    content.extend_from_slice(subject);
+    content.extend_from_slice(&tbs[subj_at + old_subject.len()..]);
+    let new_tbs = tlv(0x30, &content);
+    // After the TBS: signatureAlgorithm (copied as is), then the signature.
+    let rest = &cert[tbs_at + tbs.len()..];
+    let (alg_hdr, alg_len) = read_header(rest).context("bad signature algorithm")?;
+    let sig_alg = &rest[..alg_hdr + alg_len];
+    let signature = key.sign(&new_tbs).context("cannot sign the certificate")?;
+    let mut bits = vec![0u8];
+    bits.extend(signature);
+    let mut body = new_tbs;
+    body.extend_from_slice(sig_alg);
+    body.extend(tlv(0x03, &bits));
+    Ok(tlv(0x30, &body))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use rcgen::{PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519};
+
+    /// A throwaway CA (cert PEM, key PEM).
+    pub fn test_ca() -> (String, String) {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = CertificateParams::default();
+        params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "test CA");
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let cert = params.self_signed(&key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    pub fn csr_with(alg: &'static rcgen::SignatureAlgorithm, cn: &str, o: &str) -> String {
+        let key = KeyPair::generate_for(alg).unwrap();
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.distinguished_name.push(DnType::OrganizationName, o);
+        params.serialize_request(&key).unwrap().pem().unwrap()
+    }
+
+    fn pem_der(pem_text: &str) -> Vec<u8> {
+        match rustls_pemfile::read_one_from_slice(pem_text.as_bytes())
+            .unwrap()
+            .unwrap()
+            .0
+        {
+            rustls_pemfile::Item::X509Certificate(d) => d.to_vec(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn subject_comes_from_policy_and_the_chain_verifies() {
+        let (ca_pem, ca_key) = test_ca();
+        let ca = ClusterCa::from_pem(&ca_pem, &ca_key).unwrap();
+        let csr = check_csr(&csr_with(&PKCS_ECDSA_P256_SHA256, "root", "system:masters")).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let not_after = now + TimeDuration::minutes(10);
+        let groups = vec!["kaccess:prod:sre".to_string(), "kaccess:all".to_string()];
+        let issued = ca
+            .sign(&csr, "alice@example.com", &groups, now, not_after)
+            .unwrap();
+        let der = pem_der(&issued.pem);
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let cn: Vec<_> = cert
+            .subject()
+            .iter_common_name()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let o: Vec<_> = cert
+            .subject()
+            .iter_organization()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(cn, ["alice@example.com"]);
+        assert_eq!(o, ["kaccess:prod:sre", "kaccess:all"]);
+        let ca_der = pem_der(&ca_pem);
+        let (_, ca_cert) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
+        cert.verify_signature(Some(ca_cert.public_key())).unwrap();
+        assert_eq!(cert.issuer(), ca_cert.subject());
+        let eku = cert.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.client_auth && !eku.server_auth && !eku.any);
+        assert!(!cert.is_ca());
+        assert_eq!(hex::encode(cert.raw_serial()), issued.serial);
+        assert_eq!(cert.raw_serial().len(), 16);
+        assert_eq!(
+            cert.validity().not_after.timestamp(),
+            not_after.unix_timestamp()
+        );
+        assert_eq!(
+            cert.validity().not_before.timestamp(),
+            (now - TimeDuration::minutes(1)).unix_timestamp()
+        );
+    }
+
+    #[test]
+    fn serials_are_random() {
+        let (ca_pem, ca_key) = test_ca();
+        let ca = ClusterCa::from_pem(&ca_pem, &ca_key).unwrap();
+        let csr = check_csr(&csr_with(&PKCS_ED25519, "x", "y")).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let a = ca
+            .sign(&csr, "a", &[], now, now + TimeDuration::minutes(1))
+            .unwrap();
+        let b = ca
+            .sign(&csr, "a", &[], now, now + TimeDuration::minutes(1))
+            .unwrap();
+        assert_ne!(a.serial, b.serial);
+    }
+
+    #[test]
+    fn weak_or_unknown_keys_are_refused() {
+        let err = check_csr(&csr_with(&PKCS_ECDSA_P384_SHA384, "x", "y")).unwrap_err();
+        assert!(matches!(err, CsrError::WeakKey(_)), "{err:?}");
+        assert!(check_csr(&csr_with(&PKCS_ED25519, "x", "y")).is_ok());
+    }
+
+    #[test]
+    fn a_tampered_csr_does_not_verify() {
+        let pem_text = csr_with(&PKCS_ECDSA_P256_SHA256, "alice", "sre");
+        let der = match rustls_pemfile::read_one_from_slice(pem_text.as_bytes())
+            .unwrap()
+            .unwrap()
+            .0
+        {
+            rustls_pemfile::Item::Csr(d) => d.to_vec(),
+            other => panic!("{other:?}"),
+        };
+        // Flip one byte of the CN ("alice" → "blice") inside the signed part.
+        let at = der.windows(5).position(|w| w == b"alice").unwrap();
+        let mut bad = der.clone();
+        bad[at] = b'b';
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&bad);
+        let bad_pem = format!(
+            "-----BEGIN CERTIFICATE REQUEST-----\n{b64}\n-----END CERTIFICATE REQUEST-----\n"
+        );
+        assert_eq!(check_csr(&bad_pem).unwrap_err(), CsrError::BadSignature);
+    }
+
+    #[test]
+    fn garbage_is_not_a_csr() {
+        assert_eq!(check_csr("hello").unwrap_err(), CsrError::NotPem);
+        let junk = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n";
+        assert_eq!(check_csr(junk).unwrap_err(), CsrError::Malformed);
+    }
+
+    #[test]
+    fn der_lengths_encode_long_forms() {
+        assert_eq!(der_len(5), [5]);
+        assert_eq!(der_len(200), [0x81, 200]);
+        assert_eq!(der_len(300), [0x82, 1, 44]);
+        assert_eq!(read_header(&[0x30, 0x82, 1, 44]), Some((4, 300)));
+    }
+}

@@ -1,0 +1,397 @@
+//! `broker.yaml`: the broker's configuration, read once at start. Unknown
+//! keys are refused and every error names the key path
+//! (`clusters.prod.grants[0].kube-groups`), because a typo in a security
+//! policy must not be silently ignored. Relative file paths are resolved
+//! against the config file's directory.
+
+use crate::error::Failure;
+use anyhow::Result;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the state lives when `state:` is left out.
+pub const DEFAULT_STATE_DB: &str = "/var/lib/kaccess/state.db";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BrokerConfig {
+    pub listen: SocketAddr,
+    /// Plain HTTP; only honoured when `listen` is a loopback address.
+    #[serde(default)]
+    pub insecure_http: bool,
+    #[serde(default)]
+    pub tls: Option<KeyPairFiles>,
+    #[serde(default)]
+    pub state: StateConfig,
+    pub audit: AuditConfig,
+    pub issuers: Vec<IssuerConfig>,
+    pub clusters: BTreeMap<String, ClusterConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KeyPairFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StateConfig {
+    pub sqlite: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            sqlite: PathBuf::from(DEFAULT_STATE_DB),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AuditConfig {
+    pub file: PathBuf,
+    /// Also print each record on stdout (for log shippers).
+    #[serde(default)]
+    pub stdout: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IssuerConfig {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    #[serde(default)]
+    pub mfa: MfaConfig,
+    /// A new session needs an MFA login at most this old.
+    #[serde(default, with = "crate::units::serde_opt_duration")]
+    pub max_auth_age: Option<Duration>,
+}
+
+fn default_username_claim() -> String {
+    "sub".into()
+}
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+
+/// Which `amr`/`acr` values count as MFA. With both lists empty no token
+/// passes: the broker never issues without MFA.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MfaConfig {
+    #[serde(default)]
+    pub amr_any: Vec<String>,
+    #[serde(default)]
+    pub acr_any: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClusterConfig {
+    pub ca: KeyPairFiles,
+    /// Lifetime cap of one certificate or token.
+    #[serde(with = "crate::units::serde_duration")]
+    pub credential_ttl: Duration,
+    /// No credential after session start + this.
+    #[serde(with = "crate::units::serde_duration")]
+    pub max_session: Duration,
+    #[serde(default)]
+    pub require_reason: bool,
+    /// First match wins; no match means denied.
+    #[serde(default)]
+    pub grants: Vec<Grant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Grant {
+    pub idp_groups: Vec<String>,
+    pub kube_groups: Vec<String>,
+    /// `["*"]` means cluster-wide (a ClusterRoleBinding).
+    pub namespaces: Vec<String>,
+    pub cluster_role: String,
+}
+
+impl Grant {
+    pub fn cluster_wide(&self) -> bool {
+        self.namespaces.iter().any(|n| n == "*")
+    }
+}
+
+/// True for names Kubernetes reserves (`system:masters` above all): the
+/// broker never puts these into a credential.
+pub fn is_reserved_group(group: &str) -> bool {
+    group.trim().to_ascii_lowercase().starts_with("system:")
+}
+
+/// Cluster names end up in URLs, file names and audit records on the
+/// client side: keep them boring.
+pub fn valid_cluster_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.'
+        })
+        && !name.starts_with('.')
+}
+
+impl BrokerConfig {
+    /// Reads, parses, resolves paths, validates. Every error is a usage
+    /// failure (exit 2) naming the file and key.
+    pub fn load(path: &Path) -> Result<BrokerConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::usage(format!(
+                "cannot read broker configuration `{}`: {e}",
+                path.display()
+            ))
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base).map_err(|e| {
+            anyhow::Error::new(Failure::usage(format!(
+                "invalid broker configuration `{}`: {e}",
+                path.display()
+            )))
+        })
+    }
+
+    /// Parses YAML text; relative paths are resolved against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<BrokerConfig, String> {
+        let de = serde_yaml::Deserializer::from_str(text);
+        let mut cfg: BrokerConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            if path == "." || path.is_empty() {
+                e.into_inner().to_string()
+            } else {
+                format!("`{path}`: {}", e.into_inner())
+            }
+        })?;
+        cfg.resolve_paths(base);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(tls) = &mut self.tls {
+            fix(&mut tls.cert_file);
+            fix(&mut tls.key_file);
+        }
+        fix(&mut self.state.sqlite);
+        fix(&mut self.audit.file);
+        for c in self.clusters.values_mut() {
+            fix(&mut c.ca.cert_file);
+            fix(&mut c.ca.key_file);
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.insecure_http && !self.listen.ip().is_loopback() {
+            return Err(format!(
+                "`insecure-http`: plain HTTP is only allowed on a loopback address, not `{}`",
+                self.listen
+            ));
+        }
+        if !self.insecure_http && self.tls.is_none() {
+            return Err("`tls`: missing; HTTPS needs `tls: {cert-file, key-file}` \
+                 (plain HTTP only with `insecure-http: true` on a loopback `listen`)"
+                .into());
+        }
+        if self.issuers.is_empty() {
+            return Err("`issuers`: at least one issuer is needed".into());
+        }
+        for (i, iss) in self.issuers.iter().enumerate() {
+            let at = format!("issuers[{i}]");
+            url::Url::parse(&iss.issuer)
+                .map_err(|e| format!("`{at}.issuer`: `{}` is not a URL: {e}", iss.issuer))?;
+            if iss.audiences.is_empty() {
+                return Err(format!("`{at}.audiences`: at least one audience is needed"));
+            }
+            if iss.mfa.amr_any.is_empty() && iss.mfa.acr_any.is_empty() {
+                return Err(format!(
+                    "`{at}.mfa`: list the `amr-any` and/or `acr-any` values that prove MFA; \
+                     the broker never issues without MFA"
+                ));
+            }
+        }
+        if self.clusters.is_empty() {
+            return Err("`clusters`: at least one cluster is needed".into());
+        }
+        for (name, c) in &self.clusters {
+            if !valid_cluster_name(name) {
+                return Err(format!(
+                    "`clusters.{name}`: cluster names use only a-z, 0-9, `-`, `_`, `.` (at most 63)"
+                ));
+            }
+            if c.credential_ttl.is_zero() || c.max_session.is_zero() {
+                return Err(format!(
+                    "`clusters.{name}`: `credential-ttl` and `max-session` must be above zero"
+                ));
+            }
+            for (i, g) in c.grants.iter().enumerate() {
+                let at = format!("clusters.{name}.grants[{i}]");
+                if g.idp_groups.is_empty() || g.kube_groups.is_empty() {
+                    return Err(format!(
+                        "`{at}`: `idp-groups` and `kube-groups` must not be empty"
+                    ));
+                }
+                if let Some(bad) = g.kube_groups.iter().find(|k| is_reserved_group(k)) {
+                    return Err(format!(
+                        "`{at}.kube-groups`: `{bad}` is a reserved Kubernetes group; \
+                         the broker never issues `system:` groups"
+                    ));
+                }
+                if g.namespaces.is_empty() {
+                    return Err(format!(
+                        "`{at}.namespaces`: list namespaces, or `[\"*\"]` for cluster-wide"
+                    ));
+                }
+                if g.cluster_wide() && g.namespaces.len() > 1 {
+                    return Err(format!(
+                        "`{at}.namespaces`: `*` means cluster-wide and stands alone"
+                    ));
+                }
+                if g.cluster_role.is_empty() {
+                    return Err(format!("`{at}.cluster-role`: must not be empty"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn issuer(&self, issuer: &str) -> Option<&IssuerConfig> {
+        self.issuers.iter().find(|i| i.issuer == issuer)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub const EXAMPLE: &str = r#"
+listen: 127.0.0.1:8443
+tls: {cert-file: broker.crt, key-file: broker.key}
+state: {sqlite: /var/lib/kaccess/state.db}
+audit: {file: /var/lib/kaccess/audit.jsonl, stdout: false}
+issuers:
+  - issuer: https://login.example.com
+    audiences: [kaccess]
+    username-claim: email
+    groups-claim: groups
+    mfa: {amr-any: [mfa, otp, hwk], acr-any: [urn:example:mfa]}
+    max-auth-age: 10m
+clusters:
+  prod:
+    ca: {cert-file: prod-ca.crt, key-file: prod-ca.key}
+    credential-ttl: 10m
+    max-session: 8h
+    require-reason: true
+    grants:
+      - idp-groups: [sre]
+        kube-groups: [kaccess:prod:sre]
+        namespaces: [payments, billing]
+        cluster-role: edit
+"#;
+
+    fn parse(text: &str) -> Result<BrokerConfig, String> {
+        BrokerConfig::parse(text, Path::new("/etc/kaccess"))
+    }
+
+    #[test]
+    fn the_documented_example_parses_and_paths_resolve() {
+        let cfg = parse(EXAMPLE).unwrap();
+        assert_eq!(cfg.listen.port(), 8443);
+        let tls = cfg.tls.unwrap();
+        assert_eq!(tls.cert_file, Path::new("/etc/kaccess/broker.crt"));
+        assert_eq!(cfg.state.sqlite, Path::new("/var/lib/kaccess/state.db"));
+        let iss = &cfg.issuers[0];
+        assert_eq!(iss.username_claim, "email");
+        assert_eq!(iss.max_auth_age, Some(Duration::from_secs(600)));
+        let prod = &cfg.clusters["prod"];
+        assert_eq!(prod.credential_ttl, Duration::from_secs(600));
+        assert_eq!(prod.max_session, Duration::from_secs(8 * 3600));
+        assert!(prod.require_reason);
+        assert_eq!(prod.grants[0].namespaces, ["payments", "billing"]);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_path() {
+        let text = EXAMPLE.replace("cluster-role: edit", "cluster-role: edit\n        extra: 1");
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains("clusters.prod.grants[0]"), "{err}");
+        assert!(err.contains("unknown field `extra`"), "{err}");
+    }
+
+    #[test]
+    fn system_groups_in_policy_are_refused() {
+        let text = EXAMPLE.replace("[kaccess:prod:sre]", "[kaccess:prod:sre, System:Masters]");
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains("clusters.prod.grants[0].kube-groups"), "{err}");
+        assert!(err.contains("System:Masters"), "{err}");
+    }
+
+    #[test]
+    fn plain_http_needs_loopback_and_the_flag() {
+        let no_tls = EXAMPLE.replace("tls: {cert-file: broker.crt, key-file: broker.key}\n", "");
+        assert!(parse(&no_tls).unwrap_err().contains("`tls`"));
+        let ok = no_tls.replace(
+            "listen: 127.0.0.1:8443",
+            "listen: 127.0.0.1:8443\ninsecure-http: true",
+        );
+        assert!(parse(&ok).unwrap().insecure_http);
+        let public = ok.replace("127.0.0.1:8443", "0.0.0.0:8443");
+        assert!(parse(&public).unwrap_err().contains("loopback"));
+    }
+
+    #[test]
+    fn bad_durations_name_their_key() {
+        let text = EXAMPLE.replace("credential-ttl: 10m", "credential-ttl: 10");
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains("clusters.prod.credential-ttl"), "{err}");
+        assert!(err.contains("no unit"), "{err}");
+    }
+
+    #[test]
+    fn issuers_must_require_mfa() {
+        let text = EXAMPLE.replace(
+            "    mfa: {amr-any: [mfa, otp, hwk], acr-any: [urn:example:mfa]}\n",
+            "",
+        );
+        assert!(parse(&text).unwrap_err().contains("issuers[0].mfa"));
+    }
+
+    #[test]
+    fn odd_cluster_names_are_refused() {
+        let text = EXAMPLE.replace("  prod:", "  \"../prod\":");
+        assert!(parse(&text).unwrap_err().contains("cluster names"));
+    }
+
+    #[test]
+    fn yaml_alias_bombs_do_not_expand_without_bound() {
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..12 {
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
+            bomb.push_str(&format!(
+                "l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+            ));
+        }
+        assert!(parse(&bomb).is_err());
+    }
+}

@@ -1,0 +1,354 @@
+//! `POST /v1/exchange`: a verified, MFA-backed ID token in; a short-lived
+//! certificate or token out, under the cluster's policy. Starting a session
+//! needs a fresh MFA login and, where required, a reason; continuing one
+//! needs the same subject and a live session. Every answer, issued or
+//! refused, is one audit record written before the response leaves.
+
+use super::audit::AuditRecord;
+use super::ca::check_csr;
+use super::error::AppError;
+use super::keys::{KeyError, peek_issuer};
+use super::policy::{PolicyError, decide};
+use super::request::{Caller, MAX_AUDIT_TEXT, MAX_REASON, bearer, clip, json_body};
+use super::server::Shared;
+use super::state::{Session, TokenEntry};
+use super::tokens::{TokenHash, looks_like_session_id, new_session_id, new_token};
+use crate::oidc::verify::VerifiedIdToken;
+use crate::protocol::{CredentialKind, ErrorCode, ExchangeRequest, ExchangeResponse};
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use std::time::Instant;
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+/// Shortest credential the broker issues, whatever was asked.
+const MIN_TTL: Duration = Duration::minutes(1);
+
+pub async fn handle(State(st): State<Shared>, req: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let caller = Caller::of(&parts);
+    let mut rec = caller.record("exchange");
+    let result = async {
+        let raw = bearer(&parts.headers)?.to_string();
+        let request: ExchangeRequest = json_body(&parts.headers, body).await?;
+        exchange(&st, &raw, request, &mut rec).await
+    }
+    .await;
+    let (response, outcome) = finish(&st, rec, result).await;
+    st.metrics.exchange(&outcome, started.elapsed());
+    response
+}
+
+/// Writes the audit record, then answers. If the record cannot be written
+/// an issued token is forgotten and the answer is 503: nothing unaudited
+/// leaves the broker.
+async fn finish(
+    st: &Shared,
+    mut rec: AuditRecord,
+    result: Result<Issued, AppError>,
+) -> (Response, String) {
+    match result {
+        Ok(issued) => {
+            rec.outcome = "issued".into();
+            rec.status = Some(200);
+            if let Err(e) = st.audit.append(rec).await {
+                if let Some(h) = issued.token_hash {
+                    st.store.drop_token(&h);
+                }
+                let err = AppError::audit_unavailable(e);
+                let code = err.code_str();
+                return (err.into_response(), code);
+            }
+            (Json(issued.response).into_response(), "issued".into())
+        }
+        Err(err) => {
+            rec.outcome = "refused".into();
+            rec.status = Some(err.status.as_u16());
+            rec.error = Some(err.code_str());
+            rec.cause = Some(err.cause.clone());
+            tracing::info!(code = %err.code_str(), cause = %err.cause, "exchange refused");
+            if let Err(e) = st.audit.append(rec).await {
+                let err = AppError::audit_unavailable(e);
+                let code = err.code_str();
+                return (err.into_response(), code);
+            }
+            let code = err.code_str();
+            (err.into_response(), code)
+        }
+    }
+}
+
+struct Issued {
+    response: ExchangeResponse,
+    token_hash: Option<TokenHash>,
+}
+
+/// Verifies `raw` against the issuer it names; fills the identity fields
+/// of `rec`.
+pub async fn verify_caller(
+    st: &Shared,
+    raw: &str,
+    rec: &mut AuditRecord,
+) -> Result<(usize, VerifiedIdToken), AppError> {
+    let claimed = peek_issuer(raw);
+    let index = claimed
+        .as_deref()
+        .and_then(|c| st.issuers.iter().position(|k| k.config.issuer == c))
+        .or_else(|| (st.issuers.len() == 1).then_some(0))
+        .ok_or_else(|| {
+            AppError::unauthenticated(format!(
+                "the ID token's issuer {} is not trusted by this broker",
+                claimed.map_or("(none)".to_string(), |c| format!(
+                    "`{}`",
+                    clip(&c, MAX_AUDIT_TEXT)
+                ))
+            ))
+        })?;
+    let keys = &st.issuers[index];
+    rec.issuer = Some(keys.config.issuer.clone());
+    let token = keys
+        .verify(raw, OffsetDateTime::now_utc())
+        .await
+        .map_err(|e| match e {
+            KeyError::Token(t) => AppError {
+                cause: format!("{} ({t})", t.code()),
+                ..AppError::unauthenticated(t.to_string())
+            },
+            KeyError::Unavailable { .. } => AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::IdpUnavailable,
+                e.to_string(),
+            ),
+        })?;
+    rec.subject = Some(token.subject.clone());
+    rec.email = token.email.clone();
+    rec.idp_groups = Some(token.groups(&keys.config.groups_claim));
+    Ok((index, token))
+}
+
+async fn exchange(
+    st: &Shared,
+    raw: &str,
+    req: ExchangeRequest,
+    rec: &mut AuditRecord,
+) -> Result<Issued, AppError> {
+    rec.cluster = Some(clip(&req.cluster, MAX_AUDIT_TEXT));
+    rec.credential = Some(req.credential.as_str().into());
+    rec.reason = req.reason.as_deref().map(|r| clip(r, MAX_AUDIT_TEXT * 4));
+    rec.session_id = req.session_id.as_deref().map(|s| clip(s, 64));
+
+    let (issuer_index, token) = verify_caller(st, raw, rec).await?;
+    let issuer = &st.issuers[issuer_index];
+    let now = super::state::now_secs();
+    let username = token
+        .claim_string(&issuer.config.username_claim)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| {
+            AppError::unauthenticated(format!(
+                "the ID token has no `{}` claim (the broker's `username-claim`)",
+                issuer.config.username_claim
+            ))
+        })?;
+    rec.username = Some(username.clone());
+    if super::config::is_reserved_group(&username) {
+        return Err(AppError::forbidden(
+            ErrorCode::Forbidden,
+            format!("the username `{username}` is reserved by Kubernetes; refused"),
+        ));
+    }
+    let idp_groups = token.groups(&issuer.config.groups_claim);
+
+    let (cluster_name, cluster) =
+        st.config
+            .clusters
+            .get_key_value(&req.cluster)
+            .ok_or_else(|| {
+                AppError::new(
+                    StatusCode::NOT_FOUND,
+                    ErrorCode::UnknownCluster,
+                    format!("the broker knows no cluster `{}`", clip(&req.cluster, 64)),
+                )
+            })?;
+    let ca = st
+        .cas
+        .get(cluster_name)
+        .ok_or_else(|| AppError::internal(format!("no CA loaded for `{cluster_name}`")))?;
+
+    let new_session = req.session_id.is_none();
+    crate::oidc::mfa::check_mfa(&token, &issuer.mfa, now, new_session).map_err(|e| {
+        AppError::forbidden(ErrorCode::MfaRequired, format!("{e}; {}", e.idp_hint()))
+    })?;
+
+    let grant = decide(cluster_name, cluster, &idp_groups).map_err(|e| match e {
+        PolicyError::NoGrant { .. } => AppError::forbidden(
+            ErrorCode::Forbidden,
+            format!(
+                "no grant on cluster `{cluster_name}` for your groups [{}]",
+                idp_groups.join(", ")
+            ),
+        ),
+        reserved @ PolicyError::ReservedGroup { .. } => {
+            AppError::forbidden(ErrorCode::Forbidden, reserved.to_string())
+        }
+    })?;
+    rec.kube_groups = Some(grant.kube_groups.clone());
+
+    let session = match &req.session_id {
+        None => {
+            let reason = req
+                .reason
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty());
+            if let Some(r) = reason {
+                if r.len() > MAX_REASON || r.chars().any(char::is_control) {
+                    return Err(AppError::bad_request(format!(
+                        "`reason` must be one line of at most {MAX_REASON} bytes"
+                    )));
+                }
+            } else if cluster.require_reason {
+                return Err(AppError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::ReasonRequired,
+                    format!("cluster `{cluster_name}` requires a reason (a ticket or incident)"),
+                ));
+            }
+            let wanted = req
+                .session_ttl_seconds
+                .map(|s| Duration::seconds(s.min(i64::MAX as u64) as i64))
+                .unwrap_or(Duration::MAX);
+            let max = Duration::try_from(cluster.max_session).unwrap_or(Duration::MAX);
+            let length = wanted.min(max).max(MIN_TTL);
+            let s = Session {
+                id: new_session_id(),
+                cluster: cluster_name.clone(),
+                issuer: issuer.config.issuer.clone(),
+                subject: token.subject.clone(),
+                username: username.clone(),
+                email: token.email.clone(),
+                reason: reason.map(str::to_owned),
+                started_at: now,
+                expires_at: now + length,
+                revoked_at: None,
+            };
+            st.store
+                .add_session(s.clone())
+                .await
+                .map_err(AppError::internal)?;
+            s
+        }
+        Some(id) => continue_session(st, id, cluster_name, &token, now)?,
+    };
+    rec.session_id = Some(session.id.clone());
+    rec.reason = session.reason.clone();
+
+    let cap = Duration::try_from(cluster.credential_ttl).unwrap_or(Duration::MAX);
+    let wanted = req
+        .ttl_seconds
+        .map(|s| Duration::seconds(s.min(i64::MAX as u64) as i64))
+        .unwrap_or(cap);
+    let not_after = (now + wanted.min(cap).max(MIN_TTL)).min(session.expires_at);
+    rec.expires_at = not_after.format(&Rfc3339).ok();
+
+    let mut response = ExchangeResponse {
+        session_id: session.id.clone(),
+        username: username.clone(),
+        groups: grant.kube_groups.clone(),
+        certificate: None,
+        token: None,
+        expires_at: not_after,
+        session_expires_at: session.expires_at,
+        namespaces: grant.namespaces.clone(),
+    };
+    let mut token_hash = None;
+    match req.credential {
+        CredentialKind::Certificate => {
+            let pem = req.csr.as_deref().ok_or_else(|| {
+                AppError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::BadCsr,
+                    "a `certificate` needs a `csr`",
+                )
+            })?;
+            let csr = check_csr(pem).map_err(|e| {
+                AppError::new(StatusCode::BAD_REQUEST, ErrorCode::BadCsr, e.to_string())
+            })?;
+            let issued = ca
+                .sign(&csr, &username, &grant.kube_groups, now, not_after)
+                .map_err(|e| AppError::internal(format!("{e:#}")))?;
+            rec.serial = Some(issued.serial);
+            response.certificate = Some(issued.pem);
+        }
+        CredentialKind::Token => {
+            let (secret, hash) = new_token();
+            st.store
+                .add_token(
+                    hash,
+                    TokenEntry {
+                        session_id: session.id.clone(),
+                        username: username.clone(),
+                        uid: token.subject.clone(),
+                        groups: grant.kube_groups.clone(),
+                        expires_at: not_after,
+                    },
+                )
+                .await
+                .map_err(AppError::internal)?;
+            rec.token_hash_prefix = Some(hash.prefix());
+            token_hash = Some(hash);
+            response.token = Some(secret.into_inner());
+        }
+    }
+    Ok(Issued {
+        response,
+        token_hash,
+    })
+}
+
+fn continue_session(
+    st: &Shared,
+    id: &str,
+    cluster_name: &str,
+    token: &VerifiedIdToken,
+    now: OffsetDateTime,
+) -> Result<Session, AppError> {
+    let unknown = || {
+        AppError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::UnknownSession,
+            format!("the broker knows no session `{}`", clip(id, 64)),
+        )
+    };
+    if !looks_like_session_id(id) {
+        return Err(unknown());
+    }
+    let s = st.store.session(id).ok_or_else(unknown)?;
+    if s.subject != token.subject || s.issuer != token.issuer {
+        return Err(AppError::forbidden(
+            ErrorCode::SessionNotYours,
+            format!("session `{id}` belongs to another user"),
+        ));
+    }
+    if s.cluster != cluster_name {
+        return Err(AppError::bad_request(format!(
+            "session `{id}` is for cluster `{}`, not `{cluster_name}`",
+            s.cluster
+        )));
+    }
+    if s.revoked_at.is_some() {
+        return Err(AppError::forbidden(
+            ErrorCode::SessionRevoked,
+            format!("session `{id}` was revoked; log in again for a new one"),
+        ));
+    }
+    if now >= s.expires_at {
+        return Err(AppError::forbidden(
+            ErrorCode::SessionExpired,
+            format!("session `{id}` has ended; log in again for a new one"),
+        ));
+    }
+    Ok(s)
+}

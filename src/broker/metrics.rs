@@ -1,0 +1,146 @@
+//! Prometheus text exposition for `GET /metrics`: exchanges by outcome,
+//! exchange latency histogram, TokenReviews by result, revocations, and
+//! active sessions. Counters are atomics or a small locked map; nothing
+//! here may slow the TokenReview path.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+#[derive(Default)]
+pub struct Metrics {
+    exchanges: Mutex<BTreeMap<String, u64>>,
+    buckets: [AtomicU64; BUCKETS.len()],
+    latency_count: AtomicU64,
+    /// Sum of latencies in microseconds.
+    latency_sum_us: AtomicU64,
+    reviews_ok: AtomicU64,
+    reviews_refused: AtomicU64,
+    revocations: Mutex<BTreeMap<String, u64>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// One exchange answered with `outcome` (`issued` or an error code).
+    pub fn exchange(&self, outcome: &str, took: Duration) {
+        if let Ok(mut m) = self.exchanges.lock() {
+            *m.entry(outcome.to_string()).or_default() += 1;
+        }
+        let secs = took.as_secs_f64();
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if secs <= *le {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub fn review(&self, authenticated: bool) {
+        let c = if authenticated {
+            &self.reviews_ok
+        } else {
+            &self.reviews_refused
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn revocation(&self, outcome: &str) {
+        if let Ok(mut m) = self.revocations.lock() {
+            *m.entry(outcome.to_string()).or_default() += 1;
+        }
+    }
+
+    /// The exposition text.
+    pub fn render(&self, active_sessions: usize) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP kaccess_exchanges_total Exchanges answered, by outcome (issued or error code).\n");
+        out.push_str("# TYPE kaccess_exchanges_total counter\n");
+        if let Ok(m) = self.exchanges.lock() {
+            for (k, v) in m.iter() {
+                let _ = writeln!(out, "kaccess_exchanges_total{{outcome=\"{k}\"}} {v}");
+            }
+        }
+        out.push_str("# HELP kaccess_exchange_duration_seconds Time to answer an exchange, audit write included.\n");
+        out.push_str("# TYPE kaccess_exchange_duration_seconds histogram\n");
+        for (i, le) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "kaccess_exchange_duration_seconds_bucket{{le=\"{le}\"}} {}",
+                self.buckets[i].load(Ordering::Relaxed)
+            );
+        }
+        let count = self.latency_count.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "kaccess_exchange_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "kaccess_exchange_duration_seconds_sum {}",
+            self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "kaccess_exchange_duration_seconds_count {count}");
+        out.push_str("# HELP kaccess_tokenreviews_total TokenReviews answered, by result.\n");
+        out.push_str("# TYPE kaccess_tokenreviews_total counter\n");
+        let _ = writeln!(
+            out,
+            "kaccess_tokenreviews_total{{result=\"authenticated\"}} {}",
+            self.reviews_ok.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "kaccess_tokenreviews_total{{result=\"refused\"}} {}",
+            self.reviews_refused.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP kaccess_revocations_total Revocation requests, by outcome.\n");
+        out.push_str("# TYPE kaccess_revocations_total counter\n");
+        if let Ok(m) = self.revocations.lock() {
+            for (k, v) in m.iter() {
+                let _ = writeln!(out, "kaccess_revocations_total{{outcome=\"{k}\"}} {v}");
+            }
+        }
+        out.push_str("# HELP kaccess_active_sessions Sessions neither expired nor revoked.\n");
+        out.push_str("# TYPE kaccess_active_sessions gauge\n");
+        let _ = writeln!(out, "kaccess_active_sessions {active_sessions}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counts_and_cumulative_buckets() {
+        let m = Metrics::default();
+        m.exchange("issued", Duration::from_millis(3));
+        m.exchange("issued", Duration::from_millis(30));
+        m.exchange("forbidden", Duration::from_millis(1));
+        m.review(true);
+        let text = m.render(7);
+        assert!(
+            text.contains("kaccess_exchanges_total{outcome=\"issued\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("kaccess_exchanges_total{outcome=\"forbidden\"} 1\n"));
+        assert!(text.contains("kaccess_exchange_duration_seconds_bucket{le=\"0.005\"} 2\n"));
+        assert!(text.contains("kaccess_exchange_duration_seconds_bucket{le=\"0.05\"} 3\n"));
+        assert!(text.contains("kaccess_exchange_duration_seconds_count 3\n"));
+        assert!(text.contains("kaccess_tokenreviews_total{result=\"authenticated\"} 1\n"));
+        assert!(text.contains("kaccess_active_sessions 7\n"));
+    }
+}

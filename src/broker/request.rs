@@ -1,0 +1,134 @@
+//! What every handler needs from a request before it decides anything:
+//! the client's address and user agent (for the audit record), the bearer
+//! token (size-limited), and the body (size-limited, JSON-parsed into the
+//! protocol type with the refusal in `ErrorBody` form).
+
+use super::audit::AuditRecord;
+use super::error::AppError;
+use crate::protocol::{ErrorCode, MAX_BEARER_BYTES, MAX_BODY_BYTES};
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
+
+/// Longest free text (reason, user agent, cluster name) copied into an
+/// audit record; longer input is cut, not trusted to be small.
+pub const MAX_AUDIT_TEXT: usize = 256;
+
+/// Longest `reason` the broker accepts.
+pub const MAX_REASON: usize = 1024;
+
+pub fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// Who is asking, for the audit record.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    pub addr: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Caller {
+    pub fn of(parts: &axum::http::request::Parts) -> Caller {
+        Caller {
+            addr: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.to_string()),
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .map(|v| clip(&String::from_utf8_lossy(v.as_bytes()), MAX_AUDIT_TEXT)),
+        }
+    }
+
+    /// A fresh audit record for `event` from this caller.
+    pub fn record(&self, event: &str) -> AuditRecord {
+        AuditRecord {
+            client_addr: self.addr.clone(),
+            user_agent: self.user_agent.clone(),
+            ..AuditRecord::new(event)
+        }
+    }
+}
+
+/// The `Authorization: Bearer` value.
+pub fn bearer(headers: &HeaderMap) -> Result<&str, AppError> {
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+        AppError::unauthenticated("no ID token: send it as `Authorization: Bearer <ID token>`")
+    })?;
+    if value.len() > MAX_BEARER_BYTES + "Bearer ".len() {
+        return Err(AppError::unauthenticated(format!(
+            "the bearer token is larger than {MAX_BEARER_BYTES} bytes"
+        )));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| AppError::unauthenticated("the `Authorization` header is not ASCII"))?;
+    let (scheme, token) = text.split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(AppError::unauthenticated(
+            "the `Authorization` header must be `Bearer <ID token>`",
+        ));
+    }
+    Ok(token.trim())
+}
+
+/// Reads at most `MAX_BODY_BYTES` and parses it as `T`.
+pub async fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, AppError> {
+    let too_large = || {
+        AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| too_large())?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| AppError::bad_request(format!("the request body is not valid: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_respects_char_boundaries() {
+        assert_eq!(clip("abc", 5), "abc");
+        assert_eq!(clip("ééé", 3), "é…");
+    }
+
+    #[test]
+    fn bearer_needs_the_scheme_and_a_bounded_value() {
+        let mut h = HeaderMap::new();
+        assert!(bearer(&h).is_err());
+        h.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert!(bearer(&h).is_err());
+        h.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert_eq!(bearer(&h).unwrap(), "abc");
+        let big = format!("Bearer {}", "a".repeat(MAX_BEARER_BYTES + 1));
+        h.insert(header::AUTHORIZATION, big.parse().unwrap());
+        assert!(bearer(&h).unwrap_err().message.contains("larger"));
+    }
+}

@@ -1,0 +1,97 @@
+//! `POST /v1/tokenreview`: kube-apiserver's authentication webhook. Answers
+//! in the `apiVersion` it was asked (`authentication.k8s.io/v1` or
+//! `v1beta1`) from memory: one hash of the token, two map lookups, no I/O
+//! on success. Failed reviews are audited (an attacker probing tokens
+//! shows up in the log); successful ones only counted, as the apiserver
+//! asks on every uncached request.
+
+use super::error::AppError;
+use super::request::{Caller, json_body};
+use super::server::Shared;
+use super::tokens::TokenHash;
+use crate::protocol::{
+    EXTRA_REASON, EXTRA_SESSION_ID, TokenReview, TokenReviewSpec, TokenReviewStatus, UserInfo,
+};
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+pub const API_VERSIONS: [&str; 2] = ["authentication.k8s.io/v1", "authentication.k8s.io/v1beta1"];
+
+pub async fn handle(State(st): State<Shared>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let review: TokenReview = match json_body(&parts.headers, body).await {
+        Ok(r) => r,
+        Err(e) => return refuse_malformed(&st, &Caller::of(&parts), e).await,
+    };
+    if !API_VERSIONS.contains(&review.api_version.as_str()) || review.kind != "TokenReview" {
+        let e = AppError::bad_request(format!(
+            "expected a `TokenReview` of `{}` or `{}`",
+            API_VERSIONS[0], API_VERSIONS[1]
+        ));
+        return refuse_malformed(&st, &Caller::of(&parts), e).await;
+    }
+    let hash = TokenHash::of(&review.spec.token);
+    let status = match st.store.review(&hash, OffsetDateTime::now_utc()) {
+        Ok(ok) => {
+            st.metrics.review(true);
+            let mut extra = BTreeMap::new();
+            extra.insert(EXTRA_SESSION_ID.to_string(), vec![ok.token.session_id]);
+            if let Some(reason) = ok.reason {
+                extra.insert(EXTRA_REASON.to_string(), vec![reason]);
+            }
+            TokenReviewStatus {
+                authenticated: true,
+                user: Some(UserInfo {
+                    username: ok.token.username,
+                    uid: Some(ok.token.uid),
+                    groups: ok.token.groups,
+                    extra,
+                }),
+                audiences: None,
+                error: None,
+            }
+        }
+        Err(why) => {
+            st.metrics.review(false);
+            let mut rec = Caller::of(&parts).record("tokenreview");
+            rec.outcome = "refused".into();
+            rec.token_hash_prefix = Some(hash.prefix());
+            rec.cause = Some(why.to_string());
+            if let Err(e) = st.audit.append(rec).await {
+                tracing::error!(error = %e, "cannot audit a failed review");
+            }
+            TokenReviewStatus {
+                authenticated: false,
+                error: Some(why.to_string()),
+                ..Default::default()
+            }
+        }
+    };
+    Json(TokenReview {
+        api_version: review.api_version,
+        kind: "TokenReview".into(),
+        metadata: None,
+        spec: TokenReviewSpec {
+            token: String::new(),
+            audiences: review.spec.audiences,
+        },
+        status: Some(status),
+    })
+    .into_response()
+}
+
+async fn refuse_malformed(st: &Shared, caller: &Caller, e: AppError) -> Response {
+    st.metrics.review(false);
+    let mut rec = caller.record("tokenreview");
+    rec.outcome = "refused".into();
+    rec.status = Some(e.status.as_u16());
+    rec.error = Some(e.code_str());
+    rec.cause = Some(e.cause.clone());
+    if let Err(ae) = st.audit.append(rec).await {
+        return AppError::audit_unavailable(ae).into_response();
+    }
+    e.into_response()
+}

@@ -1,0 +1,225 @@
+//! `oneshot` tests of the router: refusals that need no IdP, each with its
+//! status, `ErrorBody`, and audit record. The IdP-backed paths are covered
+//! by `tests/it/broker.rs` against the real provider.
+
+use super::audit_verify::verify_file;
+use super::ca::tests::test_ca;
+use super::config::BrokerConfig;
+use super::server::{AppState, Shared, app};
+use crate::protocol::{ErrorBody, ErrorCode, MAX_BODY_BYTES, TokenReview};
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    state: Shared,
+    audit: std::path::PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, key) = test_ca();
+    std::fs::write(dir.path().join("ca.crt"), ca).unwrap();
+    std::fs::write(dir.path().join("ca.key"), key).unwrap();
+    let yaml = r#"
+listen: 127.0.0.1:0
+insecure-http: true
+state: {sqlite: state.db}
+audit: {file: audit.jsonl}
+issuers:
+  - issuer: http://127.0.0.1:9
+    audiences: [kaccess]
+    mfa: {amr-any: [otp]}
+clusters:
+  prod:
+    ca: {cert-file: ca.crt, key-file: ca.key}
+    credential-ttl: 10m
+    max-session: 1h
+    grants:
+      - {idp-groups: [sre], kube-groups: ["kaccess:sre"], namespaces: [default], cluster-role: edit}
+"#;
+    let cfg = BrokerConfig::parse(yaml, dir.path()).unwrap();
+    let audit = cfg.audit.file.clone();
+    let state = Arc::new(AppState::open(cfg).unwrap());
+    Fixture {
+        _dir: dir,
+        state,
+        audit,
+    }
+}
+
+async fn call(f: &Fixture, req: Request<Body>) -> (StatusCode, Vec<u8>) {
+    let resp = app(f.state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, body.to_vec())
+}
+
+fn post(path: &str, bearer: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+    let mut b = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+    if let Some(t) = bearer {
+        b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    b.body(body.into()).unwrap()
+}
+
+fn audit_lines(f: &Fixture) -> Vec<Value> {
+    std::fs::read_to_string(&f.audit)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn error_of(body: &[u8]) -> ErrorBody {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
+}
+
+#[tokio::test]
+async fn refusals_without_an_idp_have_status_body_and_audit_line() {
+    let f = fixture();
+    let cases: Vec<(Request<Body>, StatusCode, ErrorCode)> = vec![
+        (
+            post(
+                "/v1/exchange",
+                None,
+                r#"{"cluster":"prod","credential":"token"}"#,
+            ),
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated,
+        ),
+        (
+            post("/v1/exchange", Some("x.y.z"), "{not json"),
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+        ),
+        (
+            post(
+                "/v1/exchange",
+                Some("x.y.z"),
+                r#"{"cluster":"prod","credential":"token","groups":["system:masters"]}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+        ),
+        (
+            post(
+                "/v1/exchange",
+                Some("x.y.z"),
+                vec![b' '; MAX_BODY_BYTES + 1],
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+        ),
+        (
+            post(
+                "/v1/exchange",
+                Some("x.y.z"),
+                r#"{"cluster":"prod","credential":"token"}"#,
+            ),
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::IdpUnavailable,
+        ),
+    ];
+    let n = cases.len();
+    for (req, status, code) in cases {
+        let (got, body) = call(&f, req).await;
+        assert_eq!(got, status, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(error_of(&body).error, code);
+    }
+    let lines = audit_lines(&f);
+    assert_eq!(lines.len(), n);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["event"] == "exchange" && l["outcome"] == "refused")
+    );
+    assert_eq!(lines[3]["error"], "payload_too_large");
+    assert_eq!(lines[4]["error"], "idp_unavailable");
+    assert_eq!(lines[4]["cluster"], "prod");
+    f.state.audit.shutdown();
+    assert_eq!(verify_file(&f.audit).unwrap().broken, None);
+}
+
+#[tokio::test]
+async fn tokenreview_answers_in_the_version_asked_and_audits_failures() {
+    let f = fixture();
+    for version in ["authentication.k8s.io/v1", "authentication.k8s.io/v1beta1"] {
+        let body = json!({"apiVersion": version, "kind": "TokenReview", "spec": {"token": "kaccess_forged"}});
+        let (status, bytes) = call(&f, post("/v1/tokenreview", None, body.to_string())).await;
+        assert_eq!(status, StatusCode::OK);
+        let review: TokenReview = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(review.api_version, version);
+        assert!(!review.status.unwrap().authenticated);
+        assert!(!String::from_utf8_lossy(&bytes).contains("kaccess_forged"));
+    }
+    let body = json!({"apiVersion": "v1", "kind": "Pod", "spec": {}});
+    let (status, _) = call(&f, post("/v1/tokenreview", None, body.to_string())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let lines = audit_lines(&f);
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().all(|l| l["event"] == "tokenreview"));
+    assert_eq!(lines[0]["cause"], "unknown token");
+    assert_eq!(lines[0]["token_hash_prefix"].as_str().unwrap().len(), 12);
+}
+
+#[tokio::test]
+async fn revoke_of_a_malformed_id_needs_a_token_first() {
+    let f = fixture();
+    let (status, body) = call(&f, post("/v1/sessions/../../etc/revoke", None, "")).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let (status, body) = call(&f, post("/v1/sessions/abc/revoke", None, "")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_of(&body).error, ErrorCode::Unauthenticated);
+    assert_eq!(audit_lines(&f).last().unwrap()["event"], "revoke");
+}
+
+#[tokio::test]
+async fn health_and_metrics_answer() {
+    let f = fixture();
+    let (status, body) = call(&f, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (StatusCode::OK, b"ok\n".as_slice())
+    );
+    call(&f, post("/v1/exchange", None, "{}")).await;
+    let (status, body) = call(&f, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains("kaccess_exchanges_total{outcome=\"unauthenticated\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("kaccess_active_sessions 0"));
+}
+
+#[tokio::test]
+async fn a_failing_audit_log_refuses_with_503() {
+    let f = fixture();
+    if !std::path::Path::new("/dev/full").exists() {
+        return;
+    }
+    let mut state = AppState::open(f.state.config.clone()).unwrap();
+    state.audit = super::audit::AuditLog::open(std::path::Path::new("/dev/full"), false).unwrap();
+    let broken = Fixture {
+        _dir: tempfile::tempdir().unwrap(),
+        state: Arc::new(state),
+        audit: "/dev/full".into(),
+    };
+    let (status, body) = call(&broken, post("/v1/exchange", None, "{}")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let err = error_of(&body);
+    assert_eq!(err.error, ErrorCode::AuditUnavailable);
+    assert!(err.message.contains("/dev/full"), "{}", err.message);
+}

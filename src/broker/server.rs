@@ -1,0 +1,205 @@
+//! The HTTP side: [`AppState`] built from the config, [`app`] the router,
+//! and [`serve`]: HTTPS with rustls (plain HTTP only on loopback with
+//! `insecure-http: true`), graceful shutdown on SIGTERM/SIGINT (in-flight
+//! requests finish, then the audit log is synced and closed).
+
+use super::audit::AuditLog;
+use super::ca::ClusterCa;
+use super::config::BrokerConfig;
+use super::error::AppError;
+use super::keys::IssuerKeys;
+use super::metrics::Metrics;
+use super::state::Store;
+use super::{exchange, review, revoke};
+use crate::http::OidcHttp;
+use crate::protocol::{EXCHANGE_PATH, ErrorCode, HEALTHZ_PATH, METRICS_PATH, TOKENREVIEW_PATH};
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    pub config: BrokerConfig,
+    pub issuers: Vec<IssuerKeys>,
+    pub cas: HashMap<String, ClusterCa>,
+    pub store: Arc<Store>,
+    pub audit: Arc<AuditLog>,
+    pub metrics: Metrics,
+}
+
+pub type Shared = Arc<AppState>;
+
+impl AppState {
+    /// Loads CAs, opens the state database and the audit log. Blocking.
+    pub fn open(config: BrokerConfig) -> Result<AppState> {
+        let mut cas = HashMap::new();
+        for (name, c) in &config.clusters {
+            let ca = ClusterCa::load(&c.ca.cert_file, &c.ca.key_file)
+                .with_context(|| format!("cannot load the CA of cluster `{name}`"))?;
+            cas.insert(name.clone(), ca);
+        }
+        let store = Store::open(&config.state.sqlite)?;
+        let audit = AuditLog::open(&config.audit.file, config.audit.stdout)?;
+        let http = OidcHttp(crate::http::client(Vec::new())?);
+        let issuers = config
+            .issuers
+            .iter()
+            .map(|i| IssuerKeys::new(i.clone(), http.clone()))
+            .collect();
+        Ok(AppState {
+            config,
+            issuers,
+            cas,
+            store,
+            audit,
+            metrics: Metrics::default(),
+        })
+    }
+}
+
+/// The broker's routes.
+pub fn app(state: Shared) -> Router {
+    Router::new()
+        .route(EXCHANGE_PATH, post(exchange::handle))
+        .route("/v1/sessions/{id}/revoke", post(revoke::handle))
+        .route(TOKENREVIEW_PATH, post(review::handle))
+        .route(HEALTHZ_PATH, get(healthz))
+        .route(METRICS_PATH, get(metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn metrics(State(st): State<Shared>) -> impl IntoResponse {
+    let active = st.store.active_sessions(OffsetDateTime::now_utc());
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.metrics.render(active),
+    )
+}
+
+async fn not_found() -> AppError {
+    AppError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::BadRequest,
+        "no such endpoint",
+    )
+}
+
+/// How often expired tokens and old sessions are dropped.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Longest wait for in-flight requests at shutdown.
+const DRAIN: Duration = Duration::from_secs(20);
+
+/// Runs the broker until SIGTERM/SIGINT. Prints
+/// `kaccess: listening on URL` to stderr once it accepts connections.
+pub async fn serve(config: BrokerConfig) -> Result<()> {
+    crate::http::install_crypto_provider();
+    let listen = config.listen;
+    let tls = if config.insecure_http {
+        None
+    } else {
+        let files = config.tls.clone().context("`tls` is missing")?;
+        Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert_file, &files.key_file)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot load the TLS certificate `{}` and key `{}`",
+                        files.cert_file.display(),
+                        files.key_file.display()
+                    )
+                })?,
+        )
+    };
+    let state: Shared =
+        Arc::new(tokio::task::spawn_blocking(move || AppState::open(config)).await??);
+
+    // Discover every issuer now, without waiting: an IdP that is down
+    // must not keep the broker from starting.
+    for i in 0..state.issuers.len() {
+        let st = state.clone();
+        tokio::spawn(async move {
+            let _ = st.issuers[i].refresh().await;
+        });
+    }
+    let pruner = {
+        let st = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PRUNE_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(e) = st.store.prune(OffsetDateTime::now_utc()).await {
+                    tracing::warn!(error = format!("{e:#}"), "cannot prune expired state");
+                }
+            }
+        })
+    };
+
+    let listener = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("cannot listen on `{listen}`"))?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
+    let handle = axum_server::Handle::new();
+    {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            handle.graceful_shutdown(Some(DRAIN));
+        });
+    }
+    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!("kaccess: listening on {scheme}://{bound}");
+    tracing::info!(%bound, scheme, "broker listening");
+    match tls {
+        Some(tls) => {
+            axum_server::from_tcp_rustls(listener, tls)?
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+        None => {
+            axum_server::from_tcp(listener)?
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+    }
+    .context("the server failed")?;
+    pruner.abort();
+    let audit = state.audit.clone();
+    tokio::task::spawn_blocking(move || audit.shutdown()).await?;
+    tracing::info!("broker stopped; audit log synced");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers, never resolve: the process still dies
+        // on the default action.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
