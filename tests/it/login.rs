@@ -4,6 +4,7 @@
 //! (the real Secret Service keyring, or the 0600 file fallback).
 
 use crate::support::idp::{Idp, IdpOptions, Mint};
+use crate::support::world::{World, WorldOptions};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -230,29 +231,69 @@ fn device_cmd(home: &Home) -> Command {
     ])
 }
 
+/// A world (IdP + broker + API stand-in) for logins that must succeed:
+/// `kaccess login` ends at the broker, so success needs one.
+fn world(idp: IdpOptions) -> World {
+    World::start(WorldOptions {
+        idp,
+        ..WorldOptions::default()
+    })
+}
+
+/// `kaccess login demo` in `w` with a reason and JSON output.
+fn world_login(w: &World, extra: &[&str]) -> Command {
+    let mut args = vec![
+        "login",
+        "demo",
+        "--reason",
+        "INC-1",
+        "--timeout",
+        "60s",
+        "-o",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let mut cmd = w.kaccess(&args);
+    cmd.env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("SSH_CONNECTION")
+        .env_remove("SSH_TTY");
+    cmd
+}
+
+fn manual_device() -> IdpOptions {
+    IdpOptions {
+        device_auto_approve_ms: None,
+        ..IdpOptions::default()
+    }
+}
+
 #[test]
 fn browser_login_with_mfa_prints_who_logged_in_and_json_on_stdout_only() {
-    let (idp, home) = setup(IdpOptions::default(), "");
-    let out = browser_login(&home, &["-o", "json", "--token-store", "none"]);
+    let w = world(manual_device());
+    let out = run(
+        world_login(&w, &["--flow", "browser", "--token-store", "none"])
+            .env("BROWSER", Idp::browser_command()),
+    );
     assert_exit(&out, 0);
     let j = json_stdout(&out);
     assert_eq!(j["subject"], "alice");
     assert_eq!(j["email"], "alice@example.com");
     assert_eq!(j["groups"], json!(["sre"]));
     assert_eq!(j["flow"], "browser");
+    assert_eq!(j["refresh_token_store"], "none");
     assert!(j["amr"].as_array().unwrap().contains(&json!("otp")), "{j}");
-    assert_eq!(j["issuer"], idp.issuer());
+    assert_eq!(j["issuer"], w.idp.issuer());
     let err = text(&out.stderr);
     assert!(
-        err.contains("Logged in to `dev` as alice (alice@example.com)"),
+        err.contains("Logged in to `demo` as alice (alice@example.com)"),
         "{err}"
     );
     assert!(
         err.contains("/auth?"),
         "the URL is printed on stderr too: {err}"
     );
-    // PKCE S256, state and nonce went to the provider.
-    let auth = idp.last_authorization();
+    // PKCE S256, state, nonce and consent for the refresh token went to the provider.
+    let auth = w.idp.last_authorization();
     assert_eq!(auth["code_challenge_method"], "S256", "{auth}");
     assert!(
         auth["nonce"].as_str().is_some_and(|n| n.len() >= 16),
@@ -262,53 +303,59 @@ fn browser_login_with_mfa_prints_who_logged_in_and_json_on_stdout_only() {
         auth["state"].as_str().is_some_and(|s| s.len() >= 16),
         "{auth}"
     );
+    assert_eq!(auth["prompt"], "consent", "{auth}");
     let redirect = auth["redirect_uri"].as_str().unwrap();
     assert!(
         redirect.starts_with("http://127.0.0.1:") && redirect.ends_with("/callback"),
         "{auth}"
     );
+    assert!(
+        !w.runtime.join("tokens").exists(),
+        "--token-store none stores nothing"
+    );
 }
 
 #[test]
 fn auto_flow_uses_the_browser_locally_and_the_device_flow_over_ssh() {
-    let opts = IdpOptions {
+    let w = world(IdpOptions {
         device_auto_approve_ms: Some(300),
         ..IdpOptions::default()
-    };
-    let (_idp, home) = setup(opts, "");
-    let args = [
-        "login",
-        "dev",
-        "--timeout",
-        "60s",
-        "-o",
-        "json",
-        "--token-store",
-        "none",
-    ];
-    let local = run(home.kaccess(&args).env("BROWSER", Idp::browser_command()));
+    });
+    let store = ["--token-store", "none"];
+    let local = run(world_login(&w, &store).env("BROWSER", Idp::browser_command()));
     assert_exit(&local, 0);
     assert_eq!(json_stdout(&local)["flow"], "browser");
-    let ssh = run(home
-        .kaccess(&args)
+    let ssh = run(world_login(&w, &store)
         .env("BROWSER", Idp::browser_command())
         .env("SSH_CONNECTION", "10.0.0.1 50000 10.0.0.2 22"));
     assert_exit(&ssh, 0);
     assert_eq!(json_stdout(&ssh)["flow"], "device");
-    let no_browser = run(home.kaccess(&[&args[..], &["--no-browser"]].concat()));
+    let no_browser = run(world_login(&w, &[&store[..], &["--no-browser"]].concat())
+        .env("BROWSER", Idp::browser_command()));
     assert_exit(&no_browser, 0);
     assert_eq!(json_stdout(&no_browser)["flow"], "device");
+    let headless = run(world_login(&w, &store));
+    assert_exit(&headless, 0);
+    assert_eq!(
+        json_stdout(&headless)["flow"],
+        "device",
+        "no browser, no display"
+    );
 }
 
 #[test]
 fn device_flow_shows_code_and_qr_and_sends_acr_values_and_max_age() {
-    let (idp, home) = setup(
-        IdpOptions::default(),
-        "      acr-values: [urn:example:mfa]\n      max-auth-age: 15m",
+    let w = world(manual_device());
+    let config = std::fs::read_to_string(&w.config).unwrap();
+    let with_mfa_request = config.replace(
+        "      mfa: {amr-any: [otp]}",
+        "      mfa: {amr-any: [otp]}\n      acr-values: [urn:example:mfa]\n      max-auth-age: 15m",
     );
-    let mut login = DeviceLogin::start(device_cmd(&home));
+    assert_ne!(config, with_mfa_request);
+    std::fs::write(&w.config, with_mfa_request).unwrap();
+    let mut login = DeviceLogin::start(world_login(&w, &["--flow", "device"]));
     let code = login.user_code();
-    idp.approve_device(&code);
+    w.idp.approve_device(&code);
     let (status, err, out) = login.finish();
     assert_eq!(status, Some(0), "{err}");
     let j: Value = serde_json::from_str(&out).unwrap();
@@ -316,12 +363,12 @@ fn device_flow_shows_code_and_qr_and_sends_acr_values_and_max_age() {
     assert_eq!(j["subject"], "alice");
     // No session bus in this test: the refresh token went to the file.
     assert_eq!(j["refresh_token_store"], "file", "{j}");
-    assert!(err.contains(&format!("{}/device", idp.issuer())), "{err}");
+    assert!(err.contains(&format!("{}/device", w.idp.issuer())), "{err}");
     assert!(
         err.contains("Or scan this QR code") && err.contains('▀'),
         "{err}"
     );
-    let auth = idp.last_authorization();
+    let auth = w.idp.last_authorization();
     assert_eq!(auth["endpoint"], "device_authorization", "{auth}");
     assert_eq!(auth["acr_values"], "urn:example:mfa", "{auth}");
     assert_eq!(auth["max_age"], "900", "{auth}");
@@ -348,27 +395,6 @@ fn login_without_mfa_is_refused_with_exit_4_naming_the_claim_and_nothing_is_stor
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(stored, 0, "a refused login must not store a refresh token");
-}
-
-#[test]
-fn acr_listed_in_acr_any_counts_as_mfa() {
-    let opts = IdpOptions {
-        amr: vec!["pwd".into()],
-        acr: Some("urn:example:mfa".into()),
-        ..IdpOptions::default()
-    };
-    let (_idp, home) = setup(opts, "      mfa: {acr-any: [urn:example:mfa]}");
-    let out = browser_login(&home, &["--token-store", "none"]);
-    assert_exit(&out, 0);
-    // And the same login without `acr-any` configured is refused.
-    let (_idp2, home2) = setup(
-        IdpOptions {
-            amr: vec!["pwd".into()],
-            ..IdpOptions::default()
-        },
-        "",
-    );
-    assert_exit(&browser_login(&home2, &["--token-store", "none"]), 4);
 }
 
 #[test]
@@ -535,6 +561,25 @@ fn client_acceptance_refuses_tampered_foreign_and_unsigned_tokens() {
     let no_mfa = idp.mint_id_token(json!({"amr": ["pwd"], "acr": null}), Mint::Rs256);
     let e = accept(&no_mfa).unwrap_err();
     assert_eq!(exit_of(&e), Exit::Denied, "{e:#}");
+    assert!(format!("{e:#}").contains("`amr` is [pwd]"), "{e:#}");
+
+    // An `acr` listed in `mfa.acr-any` proves MFA without an MFA `amr`.
+    let acr_only = idp.mint_id_token(
+        json!({"amr": ["pwd"], "acr": "urn:example:mfa"}),
+        Mint::Rs256,
+    );
+    assert!(accept(&acr_only).is_err(), "acr-any is empty by default");
+    let mut with_acr = cluster.oidc.clone();
+    with_acr.mfa.acr_any = vec!["urn:example:mfa".into()];
+    accept_id_token(
+        &provider,
+        &with_acr,
+        &acr_only,
+        NonceCheck::Ignore,
+        true,
+        now,
+    )
+    .expect("acr in acr-any counts as MFA");
 }
 
 /// Only a missing session bus skips; with one, the keyring must work.
@@ -553,32 +598,30 @@ fn session_bus() -> Option<String> {
 #[test]
 fn refresh_token_goes_to_the_secret_service_keyring_and_refreshes() {
     let Some(bus) = session_bus() else { return };
-    let (idp, home) = setup(IdpOptions::default(), "");
-    let out = run(home
-        .kaccess(&["login", "dev", "--flow", "browser", "--timeout", "60s"])
-        .env("BROWSER", Idp::browser_command())
-        .env("DBUS_SESSION_BUS_ADDRESS", &bus));
+    let w = World::start(WorldOptions::default());
+    let out = run(world_login(&w, &["--flow", "device"]).env("DBUS_SESSION_BUS_ADDRESS", &bus));
     assert_exit(&out, 0);
     let err = text(&out.stderr);
     assert!(!err.contains("warning"), "{err}");
     assert!(err.contains("refresh token: keyring"), "{err}");
+    assert_eq!(json_stdout(&out)["refresh_token_store"], "keyring");
     assert!(
-        !home.tokens_dir().exists(),
+        !w.runtime.join("tokens").exists(),
         "no file when the keyring works"
     );
 
-    let config = kaccess::config::Config::load(&home.config).unwrap();
-    let cluster = config.cluster("dev").unwrap().clone();
-    let store =
-        kaccess::tokenstore::TokenStore::new(kaccess::cli::TokenStore::Keyring, &home.runtime);
+    let config = kaccess::config::Config::load(&w.config).unwrap();
+    let cluster = config.cluster("demo").unwrap().clone();
+    let store = kaccess::tokenstore::TokenStore::new(kaccess::cli::TokenStore::Keyring, &w.runtime);
     let key = kaccess::oidc::login::token_key(&cluster.oidc, "alice");
     let rt_token = store
         .load(&key)
         .unwrap()
         .expect("refresh token in the keyring");
-    assert!(idp.refresh_token_active(rt_token.expose()));
+    assert!(w.idp.refresh_token_active(rt_token.expose()));
 
-    // The silent path: the stored token yields a new verified ID token.
+    // The silent path: the stored token yields a new verified ID token and
+    // the rotated refresh token replaces the used one in the keyring.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -588,21 +631,34 @@ fn refresh_token_goes_to_the_secret_service_keyring_and_refreshes() {
         .unwrap();
     assert_eq!(refreshed.id_token.subject, "alice");
     assert!(refreshed.id_token.amr.contains(&"otp".to_string()));
+    let rotated = store.load(&key).unwrap().unwrap();
+    assert_ne!(rotated.expose(), rt_token.expose());
+    assert!(w.idp.refresh_token_active(rotated.expose()));
     store.delete(&key).unwrap();
     assert!(store.load(&key).unwrap().is_none());
+    // No stored token: the silent path asks for a login (exit 3).
+    let e = rt
+        .block_on(kaccess::oidc::login::refresh(&cluster, &store, "alice"))
+        .unwrap_err();
+    assert_eq!(
+        kaccess::error::exit_of(&e),
+        kaccess::error::Exit::LoginRequired,
+        "{e:#}"
+    );
 }
 
 #[test]
 fn without_a_keyring_the_refresh_token_goes_to_a_0600_file_with_one_warning() {
-    let (idp, home) = setup(IdpOptions::default(), "");
-    // `kaccess()` removes DBUS_SESSION_BUS_ADDRESS: no keyring reachable.
-    let out = browser_login(&home, &[]);
+    let w = World::start(WorldOptions::default());
+    // `world_login` removes DBUS_SESSION_BUS_ADDRESS: no keyring reachable.
+    let out = run(world_login(&w, &["--flow", "device"]));
     assert_exit(&out, 0);
     let err = text(&out.stderr);
     let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
     assert_eq!(warnings.len(), 1, "{err}");
     assert!(warnings[0].contains("no OS keyring available"), "{err}");
-    let files: Vec<PathBuf> = std::fs::read_dir(home.tokens_dir())
+    let tokens = w.runtime.join("tokens");
+    let files: Vec<PathBuf> = std::fs::read_dir(&tokens)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
@@ -612,10 +668,13 @@ fn without_a_keyring_the_refresh_token_goes_to_a_0600_file_with_one_warning() {
         "{err}"
     );
     assert_eq!(mode(&files[0]), 0o600);
-    assert_eq!(mode(&home.tokens_dir()), 0o700);
+    assert_eq!(mode(&tokens), 0o700);
     let entry: Value = serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
     assert_eq!(entry["subject"], "alice");
-    assert!(idp.refresh_token_active(entry["refresh_token"].as_str().unwrap()));
+    assert!(
+        w.idp
+            .refresh_token_active(entry["refresh_token"].as_str().unwrap())
+    );
 }
 
 fn mode(p: &Path) -> u32 {
