@@ -102,10 +102,10 @@ pub fn parse(path: &Path, text: &str) -> Result<BTreeMap<String, ClusterConfig>,
             let key = e.path().to_string();
             let mut message = e.into_inner().to_string();
             // serde_yaml starts with its own (shorter) path; ours is better.
-            if let Some((head, rest)) = message.split_once(": ") {
-                if !head.contains(char::is_whitespace) {
-                    message = rest.to_owned();
-                }
+            if let Some((head, rest)) = message.split_once(": ")
+                && !head.contains(char::is_whitespace)
+            {
+                message = rest.to_owned();
             }
             if key == "." || key.is_empty() {
                 ConfigError::Syntax {
@@ -247,36 +247,34 @@ impl Ctx<'_> {
                 "set either `certificate-authority` or `certificate-authority-data`, not both",
             ));
         }
-        if let Some(ns) = &c.namespace {
-            if ns.is_empty() {
-                return Err(self.key(
-                    &format!("{at}.namespace"),
-                    "expected a namespace name, found an empty string",
-                ));
-            }
+        if c.namespace.as_deref() == Some("") {
+            return Err(self.key(
+                &format!("{at}.namespace"),
+                "expected a namespace name, found an empty string",
+            ));
         }
         if let Some(o) = &c.oidc {
             if let Some(i) = &o.issuer {
                 check_url(i).map_err(|m| self.key(&format!("{at}.oidc.issuer"), m))?;
             }
-            if let Some(id) = &o.client_id {
-                if id.trim().is_empty() {
-                    return Err(self.key(
-                        &format!("{at}.oidc.client-id"),
-                        "expected the OIDC client id, found an empty string",
-                    ));
-                }
+            if o.client_id
+                .as_deref()
+                .is_some_and(|id| id.trim().is_empty())
+            {
+                return Err(self.key(
+                    &format!("{at}.oidc.client-id"),
+                    "expected the OIDC client id, found an empty string",
+                ));
             }
-            if let Some(scopes) = &o.scopes {
-                if !scopes.iter().any(|s| s == "openid") {
-                    return Err(self.key(&format!("{at}.oidc.scopes"), "must include `openid`"));
-                }
+            if o.scopes
+                .as_ref()
+                .is_some_and(|scopes| !scopes.iter().any(|s| s == "openid"))
+            {
+                return Err(self.key(&format!("{at}.oidc.scopes"), "must include `openid`"));
             }
         }
-        if let Some(b) = &c.broker {
-            if let Some(u) = &b.url {
-                check_url(u).map_err(|m| self.key(&format!("{at}.broker.url"), m))?;
-            }
+        if let Some(u) = c.broker.as_ref().and_then(|b| b.url.as_ref()) {
+            check_url(u).map_err(|m| self.key(&format!("{at}.broker.url"), m))?;
         }
         Ok(())
     }

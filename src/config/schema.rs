@@ -10,9 +10,8 @@ use std::time::Duration;
 /// Scopes asked for when `oidc.scopes` is not set.
 pub const DEFAULT_SCOPES: &[&str] = &["openid", "offline_access", "email", "groups"];
 
-/// `amr` values that count as MFA when `oidc.mfa.amr-any` is not set
-/// (RFC 8176 names for a second factor).
-pub const DEFAULT_AMR_ANY: &[&str] = &["mfa", "otp", "hwk", "swk", "sms", "fpt", "face", "pin"];
+/// `amr` values that count as MFA when `oidc.mfa.amr-any` is not set.
+pub use crate::oidc::mfa::DEFAULT_AMR_ANY;
 
 /// One cluster: where it is, who vouches for users, which broker issues
 /// credentials.

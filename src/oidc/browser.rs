@@ -52,6 +52,11 @@ pub async fn login(
     for (name, value) in params.extra_params() {
         request = request.add_extra_param(name, value);
     }
+    // OIDC Core §11: offline access (a refresh token) needs `prompt=consent`
+    // on the authorization request; IdPs drop the scope silently otherwise.
+    if params.scopes.iter().any(|s| s == "offline_access") {
+        request = request.add_extra_param("prompt", "consent");
+    }
     let (url, state) = request.add_scopes(params.scopes()).url();
 
     if open {

@@ -3,7 +3,9 @@
 //! 127.0.0.1 and stops what it starts.
 
 mod apiserver;
+mod config;
 mod generated;
 mod idp_harness;
+mod login;
 mod session;
 mod support;

@@ -1,0 +1,189 @@
+//! `kaccess config check|init` and the refusal of bad configuration files:
+//! each mistake exits 2 naming the file and the key path.
+
+use crate::login::{Home, config_for, run, text};
+use serde_json::Value;
+
+const GOOD: &str = "
+defaults:
+  oidc:
+    issuer: https://login.example.com
+    client-id: kaccess
+clusters:
+  prod:
+    server: https://prod.example.com:6443
+    namespace: payments
+    oidc:
+      max-auth-age: 15m
+    broker: {url: https://broker.example.com:8443}
+  dev:
+    server: https://dev.example.com:6443
+    oidc: {client-id: kaccess-dev}
+    broker: {url: https://broker.example.com:8443}
+    credential: token
+";
+
+#[test]
+fn check_prints_the_effective_config_with_defaults_merged() {
+    let home = Home::new();
+    home.write_config(GOOD);
+    let out = run(home.kaccess(&["config", "check", "dev", "-o", "json"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["oidc"]["issuer"], "https://login.example.com");
+    assert_eq!(j["oidc"]["client-id"], "kaccess-dev");
+    assert_eq!(
+        j["oidc"]["scopes"],
+        serde_json::json!(["openid", "offline_access", "email", "groups"])
+    );
+    assert_eq!(j["oidc"]["mfa"]["required"], true);
+    assert_eq!(j["credential"], "token");
+    let err = text(&out.stderr);
+    assert!(err.contains("is valid: 2 clusters"), "{err}");
+
+    let out = run(home.kaccess(&["config", "check", "prod"]));
+    assert!(out.status.success());
+    let yaml = text(&out.stdout);
+    assert!(
+        yaml.contains("max-auth-age: 15m") && yaml.contains("namespace: payments"),
+        "{yaml}"
+    );
+
+    let out = run(home.kaccess(&["config", "check", "staging"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("known clusters: `dev`, `prod`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn each_config_mistake_is_refused_with_file_and_key_path() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "unknown key",
+            "    namespace: payments",
+            "    namespace: payments\n    namepsace: x",
+            "`clusters.prod.namepsace`: unknown field",
+        ),
+        (
+            "bad duration",
+            "max-auth-age: 15m",
+            "max-auth-age: 15 minutes",
+            "`clusters.prod.oidc.max-auth-age`",
+        ),
+        (
+            "plain http issuer",
+            "issuer: https://login.example.com",
+            "issuer: http://login.example.com",
+            "`defaults.oidc.issuer`",
+        ),
+        (
+            "plain http broker",
+            "broker: {url: https://broker.example.com:8443}\n  dev",
+            "broker: {url: http://broker.example.com:8443}\n  dev",
+            "`clusters.prod.broker.url`",
+        ),
+        (
+            "bad cluster name",
+            "  prod:",
+            "  Prod_1:",
+            "`clusters.Prod_1`",
+        ),
+        (
+            "missing issuer",
+            "    issuer: https://login.example.com\n",
+            "",
+            "`clusters.dev.oidc.issuer` is missing",
+        ),
+        (
+            "wrong type",
+            "credential: token",
+            "credential: password",
+            "`clusters.dev.credential`",
+        ),
+        (
+            "bad ca data",
+            "    namespace: payments",
+            "    namespace: payments\n    certificate-authority-data: '%%%'",
+            "`clusters.prod.certificate-authority-data`",
+        ),
+    ];
+    for (what, from, to, expect) in cases {
+        let home = Home::new();
+        let bad = GOOD.replacen(from, to, 1);
+        assert_ne!(bad, GOOD, "{what}: the case does not change the file");
+        home.write_config(&bad);
+        let out = run(home.kaccess(&["config", "check"]));
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+        assert!(
+            err.contains(&format!("`{}`", home.config.display())),
+            "{what}: {err}"
+        );
+        assert!(
+            err.contains(expect),
+            "{what}: expected {expect:?} in:\n{err}"
+        );
+        assert!(out.stdout.is_empty(), "{what}");
+        // `login` refuses the same file the same way, before any network.
+        let out = run(home.kaccess(&["login", "prod", "--flow", "device"]));
+        assert_eq!(out.status.code(), Some(2), "{what}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn missing_config_points_at_config_init() {
+    let home = Home::new();
+    let out = run(home.kaccess(&["login", "prod"]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("no configuration file at") && err.contains("kaccess config init"),
+        "{err}"
+    );
+}
+
+#[test]
+fn init_writes_a_valid_example_and_never_overwrites_without_force() {
+    let home = Home::new();
+    let out = run(home.kaccess(&["config", "init"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(&home.config).unwrap();
+    assert!(
+        written.starts_with("# kaccess client configuration"),
+        "{written}"
+    );
+    let out = run(home.kaccess(&["config", "check", "prod"]));
+    assert!(
+        out.status.success(),
+        "the example must pass check: {}",
+        text(&out.stderr)
+    );
+
+    home.write_config(&config_for("https://mine.example.com", ""));
+    let out = run(home.kaccess(&["config", "init"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--force"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(&home.config)
+            .unwrap()
+            .contains("mine.example.com")
+    );
+
+    let out = run(home.kaccess(&["config", "init", "--force"]));
+    assert!(out.status.success());
+    assert!(
+        !std::fs::read_to_string(&home.config)
+            .unwrap()
+            .contains("mine.example.com")
+    );
+
+    let out = run(home.kaccess(&["config", "init", "--stdout"]));
+    assert!(text(&out.stdout).contains("clusters:"));
+}
