@@ -221,7 +221,8 @@ async fn exchange(
                 .map(|s| Duration::seconds(s.min(i64::MAX as u64) as i64))
                 .unwrap_or(Duration::MAX);
             let max = Duration::try_from(cluster.max_session).unwrap_or(Duration::MAX);
-            let length = wanted.min(max).max(MIN_TTL);
+            // The cap is hard: even the floor does not lift a length above it.
+            let length = wanted.max(MIN_TTL).min(max);
             let s = Session {
                 id: new_session_id(),
                 cluster: cluster_name.clone(),
@@ -250,7 +251,7 @@ async fn exchange(
         .ttl_seconds
         .map(|s| Duration::seconds(s.min(i64::MAX as u64) as i64))
         .unwrap_or(cap);
-    let not_after = (now + wanted.min(cap).max(MIN_TTL)).min(session.expires_at);
+    let not_after = (now + wanted.max(MIN_TTL).min(cap)).min(session.expires_at);
     rec.expires_at = not_after.format(&Rfc3339).ok();
 
     let mut response = ExchangeResponse {
