@@ -217,6 +217,8 @@ struct Case {
     body: Vec<u8>,
     status: u16,
     code: &'static str,
+    /// Part of the audit record's `cause`.
+    cause: &'static str,
 }
 
 fn case(
@@ -232,6 +234,39 @@ fn case(
         body: body.to_string().into_bytes(),
         status,
         code,
+        cause: cause_of(name),
+    }
+}
+
+/// What the audit record must say for each case.
+fn cause_of(name: &str) -> &'static str {
+    match name {
+        "no bearer" => "no ID token",
+        "malformed body" => "not valid",
+        "oversized body" => "larger than",
+        "unknown field" => "unknown field `groups`",
+        "unknown cluster" => "no cluster `staging`",
+        "expired token" => "expired (",
+        "not yet valid" => "not_yet_valid",
+        "wrong issuer" => "wrong_issuer",
+        "wrong audience" => "wrong_audience",
+        "bad signature" => "bad_signature",
+        "alg none" => "unsigned",
+        "HS256 with the RSA public key" => "disallowed_alg",
+        "unknown kid" => "unknown_key",
+        "oversized bearer" => "larger than",
+        "no MFA claim" => "does not prove MFA",
+        "stale auth_time for a new session" => "MFA login is",
+        "missing reason" => "requires a reason",
+        "user in no grant" => "no grant",
+        "certificate without CSR" => "needs a `csr`",
+        "CSR with a bad signature" => "signature does not verify",
+        "CSR with a weak key" => "EC curve",
+        "session of another subject" => "another user",
+        "unknown session" => "knows no session",
+        "revoked session" => "was revoked",
+        "expired session" => "has ended",
+        other => panic!("no expected cause for {other}"),
     }
 }
 
@@ -278,6 +313,7 @@ async fn each_bad_input_is_refused_with_its_status_and_one_audit_line() {
             body: b"{\"cluster\": ".to_vec(),
             status: 400,
             code: "bad_request",
+            cause: cause_of("malformed body"),
         },
         Case {
             name: "oversized body",
@@ -285,6 +321,7 @@ async fn each_bad_input_is_refused_with_its_status_and_one_audit_line() {
             body: vec![b' '; kaccess::protocol::MAX_BODY_BYTES + 1],
             status: 413,
             code: "payload_too_large",
+            cause: cause_of("oversized body"),
         },
         case(
             "unknown field",
@@ -461,6 +498,8 @@ async fn each_bad_input_is_refused_with_its_status_and_one_audit_line() {
             "{}",
             c.name
         );
+        let cause = rec["cause"].as_str().unwrap_or_default();
+        assert!(cause.contains(c.cause), "{}: cause {cause}", c.name);
     }
     // A continued session needs MFA but not a fresh one.
     let old_login = env.token(json!({"auth_time": t - 3600}));
@@ -719,4 +758,56 @@ async fn an_idp_down_at_startup_does_not_stop_the_broker() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "idp_unavailable");
     assert_eq!(broker.audit_lines().len(), 1);
+}
+
+#[test]
+fn rbac_render_and_apiserver_config_come_from_the_broker_config() {
+    let broker = Broker::start(BrokerOptions::new("http://127.0.0.1:9"));
+    let config = broker.config_path().to_str().unwrap().to_string();
+    let out = kaccess(&["rbac", "render", "--config", &config, "--cluster", "prod"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&yaml)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let namespaces: Vec<&str> = docs
+        .iter()
+        .map(|d| {
+            assert_eq!(d["kind"], "RoleBinding");
+            assert_eq!(d["roleRef"]["name"], "edit");
+            assert_eq!(d["subjects"][0]["name"], "kaccess:prod:sre");
+            d["metadata"]["namespace"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(namespaces, ["payments", "billing"]);
+
+    let out = kaccess(&[
+        "serve",
+        "--config",
+        &config,
+        "--print-apiserver-config",
+        "--cluster",
+        "prod",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let ca = broker.dir().join("prod-ca.crt");
+    assert!(
+        text.contains(&format!("--client-ca-file={}", ca.display())),
+        "{text}"
+    );
+    assert!(text.contains("--authentication-token-webhook-config-file="));
+    assert!(text.contains("--authentication-token-webhook-version=v1"));
+    assert!(text.contains("/v1/tokenreview"));
+
+    let out = kaccess(&["rbac", "render", "--config", &config, "--cluster", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
 }
