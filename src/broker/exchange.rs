@@ -62,6 +62,12 @@ async fn finish(
                 let code = err.code_str();
                 return (err.into_response(), code);
             }
+            tracing::info!(
+                session = %issued.response.session_id,
+                username = %issued.response.username,
+                expires_at = %issued.response.expires_at,
+                "credential issued"
+            );
             (Json(issued.response).into_response(), "issued".into())
         }
         Err(err) => {
@@ -153,6 +159,15 @@ async fn exchange(
             ))
         })?;
     rec.username = Some(username.clone());
+    // An address the IdP has not verified is anyone's to claim; Kubernetes'
+    // own OIDC authenticator refuses it the same way.
+    if issuer.config.username_claim == "email"
+        && token.claims.get("email_verified") == Some(&serde_json::Value::Bool(false))
+    {
+        return Err(AppError::unauthenticated(format!(
+            "the ID token's email `{username}` is not verified (`email_verified: false`)"
+        )));
+    }
     if super::config::is_reserved_group(&username) {
         return Err(AppError::forbidden(
             ErrorCode::Forbidden,

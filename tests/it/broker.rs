@@ -255,6 +255,7 @@ fn cause_of(name: &str) -> &'static str {
         "HS256 with the RSA public key" => "disallowed_alg",
         "unknown kid" => "unknown_key",
         "oversized bearer" => "larger than",
+        "unverified email as username" => "not verified",
         "no MFA claim" => "does not prove MFA",
         "stale auth_time for a new session" => "MFA login is",
         "missing reason" => "requires a reason",
@@ -396,6 +397,13 @@ async fn each_bad_input_is_refused_with_its_status_and_one_audit_line() {
         case(
             "oversized bearer",
             Some("a".repeat(kaccess::protocol::MAX_BEARER_BYTES + 10)),
+            tok(json!({})),
+            401,
+            "unauthenticated",
+        ),
+        case(
+            "unverified email as username",
+            Some(env.token(json!({"email_verified": false}))),
             tok(json!({})),
             401,
             "unauthenticated",
