@@ -211,6 +211,24 @@ async fn exchange(
     })?;
     rec.kube_groups = Some(grant.kube_groups.clone());
 
+    // The CSR is checked before a session is made, so a refused request
+    // leaves no session behind.
+    let csr = match req.credential {
+        CredentialKind::Certificate => {
+            let pem = req.csr.as_deref().ok_or_else(|| {
+                AppError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::BadCsr,
+                    "a `certificate` needs a `csr`",
+                )
+            })?;
+            Some(check_csr(pem).map_err(|e| {
+                AppError::new(StatusCode::BAD_REQUEST, ErrorCode::BadCsr, e.to_string())
+            })?)
+        }
+        CredentialKind::Token => None,
+    };
+
     let session = match &req.session_id {
         None => {
             let reason = req
@@ -282,18 +300,11 @@ async fn exchange(
     let mut token_hash = None;
     match req.credential {
         CredentialKind::Certificate => {
-            let pem = req.csr.as_deref().ok_or_else(|| {
-                AppError::new(
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::BadCsr,
-                    "a `certificate` needs a `csr`",
-                )
-            })?;
-            let csr = check_csr(pem).map_err(|e| {
-                AppError::new(StatusCode::BAD_REQUEST, ErrorCode::BadCsr, e.to_string())
-            })?;
+            let csr = csr
+                .as_ref()
+                .ok_or_else(|| AppError::internal("CSR not checked"))?;
             let issued = ca
-                .sign(&csr, &username, &grant.kube_groups, now, not_after)
+                .sign(csr, &username, &grant.kube_groups, now, not_after)
                 .map_err(|e| AppError::internal(format!("{e:#}")))?;
             rec.serial = Some(issued.serial);
             response.certificate = Some(issued.pem);

@@ -129,6 +129,23 @@ impl Env {
         v
     }
 
+    /// `kaccess_active_sessions` from `/metrics`.
+    async fn active_sessions(&self) -> u64 {
+        let text = self
+            .client
+            .get(self.broker.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("kaccess_active_sessions "))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no active sessions gauge in {text}"))
+    }
+
     async fn revoke(&self, id: &str, token: &str) -> (u16, Value) {
         self.post(
             &format!("/v1/sessions/{id}/revoke"),
@@ -509,6 +526,8 @@ async fn each_bad_input_is_refused_with_its_status_and_one_audit_line() {
         let cause = rec["cause"].as_str().unwrap_or_default();
         assert!(cause.contains(c.cause), "{}: cause {cause}", c.name);
     }
+    // No refusal left a session behind: only alice's first one is live.
+    assert_eq!(env.active_sessions().await, 1);
     // A continued session needs MFA but not a fresh one.
     let old_login = env.token(json!({"auth_time": t - 3600}));
     let (status, body) = env
