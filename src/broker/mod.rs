@@ -4,7 +4,8 @@
 //! broker's CA and its TokenReview webhook. Nothing leaves it unaudited.
 //!
 //! - `config`: `broker.yaml`; `policy`: grants; `ca`: CSR check and signing
-//! - `tokens`, `state`: sessions, revocations, token hashes (sqlite + memory)
+//! - `tokens`, `state` (memory) and `sqlite` (behind it): sessions,
+//!   revocations, token hashes
 //! - `audit`: the hash-chained, group-committed log; `audit_verify` checks it
 //! - `keys`: per-issuer JWKS cache; `request`: what handlers read first
 //! - `exchange`, `revoke`, `review`: the handlers; `error`: refusals as HTTP
@@ -26,6 +27,7 @@ pub mod request;
 pub mod review;
 pub mod revoke;
 pub mod server;
+mod sqlite;
 pub mod state;
 pub mod tokens;
 
