@@ -88,10 +88,14 @@ impl std::error::Error for Failure {}
 
 /// The exit code an error maps to: the first [`Failure`] in its chain decides.
 pub fn exit_of(err: &anyhow::Error) -> Exit {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<Failure>())
-        .map(|f| f.exit)
-        .unwrap_or(Exit::Error)
+    failure_of(err).map(|f| f.exit).unwrap_or(Exit::Error)
+}
+
+/// The outermost [`Failure`], whether it was attached as an error, as
+/// context (`.context(Failure::…)`), or as the source of another error.
+pub fn failure_of(err: &anyhow::Error) -> Option<&Failure> {
+    err.downcast_ref::<Failure>()
+        .or_else(|| err.chain().find_map(|e| e.downcast_ref::<Failure>()))
 }
 
 /// True when the error is a closed pipe on stdout (`kaccess status | head`),
@@ -128,11 +132,7 @@ pub fn render(err: &anyhow::Error, out: &mut String) {
             let _ = writeln!(out, "  {c}");
         }
     }
-    if let Some(help) = err
-        .chain()
-        .find_map(|e| e.downcast_ref::<Failure>())
-        .and_then(|f| f.help.as_deref())
-    {
+    if let Some(help) = failure_of(err).and_then(|f| f.help.as_deref()) {
         let _ = writeln!(out, "help: {help}");
     }
 }
@@ -161,6 +161,17 @@ mod tests {
             "{out}"
         );
         assert!(out.ends_with("help: enable MFA at the IdP\n"), "{out}");
+    }
+
+    #[test]
+    fn failure_attached_as_context_decides_too() {
+        let err = anyhow::Error::new(std::io::Error::other("refused"))
+            .context(Failure::unreachable("cannot reach the broker").help("check the network"))
+            .context("refreshing `prod`");
+        assert_eq!(exit_of(&err), Exit::Unreachable);
+        let mut out = String::new();
+        render(&err, &mut out);
+        assert!(out.ends_with("help: check the network\n"), "{out}");
     }
 
     #[test]

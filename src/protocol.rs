@@ -23,10 +23,11 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_BEARER_BYTES: usize = 16 * 1024;
 
 /// What the client asks the broker to issue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CredentialKind {
     /// X.509 client certificate for a key made on the user's machine.
+    #[default]
     Certificate,
     /// Opaque bearer token checked through the TokenReview webhook.
     Token,
@@ -37,6 +38,15 @@ impl CredentialKind {
         match self {
             CredentialKind::Certificate => "certificate",
             CredentialKind::Token => "token",
+        }
+    }
+}
+
+impl From<crate::cli::CredentialChoice> for CredentialKind {
+    fn from(c: crate::cli::CredentialChoice) -> Self {
+        match c {
+            crate::cli::CredentialChoice::Certificate => CredentialKind::Certificate,
+            crate::cli::CredentialChoice::Token => CredentialKind::Token,
         }
     }
 }
@@ -151,6 +161,9 @@ pub struct TokenReviewSpec {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct TokenReviewStatus {
+    // kube-apiserver (Go, `omitempty`) sends `"status":{"user":{}}` in
+    // every review request: both fields may be absent.
+    #[serde(default)]
     pub authenticated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<UserInfo>,
@@ -162,6 +175,7 @@ pub struct TokenReviewStatus {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct UserInfo {
+    #[serde(default)]
     pub username: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
@@ -186,6 +200,15 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("unknown field `groups`"), "{err}");
+    }
+
+    #[test]
+    fn token_review_reads_the_request_kube_apiserver_sends() {
+        let review: TokenReview = serde_json::from_str(
+            r#"{"kind":"TokenReview","apiVersion":"authentication.k8s.io/v1","metadata":{"creationTimestamp":null},"spec":{"token":"t"},"status":{"user":{}}}"#,
+        )
+        .unwrap();
+        assert_eq!(review.spec.token, "t");
     }
 
     #[test]

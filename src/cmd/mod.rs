@@ -1,9 +1,12 @@
 //! Command dispatch: one `run` per subcommand, one exit path.
 
 pub mod audit;
+pub mod config;
 pub mod generate;
+pub mod login;
 pub mod rbac;
 pub mod serve;
+pub mod sessions;
 
 use crate::cli::{Cli, Command};
 use crate::error::{self, Exit, Failure};
@@ -23,7 +26,19 @@ pub fn main() -> ExitCode {
 /// success has more than one outcome (`exec` passes its child's code on).
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
+        Command::Login(a) => login::run(a),
+        Command::Config(c) => config::run(c),
         Command::Generate(args) => generate::run(args),
+        Command::Credential(args) => crate::credential::run(args),
+        Command::Status(args) => sessions::status(args),
+        Command::Env(args) => sessions::env(args),
+        Command::Kubeconfig(args) => sessions::kubeconfig(args),
+        Command::Reap(args) => {
+            crate::session::paths::check_cluster_name(&args.cluster)?;
+            let layout = crate::session::paths::Layout::new(args.runtime_dir);
+            crate::session::reaper::run(&layout, &args.cluster, &args.session_id)?;
+            Ok(Exit::Ok)
+        }
         Command::Serve(args) => serve::run(args),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Rbac(cmd) => rbac::run(cmd),

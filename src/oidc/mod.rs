@@ -4,7 +4,12 @@
 //! - `verify`: ID-token validation (signature, iss, aud, azp, exp, iat,
 //!   nonce) shared by the client and the broker
 //! - `mfa`: kaccess's own MFA check on amr/acr/auth_time
+//! - `browser`, `device`: the two interactive flows
+//! - `login`: flow choice, verification, refresh-token storage, refresh
 
+pub mod browser;
+pub mod device;
 pub mod discovery;
+pub mod login;
 pub mod mfa;
 pub mod verify;

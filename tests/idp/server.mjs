@@ -214,7 +214,8 @@ async function playDeviceUser(userCode, { abort }) {
   if (!confirmXsrf) throw new Error(`device code ${userCode} not accepted: ${confirmPage.text.slice(0, 400)}`);
   const form = { xsrf: confirmXsrf, user_code: userCode, ...(abort ? { abort: 'yes' } : { confirm: 'yes' }) };
   const done = await agent.follow(page, issuer, { method: 'POST', form });
-  const ok = abort ? /interrupted/.test(done.text) : /Sign-in Success/.test(done.text);
+  // With `deny` the login itself fails, which the device pages also show as interrupted.
+  const ok = abort || opts.deny ? /interrupted/.test(done.text) : /Sign-in Success/.test(done.text);
   if (!ok) throw new Error(`device flow for ${userCode} ended with ${done.status}: ${done.text.slice(0, 400)}`);
 }
 

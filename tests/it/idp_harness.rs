@@ -164,7 +164,11 @@ fn code_flow_id_token_carries_mfa_claims_groups_and_email() {
         ..Default::default()
     };
     let idp = Idp::start(opts);
-    let tokens = code_flow_tokens(&idp, &[("scope", "openid email groups")]);
+    // max_age must not send the provider into a login loop over the stale auth_time.
+    let tokens = code_flow_tokens(
+        &idp,
+        &[("scope", "openid email groups"), ("max_age", "300")],
+    );
     let claims = jwt_part(tokens["id_token"].as_str().unwrap(), 1);
     assert_eq!(claims["iss"], idp.issuer());
     assert_eq!(claims["aud"], "kaccess");
@@ -298,6 +302,19 @@ fn device_flow_denied_by_the_user_answers_access_denied() {
     let idp = Idp::start(IdpOptions::default());
     let auth = device_authorization(&idp, &[("scope", "openid")]);
     idp.deny_device(auth["user_code"].as_str().unwrap());
+    let (status, body) = device_token(&idp, auth["device_code"].as_str().unwrap());
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("access_denied"))
+    );
+}
+
+#[test]
+fn deny_ends_the_device_flow_with_access_denied() {
+    let idp = Idp::start(IdpOptions::default());
+    idp.set(json!({ "deny": true }));
+    let auth = device_authorization(&idp, &[("scope", "openid")]);
+    idp.approve_device(auth["user_code"].as_str().unwrap());
     let (status, body) = device_token(&idp, auth["device_code"].as_str().unwrap());
     assert_eq!(
         (status, body["error"].as_str()),

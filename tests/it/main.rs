@@ -2,7 +2,9 @@
 //! real parts (oidc-provider, the kaccess binary, kubectl, the keyring) on
 //! 127.0.0.1 and stops what it starts.
 
+mod apiserver;
 mod broker;
 mod generated;
 mod idp_harness;
+mod session;
 mod support;

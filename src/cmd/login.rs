@@ -1,0 +1,150 @@
+//! `kaccess login CLUSTER`: a verified, MFA-backed login at the cluster's
+//! IdP, exchanged at the broker for a session, written as a session
+//! kubeconfig that is deleted when the session ends.
+
+use crate::cli::{LoginArgs, Output};
+use crate::config::Config;
+use crate::error::{Exit, Failure};
+use crate::oidc::login::{LoginOptions, LoginResult, login};
+use crate::session::record::SessionRecord;
+use crate::session::runtime::runtime_dir;
+use crate::session::start::StartOptions;
+use crate::tokenstore::TokenStore;
+use crate::units::{format_duration, parse_duration};
+use anyhow::Result;
+use serde_json::json;
+use std::io::Write;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+pub fn run(args: LoginArgs) -> Result<Exit> {
+    let timeout =
+        parse_duration(&args.timeout).map_err(|e| Failure::usage(format!("`--timeout`: {e}")))?;
+    let config = Config::load_from(args.client.config.as_deref())?;
+    let cluster = config.cluster(&args.cluster)?;
+    let opts = LoginOptions {
+        flow: args.flow,
+        no_browser: args.no_browser,
+        timeout,
+        // Run by hand: the person at the terminal (or the browser) answers.
+        interactive: true,
+        store: TokenStore::new(args.token_store, &runtime_dir()?),
+    };
+    let session_ttl = args
+        .session_ttl
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .map_err(|e| Failure::usage(format!("`--session-ttl`: {e}")))?
+        .or(cluster.session_ttl);
+    let start = StartOptions {
+        reason: args.reason.clone(),
+        session_ttl,
+        credential: args
+            .credential
+            .map(Into::into)
+            .unwrap_or(cluster.credential),
+        embed: args.embed,
+        config_path: config.path.clone(),
+    };
+    let layout = crate::cmd::sessions::swept_layout()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (result, session) = rt.block_on(async {
+        let result = login(cluster, &opts).await?;
+        let session = crate::session::start::start(&layout, cluster, &result, &start).await?;
+        anyhow::Ok((result, session))
+    })?;
+    report(&cluster.name, &result, &session, args.output)?;
+    Ok(Exit::Ok)
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// Who logged in and the session they got: a summary on stderr, and with
+/// `-o json` the same facts as one JSON object on stdout.
+fn report(cluster: &str, r: &LoginResult, s: &SessionRecord, output: Output) -> Result<()> {
+    let t = &r.id_token;
+    let groups = t.groups("groups");
+    let flow = r.flow.map(|f| format!("{f:?}").to_lowercase());
+    let left = (t.expires_at - OffsetDateTime::now_utc())
+        .whole_seconds()
+        .max(0) as u64;
+    let mut text = format!(
+        "Logged in to `{cluster}` as {}{}\n",
+        t.subject,
+        t.email
+            .as_deref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default()
+    );
+    text += &format!("  issuer:        {}\n", t.issuer);
+    text += &format!(
+        "  groups:        {}\n",
+        if groups.is_empty() {
+            "(none)".to_string()
+        } else {
+            groups.join(", ")
+        }
+    );
+    text += &format!(
+        "  mfa:           amr [{}], acr {}\n",
+        t.amr.join(", "),
+        t.acr.as_deref().unwrap_or("(none)")
+    );
+    text += &format!(
+        "  ID token ends: {} (in {})\n",
+        rfc3339(t.expires_at),
+        format_duration(std::time::Duration::from_secs(left))
+    );
+    text += &format!("  refresh token: {}\n", r.stored.describe());
+    text += &format!(
+        "✓ Session {} as {} in groups [{}]\n",
+        s.session_id,
+        s.username,
+        s.groups.join(", ")
+    );
+    if !s.namespaces.is_empty() {
+        text += &format!("  namespaces:    {}\n", s.namespaces.join(", "));
+    }
+    text += &format!(
+        "  credential:    {} until {}\n",
+        s.credential_kind.as_str(),
+        rfc3339(s.credential.expires_at)
+    );
+    text += &format!(
+        "  session ends:  {} ({})\n",
+        rfc3339(s.session_expires_at),
+        crate::cmd::sessions::relative(s.session_expires_at, OffsetDateTime::now_utc())
+    );
+    text += &format!("  kubeconfig:    {}\n", s.kubeconfig.display());
+    text += &format!(
+        "To use it:\n  export KUBECONFIG={}\n",
+        s.kubeconfig.display()
+    );
+    eprint!("{text}");
+    if output == Output::Json {
+        let value = json!({
+            "cluster": cluster,
+            "issuer": t.issuer,
+            "subject": t.subject,
+            "email": t.email,
+            "groups": groups,
+            "amr": t.amr,
+            "acr": t.acr,
+            "auth_time": t.auth_time.map(rfc3339),
+            "expires_at": rfc3339(t.expires_at),
+            "flow": flow,
+            "refresh_token_store": r.stored.kind(),
+            "session": crate::cmd::sessions::SessionView::from(s),
+        });
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+        out.flush()?;
+    }
+    Ok(())
+}

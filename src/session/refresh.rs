@@ -1,0 +1,185 @@
+//! The exec plugin's slow path: the cached credential is missing or about
+//! to end. Under the cluster lock (so concurrent kubectl processes cause one
+//! refresh), re-read the cache, get a valid ID token (the cached one, else a
+//! refresh at the IdP), exchange it at the broker within the same session,
+//! cache the result, print it. When only a new login helps: log in if a
+//! person is there (kubectl said interactive and there is a terminal),
+//! otherwise exit 3 without prompting, opening a browser, or touching the IdP.
+
+use super::paths::Layout;
+use super::record::{self, CachedCredential, CachedIdToken, RecordError, SessionRecord};
+use crate::cli::{CredentialArgs, TokenStore as TokenStoreChoice};
+use crate::config::Config;
+use crate::credential::{self, ExecInfo};
+use crate::error::{Exit, Failure};
+use crate::exchange::BrokerClient;
+use crate::protocol::{CredentialKind, ExchangeRequest};
+use crate::secret::Secret;
+use crate::tokenstore::TokenStore;
+use anyhow::{Context, Result};
+use std::io::Write;
+use time::OffsetDateTime;
+
+/// An ID token with less than this left is not sent to the broker.
+const ID_TOKEN_MARGIN: time::Duration = time::Duration::seconds(60);
+
+pub fn run(layout: &Layout, args: &CredentialArgs, info: &ExecInfo) -> Result<Exit> {
+    let cluster = &args.cluster;
+    let timeout = crate::units::parse_duration(&args.lock_timeout)
+        .map_err(|e| Failure::usage(format!("--lock-timeout: {e}")))?;
+    let _lock = super::lock::acquire(&layout.lock(cluster), cluster, timeout)?;
+    let now = OffsetDateTime::now_utc();
+    // Somebody else may have refreshed while we waited for the lock.
+    let rec = match record::read(layout, cluster) {
+        Ok(rec) if credential::is_fresh(&rec, now) => return print(info, &rec),
+        Ok(rec) if rec.session_expires_at <= now => {
+            record::remove(layout, cluster);
+            return login_needed(cluster, info, "expired");
+        }
+        Ok(rec) => rec,
+        Err(RecordError::Missing(_)) => return login_needed(cluster, info, "does not exist"),
+        Err(RecordError::Damaged { path, why }) => {
+            record::remove(layout, cluster);
+            return login_needed(
+                cluster,
+                info,
+                &format!("was lost: its file `{path}` was damaged ({why}) and has been removed"),
+            );
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let id_token = match usable_id_token(&rec, now) {
+        Some(t) => t,
+        None => match rt.block_on(refresh_id_token(layout, args, &rec)) {
+            Ok(t) => t,
+            Err(e) if crate::error::exit_of(&e) == Exit::LoginRequired => {
+                return login_needed(cluster, info, "needs a new login (the IdP login has ended)");
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    let issued = rt.block_on(renew(&rec, &id_token.token));
+    let rec = match issued {
+        Ok(cred) => SessionRecord {
+            credential: cred,
+            id_token: Some(id_token),
+            ..rec
+        },
+        Err(e) if e.session_over() => {
+            record::remove(layout, cluster);
+            let why = format!("was ended by the broker ({})", e);
+            return login_needed(cluster, info, &why);
+        }
+        Err(e) => return Err(e.into_failure(cluster)),
+    };
+    record::write(layout, &rec)?;
+    print(info, &rec)
+}
+
+fn usable_id_token(rec: &SessionRecord, now: OffsetDateTime) -> Option<CachedIdToken> {
+    rec.id_token
+        .clone()
+        .filter(|t| t.expires_at - ID_TOKEN_MARGIN > now)
+}
+
+/// A fresh ID token from the refresh token kept at login. Exit 3 (login
+/// required) when there is none or the IdP no longer honours it.
+async fn refresh_id_token(
+    layout: &Layout,
+    args: &CredentialArgs,
+    rec: &SessionRecord,
+) -> Result<CachedIdToken> {
+    let choice = match rec.token_store.as_str() {
+        "keyring" => TokenStoreChoice::Keyring,
+        "file" => TokenStoreChoice::File,
+        _ => {
+            return Err(
+                Failure::login_required("no refresh token was kept for this session")
+                    .help(format!("run: kaccess login {}", rec.cluster))
+                    .into(),
+            );
+        }
+    };
+    let config = Config::load_from(args.client.config.as_deref())?;
+    let cluster = config.cluster(&rec.cluster)?;
+    let store = TokenStore::new(choice, &layout.root);
+    let login = crate::oidc::login::refresh(cluster, &store, &rec.subject).await?;
+    Ok(CachedIdToken {
+        token: login.id_token.raw.clone(),
+        expires_at: login.id_token.expires_at,
+    })
+}
+
+/// One exchange within the session: a new key for certificates, so a key
+/// never outlives its certificate.
+async fn renew(
+    rec: &SessionRecord,
+    id_token: &Secret,
+) -> Result<CachedCredential, crate::exchange::ExchangeError> {
+    let broker =
+        BrokerClient::new(&rec.broker_url, rec.broker_ca_file.as_deref()).map_err(|e| {
+            crate::exchange::ExchangeError::BadResponse {
+                url: rec.broker_url.clone(),
+                why: format!("{e:#}"),
+            }
+        })?;
+    let key = match rec.credential_kind {
+        CredentialKind::Certificate => Some(super::keys::generate(&rec.username).map_err(|e| {
+            crate::exchange::ExchangeError::BadResponse {
+                url: rec.broker_url.clone(),
+                why: format!("{e:#}"),
+            }
+        })?),
+        CredentialKind::Token => None,
+    };
+    let resp = broker
+        .exchange(
+            id_token,
+            &ExchangeRequest {
+                cluster: rec.cluster.clone(),
+                credential: rec.credential_kind,
+                csr: key.as_ref().map(|k| k.csr_pem.clone()),
+                reason: rec.reason.clone(),
+                session_id: Some(rec.session_id.clone()),
+                ttl_seconds: None,
+                session_ttl_seconds: None,
+            },
+        )
+        .await?;
+    Ok(CachedCredential {
+        expires_at: resp.expires_at,
+        certificate_pem: resp.certificate,
+        key_pem: key.map(|k| k.key_pem),
+        token: resp.token.map(Secret::new),
+    })
+}
+
+fn print(info: &ExecInfo, rec: &SessionRecord) -> Result<Exit> {
+    let json = credential::render(&info.api_version, rec)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(json.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(Exit::Ok)
+}
+
+fn login_needed(cluster: &str, info: &ExecInfo, why: &str) -> Result<Exit> {
+    if credential::can_prompt(info) {
+        // A person is at the terminal: the interactive login lands with the
+        // login command (`session::start`), then the fresh record is printed.
+        return Err(
+            Failure::login_required(format!("the session for `{cluster}` {why}"))
+                .help(format!("run: kaccess login {cluster}"))
+                .into(),
+        );
+    }
+    Err(Failure::login_required(format!(
+        "session for {cluster} {why}; run: kaccess login {cluster}"
+    ))
+    .help(format!("run: kaccess login {cluster}"))
+    .into())
+}

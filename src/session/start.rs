@@ -1,0 +1,169 @@
+//! Starting a session: a verified login becomes a local key and CSR, a
+//! broker exchange that opens the session, the session record and
+//! kubeconfig on disk (atomically, 0600), and a reaper that deletes them
+//! when the session ends.
+
+use super::kubeconfig::{self, KubeconfigSpec, UserAuth};
+use super::paths::Layout;
+use super::record::{self, CachedCredential, CachedIdToken, RECORD_VERSION, SessionRecord};
+use crate::config::ClusterConfig;
+use crate::exchange::BrokerClient;
+use crate::oidc::login::LoginResult;
+use crate::protocol::{CredentialKind, ExchangeRequest};
+use crate::secret::Secret;
+use anyhow::{Context, Result};
+use base64::Engine;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// What the user asked for beyond the cluster's configuration.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    pub reason: Option<String>,
+    pub session_ttl: Option<Duration>,
+    pub credential: CredentialKind,
+    pub embed: bool,
+    /// The client config file, so the exec plugin finds it again.
+    pub config_path: PathBuf,
+}
+
+/// The API server's CA bundle from the cluster config, as PEM bytes.
+pub fn cluster_ca_pem(cluster: &ClusterConfig) -> Result<Option<Vec<u8>>> {
+    if let Some(data) = &cluster.certificate_authority_data {
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .with_context(|| {
+                format!(
+                    "`clusters.{}.certificate-authority-data` is not base64",
+                    cluster.name
+                )
+            })?;
+        return Ok(Some(pem));
+    }
+    if let Some(path) = &cluster.certificate_authority {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read the cluster CA `{}`", path.display()))?;
+        return Ok(Some(pem));
+    }
+    Ok(None)
+}
+
+/// Opens a session at the broker with `login`'s ID token and writes it to
+/// disk. Returns the record as written.
+pub async fn start(
+    layout: &Layout,
+    cluster: &ClusterConfig,
+    login: &LoginResult,
+    opts: &StartOptions,
+) -> Result<SessionRecord> {
+    let name = &cluster.name;
+    let ca_pem = cluster_ca_pem(cluster)?;
+    let broker = BrokerClient::new(&cluster.broker.url, cluster.broker.ca_file.as_deref())?;
+    let id = &login.id_token;
+    let key = match opts.credential {
+        CredentialKind::Certificate => Some(super::keys::generate(&id.subject)?),
+        CredentialKind::Token => None,
+    };
+    let started = OffsetDateTime::now_utc();
+    let resp = broker
+        .exchange(
+            &id.raw,
+            &ExchangeRequest {
+                cluster: name.clone(),
+                credential: opts.credential,
+                csr: key.as_ref().map(|k| k.csr_pem.clone()),
+                reason: opts.reason.clone(),
+                session_id: None,
+                ttl_seconds: None,
+                session_ttl_seconds: opts.session_ttl.map(|d| d.as_secs()),
+            },
+        )
+        .await
+        .map_err(|e| e.into_failure(name))?;
+    let credential = CachedCredential {
+        expires_at: resp.expires_at,
+        certificate_pem: resp.certificate.clone(),
+        key_pem: key.map(|k| k.key_pem),
+        token: resp.token.clone().map(Secret::new),
+    };
+    let kubeconfig_path = layout.kubeconfig(name);
+    let mut rec = SessionRecord {
+        version: RECORD_VERSION,
+        cluster: name.clone(),
+        session_id: resp.session_id.clone(),
+        broker_url: cluster.broker.url.clone(),
+        broker_ca_file: cluster.broker.ca_file.clone(),
+        issuer: cluster.oidc.issuer.clone(),
+        client_id: cluster.oidc.client_id.clone(),
+        subject: id.subject.clone(),
+        username: resp.username.clone(),
+        email: id.email.clone(),
+        groups: resp.groups.clone(),
+        namespaces: resp.namespaces.clone(),
+        reason: opts.reason.clone(),
+        credential_kind: opts.credential,
+        started_at: started,
+        session_expires_at: resp.session_expires_at,
+        embedded: opts.embed,
+        kubeconfig: kubeconfig_path.clone(),
+        token_store: login.stored.kind().to_owned(),
+        reaper_pid: None,
+        credential,
+        id_token: Some(CachedIdToken {
+            token: id.raw.clone(),
+            expires_at: id.expires_at,
+        }),
+    };
+    crate::fsutil::ensure_private_dir(&layout.sessions_dir())?;
+    let exe = std::env::current_exe().context("cannot find the kaccess executable")?;
+    let auth = user_auth(&rec, &exe, layout, &opts.config_path);
+    let yaml = kubeconfig::render(&KubeconfigSpec {
+        cluster: name,
+        server: &cluster.server,
+        ca_pem: ca_pem.as_deref(),
+        namespace: cluster.namespace.as_deref(),
+        auth,
+    });
+    // Kubeconfig first: if we die before the record is written, the
+    // kubeconfig is an orphan that the next sweep removes.
+    crate::fsutil::write_atomic(&kubeconfig_path, yaml.as_bytes(), 0o600)?;
+    record::write(layout, &rec)?;
+    rec.reaper_pid = super::reaper::spawn(&layout.root, name, &rec.session_id).ok();
+    record::write(layout, &rec)?;
+    Ok(rec)
+}
+
+fn user_auth<'a>(
+    rec: &'a SessionRecord,
+    exe: &'a Path,
+    layout: &Layout,
+    config_path: &Path,
+) -> UserAuth<'a> {
+    if rec.embedded {
+        if let (Some(cert), Some(key)) = (&rec.credential.certificate_pem, &rec.credential.key_pem)
+        {
+            return UserAuth::EmbeddedCertificate {
+                certificate_pem: cert,
+                key_pem: key,
+            };
+        }
+        if let Some(token) = &rec.credential.token {
+            return UserAuth::EmbeddedToken { token };
+        }
+    }
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    UserAuth::Exec {
+        command: exe,
+        env: vec![
+            (
+                "KACCESS_CONFIG".into(),
+                abs(config_path).display().to_string(),
+            ),
+            (
+                "KACCESS_RUNTIME_DIR".into(),
+                abs(&layout.root).display().to_string(),
+            ),
+        ],
+    }
+}

@@ -1,0 +1,326 @@
+//! A whole kaccess world on 127.0.0.1 for end-to-end tests: the real OIDC
+//! provider, a real `kaccess serve` broker with a fresh cluster CA, the API
+//! stand-in trusting that CA and the broker's TokenReview webhook, and a
+//! private home with a client config pointing at all of them. Everything
+//! stops when the `World` is dropped.
+
+use super::apiserver::{ApiServer, ApiServerOptions, Webhook};
+use super::idp::{Idp, IdpOptions};
+use super::pki::TestCa;
+use base64::Engine;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// What a world should look like; `Default` is a typical cluster `demo`.
+pub struct WorldOptions {
+    pub idp: IdpOptions,
+    pub credential: &'static str,
+    pub credential_ttl: &'static str,
+    pub max_session: &'static str,
+    pub require_reason: bool,
+    /// Extra keys under the client's `clusters.demo`.
+    pub client_extra: String,
+}
+
+impl Default for WorldOptions {
+    fn default() -> Self {
+        WorldOptions {
+            idp: IdpOptions {
+                device_auto_approve_ms: Some(100),
+                ..IdpOptions::default()
+            },
+            credential: "certificate",
+            credential_ttl: "10m",
+            max_session: "8h",
+            require_reason: true,
+            client_extra: String::new(),
+        }
+    }
+}
+
+pub struct Broker {
+    child: Child,
+    pub url: String,
+    pub serving_ca_pem: String,
+    pub config_path: PathBuf,
+    pub audit_path: PathBuf,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Broker {
+    /// Starts `kaccess serve --config CONFIG` and waits for its address.
+    pub fn start(config_path: &Path, audit_path: &Path, serving_ca_pem: &str) -> Broker {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kaccess"))
+            .args(["serve", "--config"])
+            .arg(config_path)
+            .env("KACCESS_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start kaccess serve");
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let url = loop {
+            match rx.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) => {
+                    if let Some(u) = line.strip_prefix("kaccess: listening on ") {
+                        break u.trim().to_owned();
+                    }
+                    seen.push(line);
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("broker did not start; stderr:\n{}", seen.join("\n"));
+                }
+            }
+        };
+        Broker {
+            child,
+            url,
+            serving_ca_pem: serving_ca_pem.to_owned(),
+            config_path: config_path.to_owned(),
+            audit_path: audit_path.to_owned(),
+            stderr: rx,
+        }
+    }
+
+    /// Audit records so far, parsed.
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.audit_path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+            .collect()
+    }
+
+    /// Lines the broker printed on stderr since the last call.
+    pub fn drain_stderr(&self) -> Vec<String> {
+        self.stderr.try_iter().collect()
+    }
+
+    /// Stops the broker the way an operator would (SIGTERM).
+    pub fn stop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub idp: Idp,
+    pub broker: Broker,
+    pub api: ApiServer,
+    pub config: PathBuf,
+    pub runtime: PathBuf,
+    pub cluster_ca_pem: String,
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+impl World {
+    pub fn start(opts: WorldOptions) -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let idp = Idp::start(opts.idp);
+
+        // The broker: serving cert from one CA, cluster CA (cert + key) for issuing.
+        let serving_ca = TestCa::new("kaccess test broker CA");
+        let serving = serving_ca.issue_server();
+        write(&root.join("broker.crt"), &serving.cert_pem);
+        write(&root.join("broker.key"), &serving.key_pem);
+        write(&root.join("broker-ca.crt"), &serving_ca.cert_pem());
+        let cluster_key = rcgen::KeyPair::generate().expect("cluster CA key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "kaccess demo cluster CA");
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let cluster_ca = params.self_signed(&cluster_key).expect("self-sign");
+        write(&root.join("cluster-ca.crt"), &cluster_ca.pem());
+        write(&root.join("cluster-ca.key"), &cluster_key.serialize_pem());
+        let audit = root.join("audit.jsonl");
+        let broker_yaml = format!(
+            r#"listen: 127.0.0.1:0
+tls: {{cert-file: broker.crt, key-file: broker.key}}
+state: {{sqlite: state.db}}
+audit: {{file: audit.jsonl}}
+issuers:
+  - issuer: {issuer}
+    audiences: [kaccess]
+    username-claim: email
+    groups-claim: groups
+    mfa: {{amr-any: [otp, mfa, hwk]}}
+    max-auth-age: 10m
+clusters:
+  demo:
+    ca: {{cert-file: cluster-ca.crt, key-file: cluster-ca.key}}
+    credential-ttl: {ttl}
+    max-session: {max}
+    require-reason: {reason}
+    grants:
+      - idp-groups: [sre]
+        kube-groups: ["kaccess:demo:sre"]
+        namespaces: [payments, billing]
+        cluster-role: edit
+"#,
+            issuer = idp.issuer(),
+            ttl = opts.credential_ttl,
+            max = opts.max_session,
+            reason = opts.require_reason,
+        );
+        let broker_config = root.join("broker.yaml");
+        write(&broker_config, &broker_yaml);
+        let broker = Broker::start(&broker_config, &audit, &serving_ca.cert_pem());
+
+        let api = ApiServer::start(ApiServerOptions {
+            client_ca_pem: Some(cluster_ca.pem()),
+            token_webhook: Some(Webhook {
+                url: format!("{}/v1/tokenreview", broker.url),
+                ca_pem: serving_ca.cert_pem(),
+            }),
+        });
+        let b64 = base64::engine::general_purpose::STANDARD.encode(api.ca_pem());
+        let config = root.join("config.yaml");
+        write(
+            &config,
+            &format!(
+                r#"clusters:
+  demo:
+    server: {server}
+    certificate-authority-data: {b64}
+    namespace: payments
+    oidc:
+      issuer: {issuer}
+      client-id: kaccess
+      mfa: {{amr-any: [otp]}}
+    broker: {{url: {broker}, ca-file: {broker_ca}}}
+    credential: {credential}
+{extra}"#,
+                server = api.url(),
+                issuer = idp.issuer(),
+                broker = broker.url,
+                broker_ca = root.join("broker-ca.crt").display(),
+                credential = opts.credential,
+                extra = opts.client_extra,
+            ),
+        );
+        World {
+            runtime: root.join("run"),
+            cluster_ca_pem: cluster_ca.pem(),
+            dir,
+            idp,
+            broker,
+            api,
+            config,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `kaccess ARGS` in this world's private home, with no display, no
+    /// terminal and no keyring unless the caller adds them.
+    pub fn kaccess(&self, args: &[&str]) -> Command {
+        let root = self.root();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kaccess"));
+        cmd.args(args)
+            .env("HOME", root.join("home"))
+            .env("XDG_CONFIG_HOME", root.join("xdg-config"))
+            .env("XDG_CACHE_HOME", root.join("xdg-cache"))
+            .env("XDG_DATA_HOME", root.join("xdg-data"))
+            .env("KACCESS_CONFIG", &self.config)
+            .env("KACCESS_RUNTIME_DIR", &self.runtime)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("BROWSER")
+            .env_remove("KUBECONFIG")
+            .env_remove("KUBERNETES_EXEC_INFO")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// `kubectl ARGS` with the session kubeconfig and a private cache dir.
+    pub fn kubectl(&self, kubeconfig: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new("kubectl");
+        cmd.args(args)
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.root().join("kube-cache"))
+            .env("KUBECACHEDIR", self.root().join("kube-cache"))
+            .env("HOME", self.root().join("home"))
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Logs in with the device flow (the IdP approves by itself) and
+    /// returns the session kubeconfig path.
+    pub fn login(&self, extra: &[&str]) -> PathBuf {
+        let mut args = vec!["login", "demo", "--flow", "device", "--token-store", "file"];
+        args.extend_from_slice(extra);
+        if !extra.contains(&"--reason") {
+            args.extend_from_slice(&["--reason", "INC-1"]);
+        }
+        let out = run(self.kaccess(&args));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "login failed:\n{}\nIdP:\n{}",
+            text(&out.stderr),
+            self.idp.stderr()
+        );
+        self.runtime.join("sessions").join("demo.kubeconfig")
+    }
+}
+
+/// Runs `cmd` to completion with a generous deadline.
+pub fn run(mut cmd: Command) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().expect("spawn");
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("command did not finish in 120 s")
+        .expect("wait");
+    let _ = handle.join();
+    out
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
