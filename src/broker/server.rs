@@ -72,6 +72,7 @@ pub fn app(state: Shared) -> Router {
         .route(EXCHANGE_PATH, post(exchange::handle))
         .route("/v1/sessions/{id}/revoke", post(revoke::handle))
         .route(TOKENREVIEW_PATH, post(review::handle))
+        .route("/v1/tokenreview/{cluster}", post(review::handle_cluster))
         .route(HEALTHZ_PATH, get(healthz))
         .route(METRICS_PATH, get(metrics))
         .fallback(not_found)

@@ -60,6 +60,8 @@ pub enum ReviewError {
 pub struct Reviewed {
     pub token: TokenEntry,
     pub reason: Option<String>,
+    /// The cluster the token was issued for.
+    pub cluster: String,
 }
 
 #[derive(Default)]
@@ -214,6 +216,7 @@ impl Store {
         Ok(Reviewed {
             token: entry.clone(),
             reason: session.reason.clone(),
+            cluster: session.cluster.clone(),
         })
     }
 

@@ -123,7 +123,7 @@ impl Env {
             "spec": {"token": token}
         });
         let (status, v) = self
-            .post("/v1/tokenreview", None, body.to_string().into_bytes())
+            .post("/v1/tokenreview/prod", None, body.to_string().into_bytes())
             .await;
         assert_eq!(status, 200, "{v}");
         v
@@ -601,6 +601,65 @@ async fn tokenreview_answers_v1_and_v1beta1_and_revocation_is_immediate() {
     assert_eq!(outcomes, want);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_authenticates_only_at_its_own_cluster() {
+    let env = env();
+    let id_token = env.token(json!({}));
+    let (status, short) = env
+        .exchange(
+            &id_token,
+            json!({"cluster": "short", "credential": "token"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{short}");
+    let token = short["token"].as_str().unwrap();
+    let body = json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+        "spec": {"token": token}
+    })
+    .to_string();
+    let at = |path: &'static str| env.post(path, None, body.clone().into_bytes());
+    let (status, v) = at("/v1/tokenreview/short").await;
+    assert_eq!(
+        (status, &v["status"]["authenticated"]),
+        (200, &json!(true)),
+        "{v}"
+    );
+    let (status, v) = at("/v1/tokenreview/prod").await;
+    assert_eq!(
+        (status, &v["status"]["authenticated"]),
+        (200, &json!(false)),
+        "{v}"
+    );
+    assert!(
+        v["status"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("for cluster `short`")
+    );
+    // Two clusters: the bare path cannot tell which one is asking.
+    let (status, v) = at("/v1/tokenreview").await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (400, Some("bad_request")),
+        "{v}"
+    );
+    let (status, v) = at("/v1/tokenreview/nope").await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (404, Some("unknown_cluster")),
+        "{v}"
+    );
+    let refused: Vec<_> = env
+        .broker
+        .audit_lines()
+        .into_iter()
+        .filter(|r| r["event"] == "tokenreview")
+        .collect();
+    assert_eq!(refused.len(), 3);
+    assert_eq!(refused[0]["cluster"], "prod");
+}
+
 fn kaccess(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_kaccess"))
         .args(args)
@@ -833,7 +892,7 @@ fn rbac_render_and_apiserver_config_come_from_the_broker_config() {
     );
     assert!(text.contains("--authentication-token-webhook-config-file="));
     assert!(text.contains("--authentication-token-webhook-version=v1"));
-    assert!(text.contains("/v1/tokenreview"));
+    assert!(text.contains("/v1/tokenreview/prod\n"), "{text}");
 
     let out = kaccess(&["rbac", "render", "--config", &config, "--cluster", "nope"]);
     assert_eq!(out.status.code(), Some(2));

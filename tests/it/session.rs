@@ -2,7 +2,7 @@
 //! broker, then real kubectl through the session kubeconfig against the API
 //! stand-in, which authenticates exactly like kube-apiserver.
 
-use crate::support::world::{run, text, World, WorldOptions};
+use crate::support::world::{World, WorldOptions, run, text};
 
 #[test]
 fn certificate_session_works_with_kubectl_whoami_and_get_pods() {
@@ -15,7 +15,11 @@ fn certificate_session_works_with_kubectl_whoami_and_get_pods() {
     assert!(out.contains("kaccess:demo:sre"), "{out}");
     let pods = run(w.kubectl(&kubeconfig, &["get", "pods"]));
     assert_eq!(pods.status.code(), Some(0), "{}", text(&pods.stderr));
-    assert!(text(&pods.stdout).contains("NAME"), "{}", text(&pods.stdout));
+    assert!(
+        text(&pods.stdout).contains("NAME"),
+        "{}",
+        text(&pods.stdout)
+    );
     let calls = w.api.calls();
     let pods_call = calls
         .iter()
@@ -23,5 +27,8 @@ fn certificate_session_works_with_kubectl_whoami_and_get_pods() {
         .expect("the stand-in saw the pods call in the context's namespace");
     assert_eq!(pods_call.username, "alice@example.com");
     assert!(pods_call.groups.contains(&"kaccess:demo:sre".to_string()));
-    assert!(matches!(pods_call.via, crate::support::apiserver::Via::Cert));
+    assert!(matches!(
+        pods_call.via,
+        crate::support::apiserver::Via::Cert
+    ));
 }
