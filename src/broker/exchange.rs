@@ -229,7 +229,7 @@ async fn exchange(
         CredentialKind::Token => None,
     };
 
-    let session = match &req.session_id {
+    let (session, is_new) = match &req.session_id {
         None => {
             let reason = req
                 .reason
@@ -268,13 +268,9 @@ async fn exchange(
                 expires_at: now + length,
                 revoked_at: None,
             };
-            st.store
-                .add_session(s.clone())
-                .await
-                .map_err(AppError::internal)?;
-            s
+            (s, true)
         }
-        Some(id) => continue_session(st, id, cluster_name, &token, now)?,
+        Some(id) => (continue_session(st, id, cluster_name, &token, now)?, false),
     };
     rec.session_id = Some(session.id.clone());
     rec.reason = session.reason.clone();
@@ -298,6 +294,7 @@ async fn exchange(
         namespaces: grant.namespaces.clone(),
     };
     let mut token_hash = None;
+    let mut new_token_entry = None;
     match req.credential {
         CredentialKind::Certificate => {
             let csr = csr
@@ -311,24 +308,26 @@ async fn exchange(
         }
         CredentialKind::Token => {
             let (secret, hash) = new_token();
-            st.store
-                .add_token(
-                    hash,
-                    TokenEntry {
-                        session_id: session.id.clone(),
-                        username: username.clone(),
-                        uid: token.subject.clone(),
-                        groups: grant.kube_groups.clone(),
-                        expires_at: not_after,
-                    },
-                )
-                .await
-                .map_err(AppError::internal)?;
+            new_token_entry = Some((
+                hash,
+                TokenEntry {
+                    session_id: session.id.clone(),
+                    username: username.clone(),
+                    uid: token.subject.clone(),
+                    groups: grant.kube_groups.clone(),
+                    expires_at: not_after,
+                },
+            ));
             rec.token_hash_prefix = Some(hash.prefix());
             token_hash = Some(hash);
             response.token = Some(secret.into_inner());
         }
     }
+    // A new session and its token land in one commit.
+    st.store
+        .add(is_new.then_some(session), new_token_entry)
+        .await
+        .map_err(AppError::internal)?;
     Ok(Issued {
         response,
         token_hash,

@@ -136,7 +136,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
 }
 
 /// The writer thread: batch, one transaction, one commit, answer all.
-pub(super) fn writer(mut conn: Connection, rx: mpsc::Receiver<(Op, Reply)>) {
+pub(super) fn writer(mut conn: Connection, rx: mpsc::Receiver<(Vec<Op>, Reply)>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < 1024 {
@@ -147,7 +147,7 @@ pub(super) fn writer(mut conn: Connection, rx: mpsc::Receiver<(Op, Reply)>) {
         }
         let result = (|| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
-            for (op, _) in &batch {
+            for op in batch.iter().flat_map(|(ops, _)| ops) {
                 apply(&tx, op)?;
             }
             tx.commit()
@@ -158,11 +158,13 @@ pub(super) fn writer(mut conn: Connection, rx: mpsc::Receiver<(Op, Reply)>) {
                     let _ = reply.send(Ok(()));
                 }
             }
-            // One bad op must not sink the others: retry them one by one.
+            // One bad write must not sink the others: retry them one by one.
             Err(_) => {
-                for (op, reply) in batch {
+                for (ops, reply) in batch {
                     let one = conn.transaction().and_then(|tx| {
-                        apply(&tx, &op)?;
+                        for op in &ops {
+                            apply(&tx, op)?;
+                        }
                         tx.commit()
                     });
                     let _ = reply.send(one.map_err(|e| e.to_string()));

@@ -72,7 +72,7 @@ pub(super) struct Mem {
 
 pub struct Store {
     mem: RwLock<Mem>,
-    tx: std::sync::Mutex<mpsc::Sender<(Op, Reply)>>,
+    tx: std::sync::Mutex<mpsc::Sender<(Vec<Op>, Reply)>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -133,12 +133,13 @@ impl Store {
         }))
     }
 
-    async fn write(&self, op: Op) -> Result<()> {
+    /// Commits `ops` in one transaction.
+    async fn write(&self, ops: Vec<Op>) -> Result<()> {
         let (reply, wait) = tokio::sync::oneshot::channel();
         self.tx
             .lock()
             .map_err(|_| anyhow::anyhow!("state writer lock poisoned"))?
-            .send((op, reply))
+            .send((ops, reply))
             .map_err(|_| anyhow::anyhow!("the state writer has stopped"))?;
         wait.await
             .map_err(|_| anyhow::anyhow!("the state writer has stopped"))?
@@ -149,21 +150,37 @@ impl Store {
         self.mem.read().ok()?.sessions.get(id).cloned()
     }
 
-    /// Stores a new session; it exists once this returns.
-    pub async fn add_session(&self, s: Session) -> Result<()> {
-        self.write(Op::Session(s.clone())).await?;
+    /// Stores a new session and/or a token in one commit; they exist once
+    /// this returns.
+    pub async fn add(
+        &self,
+        session: Option<Session>,
+        token: Option<(TokenHash, TokenEntry)>,
+    ) -> Result<()> {
+        let mut ops = Vec::new();
+        ops.extend(session.clone().map(Op::Session));
+        ops.extend(token.clone().map(|(h, e)| Op::Token(h, e)));
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.write(ops).await?;
         if let Ok(mut m) = self.mem.write() {
-            m.sessions.insert(s.id.clone(), s);
+            if let Some(s) = session {
+                m.sessions.insert(s.id.clone(), s);
+            }
+            if let Some((h, e)) = token {
+                m.tokens.insert(h, e);
+            }
         }
         Ok(())
     }
 
+    pub async fn add_session(&self, s: Session) -> Result<()> {
+        self.add(Some(s), None).await
+    }
+
     pub async fn add_token(&self, hash: TokenHash, entry: TokenEntry) -> Result<()> {
-        self.write(Op::Token(hash, entry.clone())).await?;
-        if let Ok(mut m) = self.mem.write() {
-            m.tokens.insert(hash, entry);
-        }
-        Ok(())
+        self.add(None, Some((hash, entry))).await
     }
 
     /// Forgets a token that was stored but never handed out.
@@ -191,7 +208,7 @@ impl Store {
             }
         };
         if fresh {
-            self.write(Op::Revoke(id.to_string(), at)).await?;
+            self.write(vec![Op::Revoke(id.to_string(), at)]).await?;
         }
         Ok(fresh)
     }
@@ -236,7 +253,7 @@ impl Store {
             m.tokens.retain(|_, t| t.expires_at > now);
             m.sessions.retain(|_, s| s.expires_at + SESSION_GRACE > now);
         }
-        self.write(Op::Prune(now)).await
+        self.write(vec![Op::Prune(now)]).await
     }
 }
 
