@@ -36,7 +36,11 @@ pub fn render(cfg: &BrokerConfig, cluster: Option<&str>) -> Result<String> {
     } else {
         cfg.listen.to_string()
     };
-    let server = format!("{scheme}://{host}{}", crate::protocol::TOKENREVIEW_PATH);
+    // Per-cluster path: a token only authenticates at its own cluster.
+    let server = format!(
+        "{scheme}://{host}{}/{name}",
+        crate::protocol::TOKENREVIEW_PATH
+    );
     let ca_line = match &cfg.tls {
         Some(tls) if !cfg.insecure_http => {
             let pem = std::fs::read(&tls.cert_file).with_context(|| {
@@ -108,7 +112,7 @@ mod tests {
         let v: serde_yaml::Value = serde_yaml::from_str(kubeconfig).unwrap();
         assert_eq!(
             v["clusters"][0]["cluster"]["server"].as_str(),
-            Some("https://127.0.0.1:8443/v1/tokenreview")
+            Some("https://127.0.0.1:8443/v1/tokenreview/prod")
         );
         assert_eq!(
             v["clusters"][0]["cluster"]["certificate-authority-data"].as_str(),

@@ -120,6 +120,20 @@ impl ClusterCa {
             .with_context(|| format!("cannot read CA certificate `{}`", cert_file.display()))?;
         let key_pem = std::fs::read_to_string(key_file)
             .with_context(|| format!("cannot read CA key `{}`", key_file.display()))?;
+        // kubeadm writes PKCS#1 (`RSA PRIVATE KEY`) and OpenSSL often SEC1
+        // (`EC PRIVATE KEY`); ring reads PKCS#8 only, so say how to convert.
+        if key_pem.contains("-----BEGIN RSA PRIVATE KEY-----")
+            || key_pem.contains("-----BEGIN EC PRIVATE KEY-----")
+        {
+            let key = key_file.display();
+            return Err(crate::error::Failure::usage(format!(
+                "the CA key `{key}` is not in PKCS#8 form"
+            ))
+            .help(format!(
+                "convert it: `openssl pkcs8 -topk8 -nocrypt -in {key} -out {key}.pk8` and point `key-file` at the result"
+            ))
+            .into());
+        }
         Self::from_pem(&cert_pem, &key_pem)
             .with_context(|| format!("bad CA `{}`", cert_file.display()))
     }
@@ -362,6 +376,23 @@ pub(crate) mod tests {
             cert.validity().not_before.timestamp(),
             (now - TimeDuration::minutes(1)).unix_timestamp()
         );
+    }
+
+    #[test]
+    fn a_pkcs1_ca_key_gets_a_conversion_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca_pem, _) = test_ca();
+        let (cert, key) = (dir.path().join("ca.crt"), dir.path().join("ca.key"));
+        std::fs::write(&cert, ca_pem).unwrap();
+        std::fs::write(
+            &key,
+            "-----BEGIN RSA PRIVATE KEY-----\nAA==\n-----END RSA PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let err = ClusterCa::load(&cert, &key).unwrap_err();
+        let f = err.downcast_ref::<crate::error::Failure>().unwrap();
+        assert!(f.message.contains("PKCS#8"), "{}", f.message);
+        assert!(f.help.as_deref().unwrap().contains("openssl pkcs8 -topk8"));
     }
 
     #[test]

@@ -62,6 +62,12 @@ async fn finish(
                 let code = err.code_str();
                 return (err.into_response(), code);
             }
+            tracing::info!(
+                session = %issued.response.session_id,
+                username = %issued.response.username,
+                expires_at = %issued.response.expires_at,
+                "credential issued"
+            );
             (Json(issued.response).into_response(), "issued".into())
         }
         Err(err) => {
@@ -153,6 +159,15 @@ async fn exchange(
             ))
         })?;
     rec.username = Some(username.clone());
+    // An address the IdP has not verified is anyone's to claim; Kubernetes'
+    // own OIDC authenticator refuses it the same way.
+    if issuer.config.username_claim == "email"
+        && token.claims.get("email_verified") == Some(&serde_json::Value::Bool(false))
+    {
+        return Err(AppError::unauthenticated(format!(
+            "the ID token's email `{username}` is not verified (`email_verified: false`)"
+        )));
+    }
     if super::config::is_reserved_group(&username) {
         return Err(AppError::forbidden(
             ErrorCode::Forbidden,
@@ -196,7 +211,25 @@ async fn exchange(
     })?;
     rec.kube_groups = Some(grant.kube_groups.clone());
 
-    let session = match &req.session_id {
+    // The CSR is checked before a session is made, so a refused request
+    // leaves no session behind.
+    let csr = match req.credential {
+        CredentialKind::Certificate => {
+            let pem = req.csr.as_deref().ok_or_else(|| {
+                AppError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::BadCsr,
+                    "a `certificate` needs a `csr`",
+                )
+            })?;
+            Some(check_csr(pem).map_err(|e| {
+                AppError::new(StatusCode::BAD_REQUEST, ErrorCode::BadCsr, e.to_string())
+            })?)
+        }
+        CredentialKind::Token => None,
+    };
+
+    let (session, is_new) = match &req.session_id {
         None => {
             let reason = req
                 .reason
@@ -221,6 +254,7 @@ async fn exchange(
                 .map(|s| Duration::seconds(s.min(i64::MAX as u64) as i64))
                 .unwrap_or(Duration::MAX);
             let max = Duration::try_from(cluster.max_session).unwrap_or(Duration::MAX);
+            // The cap is hard: even the floor does not lift a length above it.
             let length = wanted.max(MIN_TTL).min(max);
             let s = Session {
                 id: new_session_id(),
@@ -234,13 +268,9 @@ async fn exchange(
                 expires_at: now + length,
                 revoked_at: None,
             };
-            st.store
-                .add_session(s.clone())
-                .await
-                .map_err(AppError::internal)?;
-            s
+            (s, true)
         }
-        Some(id) => continue_session(st, id, cluster_name, &token, now)?,
+        Some(id) => (continue_session(st, id, cluster_name, &token, now)?, false),
     };
     rec.session_id = Some(session.id.clone());
     rec.reason = session.reason.clone();
@@ -264,44 +294,40 @@ async fn exchange(
         namespaces: grant.namespaces.clone(),
     };
     let mut token_hash = None;
+    let mut new_token_entry = None;
     match req.credential {
         CredentialKind::Certificate => {
-            let pem = req.csr.as_deref().ok_or_else(|| {
-                AppError::new(
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::BadCsr,
-                    "a `certificate` needs a `csr`",
-                )
-            })?;
-            let csr = check_csr(pem).map_err(|e| {
-                AppError::new(StatusCode::BAD_REQUEST, ErrorCode::BadCsr, e.to_string())
-            })?;
+            let csr = csr
+                .as_ref()
+                .ok_or_else(|| AppError::internal("CSR not checked"))?;
             let issued = ca
-                .sign(&csr, &username, &grant.kube_groups, now, not_after)
+                .sign(csr, &username, &grant.kube_groups, now, not_after)
                 .map_err(|e| AppError::internal(format!("{e:#}")))?;
             rec.serial = Some(issued.serial);
             response.certificate = Some(issued.pem);
         }
         CredentialKind::Token => {
             let (secret, hash) = new_token();
-            st.store
-                .add_token(
-                    hash,
-                    TokenEntry {
-                        session_id: session.id.clone(),
-                        username: username.clone(),
-                        uid: token.subject.clone(),
-                        groups: grant.kube_groups.clone(),
-                        expires_at: not_after,
-                    },
-                )
-                .await
-                .map_err(AppError::internal)?;
+            new_token_entry = Some((
+                hash,
+                TokenEntry {
+                    session_id: session.id.clone(),
+                    username: username.clone(),
+                    uid: token.subject.clone(),
+                    groups: grant.kube_groups.clone(),
+                    expires_at: not_after,
+                },
+            ));
             rec.token_hash_prefix = Some(hash.prefix());
             token_hash = Some(hash);
             response.token = Some(secret.into_inner());
         }
     }
+    // A new session and its token land in one commit.
+    st.store
+        .add(is_new.then_some(session), new_token_entry)
+        .await
+        .map_err(AppError::internal)?;
     Ok(Issued {
         response,
         token_hash,

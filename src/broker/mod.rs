@@ -4,10 +4,12 @@
 //! broker's CA and its TokenReview webhook. Nothing leaves it unaudited.
 //!
 //! - `config`: `broker.yaml`; `policy`: grants; `ca`: CSR check and signing
-//! - `tokens`, `state`: sessions, revocations, token hashes (sqlite + memory)
+//! - `tokens`, `state` (memory) and `sqlite` (behind it): sessions,
+//!   revocations, token hashes
 //! - `audit`: the hash-chained, group-committed log; `audit_verify` checks it
-//! - `keys`: per-issuer JWKS cache; `exchange`, `review`, `revoke`: handlers
-//! - `server`: the router and TLS; `error`: refusals as HTTP; `metrics`
+//! - `keys`: per-issuer JWKS cache; `request`: what handlers read first
+//! - `exchange`, `revoke`, `review`: the handlers; `error`: refusals as HTTP
+//! - `server`: state, router, TLS, shutdown; `metrics`: Prometheus text
 //! - `rbac`, `apiserver`: what to install on the cluster side
 
 pub mod apiserver;
@@ -24,8 +26,10 @@ pub mod rbac;
 pub mod request;
 pub mod review;
 pub mod revoke;
-#[cfg(test)]
-mod router_tests;
 pub mod server;
+mod sqlite;
 pub mod state;
 pub mod tokens;
+
+#[cfg(test)]
+mod router_tests;

@@ -1,26 +1,65 @@
-//! `POST /v1/tokenreview`: kube-apiserver's authentication webhook. Answers
-//! in the `apiVersion` it was asked (`authentication.k8s.io/v1` or
-//! `v1beta1`) from memory: one hash of the token, two map lookups, no I/O
-//! on success. Failed reviews are audited (an attacker probing tokens
+//! `POST /v1/tokenreview/{cluster}`: kube-apiserver's authentication
+//! webhook. Answers in the `apiVersion` it was asked
+//! (`authentication.k8s.io/v1` or `v1beta1`) from memory: one hash of the
+//! token, two map lookups, no I/O on success. A token authenticates only at
+//! the cluster it was issued for: one broker serving `dev` and `prod` must
+//! not let a `dev` token in at `prod`. The bare `/v1/tokenreview` works only
+//! while the broker serves a single cluster. Failed reviews are audited (an attacker probing tokens
 //! shows up in the log); successful ones only counted, as the apiserver
 //! asks on every uncached request.
 
 use super::error::AppError;
-use super::request::{Caller, json_body};
+use super::request::{Caller, clip, json_body};
 use super::server::Shared;
 use super::tokens::TokenHash;
 use crate::protocol::{
-    EXTRA_REASON, EXTRA_SESSION_ID, TokenReview, TokenReviewSpec, TokenReviewStatus, UserInfo,
+    EXTRA_REASON, EXTRA_SESSION_ID, TOKENREVIEW_PATH, TokenReview, TokenReviewSpec,
+    TokenReviewStatus, UserInfo,
 };
 use axum::Json;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 pub const API_VERSIONS: [&str; 2] = ["authentication.k8s.io/v1", "authentication.k8s.io/v1beta1"];
 
+/// `/v1/tokenreview`: the broker's only cluster.
 pub async fn handle(State(st): State<Shared>, req: Request) -> Response {
+    let only = (st.config.clusters.len() == 1)
+        .then(|| st.config.clusters.keys().next().cloned())
+        .flatten();
+    match only {
+        Some(cluster) => review(st, cluster, req).await,
+        None => {
+            let (parts, _) = req.into_parts();
+            let e = AppError::bad_request(format!(
+                "this broker serves several clusters; point the webhook at `{TOKENREVIEW_PATH}/CLUSTER`"
+            ));
+            refuse_malformed(&st, &Caller::of(&parts), e).await
+        }
+    }
+}
+
+/// `/v1/tokenreview/{cluster}`.
+pub async fn handle_cluster(
+    State(st): State<Shared>,
+    Path(cluster): Path<String>,
+    req: Request,
+) -> Response {
+    if !st.config.clusters.contains_key(&cluster) {
+        let (parts, _) = req.into_parts();
+        let e = AppError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            crate::protocol::ErrorCode::UnknownCluster,
+            format!("the broker knows no cluster `{}`", clip(&cluster, 64)),
+        );
+        return refuse_malformed(&st, &Caller::of(&parts), e).await;
+    }
+    review(st, cluster, req).await
+}
+
+async fn review(st: Shared, cluster: String, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let review: TokenReview = match json_body(&parts.headers, body).await {
         Ok(r) => r,
@@ -34,7 +73,21 @@ pub async fn handle(State(st): State<Shared>, req: Request) -> Response {
         return refuse_malformed(&st, &Caller::of(&parts), e).await;
     }
     let hash = TokenHash::of(&review.spec.token);
-    let status = match st.store.review(&hash, OffsetDateTime::now_utc()) {
+    let reviewed = st
+        .store
+        .review(&hash, OffsetDateTime::now_utc())
+        .map_err(|e| e.to_string())
+        .and_then(|ok| {
+            if ok.cluster == cluster {
+                Ok(ok)
+            } else {
+                Err(format!(
+                    "token is for cluster `{}`, not `{cluster}`",
+                    ok.cluster
+                ))
+            }
+        });
+    let status = match reviewed {
         Ok(ok) => {
             st.metrics.review(true);
             let mut extra = BTreeMap::new();
@@ -59,13 +112,14 @@ pub async fn handle(State(st): State<Shared>, req: Request) -> Response {
             let mut rec = Caller::of(&parts).record("tokenreview");
             rec.outcome = "refused".into();
             rec.token_hash_prefix = Some(hash.prefix());
-            rec.cause = Some(why.to_string());
+            rec.cluster = Some(cluster.clone());
+            rec.cause = Some(why.clone());
             if let Err(e) = st.audit.append(rec).await {
                 tracing::error!(error = %e, "cannot audit a failed review");
             }
             TokenReviewStatus {
                 authenticated: false,
-                error: Some(why.to_string()),
+                error: Some(why),
                 ..Default::default()
             }
         }

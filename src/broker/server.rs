@@ -72,6 +72,7 @@ pub fn app(state: Shared) -> Router {
         .route(EXCHANGE_PATH, post(exchange::handle))
         .route("/v1/sessions/{id}/revoke", post(revoke::handle))
         .route(TOKENREVIEW_PATH, post(review::handle))
+        .route("/v1/tokenreview/{cluster}", post(review::handle_cluster))
         .route(HEALTHZ_PATH, get(healthz))
         .route(METRICS_PATH, get(metrics))
         .fallback(not_found)
@@ -165,16 +166,28 @@ pub async fn serve(config: BrokerConfig) -> Result<()> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!("kaccess: listening on {scheme}://{bound}");
     tracing::info!(%bound, scheme, "broker listening");
+    // Header limits big enough for the largest bearer the broker accepts,
+    // so an oversized one is refused (and audited) by the broker, not by
+    // hyper: HTTP/2's default header list limit is 16 KiB. Stalled clients
+    // must not hold connections for ever.
+    macro_rules! tuned {
+        ($server:expr) => {{
+            let mut server = $server;
+            let b = server.http_builder();
+            b.http2()
+                .max_header_list_size((crate::protocol::MAX_BEARER_BYTES * 4) as u32);
+            b.http1().header_read_timeout(Some(Duration::from_secs(30)));
+            server
+        }};
+    }
     match tls {
         Some(tls) => {
-            axum_server::from_tcp_rustls(listener, tls)?
-                .handle(handle)
+            tuned!(axum_server::from_tcp_rustls(listener, tls)?.handle(handle))
                 .serve(service)
                 .await
         }
         None => {
-            axum_server::from_tcp(listener)?
-                .handle(handle)
+            tuned!(axum_server::from_tcp(listener)?.handle(handle))
                 .serve(service)
                 .await
         }

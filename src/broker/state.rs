@@ -6,9 +6,10 @@
 //! A revocation takes effect in memory first, so a revoked token fails
 //! review on the very next request even while the commit is in flight.
 
+use super::sqlite::{Op, Reply, SCHEMA, load, writer};
 use super::tokens::TokenHash;
 use anyhow::{Context, Result};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use std::collections::HashMap;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -59,26 +60,19 @@ pub enum ReviewError {
 pub struct Reviewed {
     pub token: TokenEntry,
     pub reason: Option<String>,
+    /// The cluster the token was issued for.
+    pub cluster: String,
 }
 
 #[derive(Default)]
-struct Mem {
-    sessions: HashMap<String, Session>,
-    tokens: HashMap<TokenHash, TokenEntry>,
+pub(super) struct Mem {
+    pub(super) sessions: HashMap<String, Session>,
+    pub(super) tokens: HashMap<TokenHash, TokenEntry>,
 }
-
-enum Op {
-    Session(Session),
-    Token(TokenHash, TokenEntry),
-    Revoke(String, OffsetDateTime),
-    Prune(OffsetDateTime),
-}
-
-type Reply = tokio::sync::oneshot::Sender<Result<(), String>>;
 
 pub struct Store {
     mem: RwLock<Mem>,
-    tx: std::sync::Mutex<mpsc::Sender<(Op, Reply)>>,
+    tx: std::sync::Mutex<mpsc::Sender<(Vec<Op>, Reply)>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -89,34 +83,13 @@ impl std::fmt::Debug for Store {
 
 /// Keep expired sessions this long so a late continue hears "expired",
 /// not "unknown".
-const SESSION_GRACE: time::Duration = time::Duration::days(1);
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY, cluster TEXT NOT NULL, issuer TEXT NOT NULL, subject TEXT NOT NULL,
-    username TEXT NOT NULL, email TEXT, reason TEXT,
-    started_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER);
-CREATE TABLE IF NOT EXISTS tokens (
-    hash BLOB PRIMARY KEY, session_id TEXT NOT NULL, username TEXT NOT NULL, uid TEXT NOT NULL,
-    groups TEXT NOT NULL, expires_at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS tokens_expiry ON tokens(expires_at);
-CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);
-";
+pub(super) const SESSION_GRACE: time::Duration = time::Duration::days(1);
 
 /// Now, in whole seconds: the precision the database keeps, so a session
 /// reads the same before and after a restart.
 pub fn now_secs() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
     now.replace_nanosecond(0).unwrap_or(now)
-}
-
-fn ts(t: OffsetDateTime) -> i64 {
-    t.unix_timestamp()
-}
-fn from_ts(s: i64) -> rusqlite::Result<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp(s).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(e))
-    })
 }
 
 impl Store {
@@ -160,12 +133,13 @@ impl Store {
         }))
     }
 
-    async fn write(&self, op: Op) -> Result<()> {
+    /// Commits `ops` in one transaction.
+    async fn write(&self, ops: Vec<Op>) -> Result<()> {
         let (reply, wait) = tokio::sync::oneshot::channel();
         self.tx
             .lock()
             .map_err(|_| anyhow::anyhow!("state writer lock poisoned"))?
-            .send((op, reply))
+            .send((ops, reply))
             .map_err(|_| anyhow::anyhow!("the state writer has stopped"))?;
         wait.await
             .map_err(|_| anyhow::anyhow!("the state writer has stopped"))?
@@ -176,21 +150,37 @@ impl Store {
         self.mem.read().ok()?.sessions.get(id).cloned()
     }
 
-    /// Stores a new session; it exists once this returns.
-    pub async fn add_session(&self, s: Session) -> Result<()> {
-        self.write(Op::Session(s.clone())).await?;
+    /// Stores a new session and/or a token in one commit; they exist once
+    /// this returns.
+    pub async fn add(
+        &self,
+        session: Option<Session>,
+        token: Option<(TokenHash, TokenEntry)>,
+    ) -> Result<()> {
+        let mut ops = Vec::new();
+        ops.extend(session.clone().map(Op::Session));
+        ops.extend(token.clone().map(|(h, e)| Op::Token(h, e)));
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.write(ops).await?;
         if let Ok(mut m) = self.mem.write() {
-            m.sessions.insert(s.id.clone(), s);
+            if let Some(s) = session {
+                m.sessions.insert(s.id.clone(), s);
+            }
+            if let Some((h, e)) = token {
+                m.tokens.insert(h, e);
+            }
         }
         Ok(())
     }
 
+    pub async fn add_session(&self, s: Session) -> Result<()> {
+        self.add(Some(s), None).await
+    }
+
     pub async fn add_token(&self, hash: TokenHash, entry: TokenEntry) -> Result<()> {
-        self.write(Op::Token(hash, entry.clone())).await?;
-        if let Ok(mut m) = self.mem.write() {
-            m.tokens.insert(hash, entry);
-        }
-        Ok(())
+        self.add(None, Some((hash, entry))).await
     }
 
     /// Forgets a token that was stored but never handed out.
@@ -218,7 +208,7 @@ impl Store {
             }
         };
         if fresh {
-            self.write(Op::Revoke(id.to_string(), at)).await?;
+            self.write(vec![Op::Revoke(id.to_string(), at)]).await?;
         }
         Ok(fresh)
     }
@@ -243,6 +233,7 @@ impl Store {
         Ok(Reviewed {
             token: entry.clone(),
             reason: session.reason.clone(),
+            cluster: session.cluster.clone(),
         })
     }
 
@@ -262,140 +253,7 @@ impl Store {
             m.tokens.retain(|_, t| t.expires_at > now);
             m.sessions.retain(|_, s| s.expires_at + SESSION_GRACE > now);
         }
-        self.write(Op::Prune(now)).await
-    }
-}
-
-fn load(conn: &Connection, now: OffsetDateTime) -> rusqlite::Result<Mem> {
-    let mut mem = Mem::default();
-    let mut st = conn.prepare(
-        "SELECT id, cluster, issuer, subject, username, email, reason, started_at, expires_at, revoked_at
-         FROM sessions WHERE expires_at > ?1",
-    )?;
-    let rows = st.query_map(params![ts(now - SESSION_GRACE)], |r| {
-        Ok(Session {
-            id: r.get(0)?,
-            cluster: r.get(1)?,
-            issuer: r.get(2)?,
-            subject: r.get(3)?,
-            username: r.get(4)?,
-            email: r.get(5)?,
-            reason: r.get(6)?,
-            started_at: from_ts(r.get(7)?)?,
-            expires_at: from_ts(r.get(8)?)?,
-            revoked_at: r.get::<_, Option<i64>>(9)?.map(from_ts).transpose()?,
-        })
-    })?;
-    for s in rows {
-        let s = s?;
-        mem.sessions.insert(s.id.clone(), s);
-    }
-    let mut st = conn.prepare(
-        "SELECT hash, session_id, username, uid, groups, expires_at FROM tokens WHERE expires_at > ?1",
-    )?;
-    let rows = st.query_map(params![ts(now)], |r| {
-        let hash: Vec<u8> = r.get(0)?;
-        let groups: String = r.get(4)?;
-        Ok((
-            hash,
-            TokenEntry {
-                session_id: r.get(1)?,
-                username: r.get(2)?,
-                uid: r.get(3)?,
-                groups: serde_json::from_str(&groups).unwrap_or_default(),
-                expires_at: from_ts(r.get(5)?)?,
-            },
-        ))
-    })?;
-    for row in rows {
-        let (hash, entry) = row?;
-        if let Ok(h) = <[u8; 32]>::try_from(hash.as_slice()) {
-            mem.tokens.insert(TokenHash(h), entry);
-        }
-    }
-    // Touch the one-row check so a file that is not a database fails here.
-    let _: Option<i64> = conn
-        .query_row("SELECT 1 FROM sessions LIMIT 1", [], |r| r.get(0))
-        .optional()?;
-    Ok(mem)
-}
-
-fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
-    match op {
-        Op::Session(s) => {
-            tx.execute(
-                "INSERT INTO sessions (id, cluster, issuer, subject, username, email, reason, started_at, expires_at, revoked_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    s.id, s.cluster, s.issuer, s.subject, s.username, s.email, s.reason,
-                    ts(s.started_at), ts(s.expires_at), s.revoked_at.map(ts)
-                ],
-            )?;
-        }
-        Op::Token(h, t) => {
-            tx.execute(
-                "INSERT INTO tokens (hash, session_id, username, uid, groups, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    h.0.as_slice(), t.session_id, t.username, t.uid,
-                    serde_json::to_string(&t.groups).unwrap_or_else(|_| "[]".into()),
-                    ts(t.expires_at)
-                ],
-            )?;
-        }
-        Op::Revoke(id, at) => {
-            tx.execute(
-                "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                params![id, ts(*at)],
-            )?;
-        }
-        Op::Prune(now) => {
-            tx.execute(
-                "DELETE FROM tokens WHERE expires_at <= ?1",
-                params![ts(*now)],
-            )?;
-            tx.execute(
-                "DELETE FROM sessions WHERE expires_at <= ?1",
-                params![ts(*now - SESSION_GRACE)],
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// The writer thread: batch, one transaction, one commit, answer all.
-fn writer(mut conn: Connection, rx: mpsc::Receiver<(Op, Reply)>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < 1024 {
-            match rx.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
-            }
-        }
-        let result = (|| -> rusqlite::Result<()> {
-            let tx = conn.transaction()?;
-            for (op, _) in &batch {
-                apply(&tx, op)?;
-            }
-            tx.commit()
-        })();
-        match result {
-            Ok(()) => {
-                for (_, reply) in batch {
-                    let _ = reply.send(Ok(()));
-                }
-            }
-            // One bad op must not sink the others: retry them one by one.
-            Err(_) => {
-                for (op, reply) in batch {
-                    let one = conn.transaction().and_then(|tx| {
-                        apply(&tx, &op)?;
-                        tx.commit()
-                    });
-                    let _ = reply.send(one.map_err(|e| e.to_string()));
-                }
-            }
-        }
+        self.write(vec![Op::Prune(now)]).await
     }
 }
 

@@ -3,6 +3,7 @@
 //! 127.0.0.1 and stops what it starts.
 
 mod apiserver;
+mod broker;
 mod config;
 mod generated;
 mod idp_harness;

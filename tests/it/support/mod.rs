@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod broker;
 pub mod idp;
 pub mod pki;
 pub mod serve;
