@@ -116,7 +116,13 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for OidcHttp {
 pub fn is_unreachable(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cur {
-        if let Some(r) = e.downcast_ref::<reqwest::Error>()
+        // `AdapterError` is `#[error(transparent)]`: its `source()` skips
+        // the reqwest error itself, so a timeout would not be seen below.
+        let reqwest_err = match e.downcast_ref::<AdapterError>() {
+            Some(AdapterError::Reqwest(r)) => Some(r),
+            _ => e.downcast_ref::<reqwest::Error>(),
+        };
+        if let Some(r) = reqwest_err
             && (r.is_connect() || r.is_timeout())
         {
             return true;
