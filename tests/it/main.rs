@@ -5,6 +5,7 @@
 mod apiserver;
 mod broker;
 mod config;
+mod faults;
 mod generated;
 mod idp_harness;
 mod login;
