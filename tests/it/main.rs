@@ -8,6 +8,7 @@ mod config;
 mod faults;
 mod generated;
 mod idp_harness;
+mod load;
 mod login;
 mod session;
 mod support;
