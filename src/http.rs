@@ -35,12 +35,11 @@ fn timeouts_from(raw: Option<std::ffi::OsString>) -> Result<(Duration, Duration)
         return Ok((CONNECT_TIMEOUT, REQUEST_TIMEOUT));
     };
     let bad = |why: String| {
-        crate::error::Failure::usage(format!("`{TIMEOUT_ENV}`: {why}"))
-            .help(format!("use a duration such as `30s`, or unset `{TIMEOUT_ENV}`"))
+        crate::error::Failure::usage(format!("`{TIMEOUT_ENV}`: {why}")).help(format!(
+            "use a duration such as `30s`, or unset `{TIMEOUT_ENV}`"
+        ))
     };
-    let text = raw
-        .to_str()
-        .ok_or_else(|| bad("not valid UTF-8".into()))?;
+    let text = raw.to_str().ok_or_else(|| bad("not valid UTF-8".into()))?;
     let total = crate::units::parse_duration(text).map_err(|e| bad(e.to_string()))?;
     if total.is_zero() {
         return Err(bad("must be longer than zero".into()).into());

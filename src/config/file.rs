@@ -449,7 +449,10 @@ clusters:
         assert!(parse(Path::new("/etc/k.yaml"), &alias_bomb()).is_err());
         for deep in ["[".repeat(100_000), "{a: ".repeat(100_000)] {
             let e = err(&deep);
-            assert!(e.contains("/etc/k.yaml") && e.contains("at most 4096"), "{e}");
+            assert!(
+                e.contains("/etc/k.yaml") && e.contains("at most 4096"),
+                "{e}"
+            );
         }
         // Below the bracket cap, nesting still ends in an error, not a crash.
         assert!(parse(Path::new("/etc/k.yaml"), &"[".repeat(4000)).is_err());

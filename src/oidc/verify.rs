@@ -538,13 +538,15 @@ pub(crate) mod tests {
         assert!(err.to_string().contains("other-client"), "{err}");
         // Issued to another client that also lists us: its azp says whose it is.
         let shared = iss.sign(&["kaccess", "other-client"], now, now + hour, None, azp);
-        assert!(
-            verify_id_token(&shared, ISS, &aud(), &iss.jwks, NonceCheck::Ignore, now).is_err()
+        assert!(verify_id_token(&shared, ISS, &aud(), &iss.jwks, NonceCheck::Ignore, now).is_err());
+        let no_azp = iss.sign(
+            &["kaccess", "other-client"],
+            now,
+            now + hour,
+            None,
+            groups(),
         );
-        let no_azp = iss.sign(&["kaccess", "other-client"], now, now + hour, None, groups());
-        assert!(
-            verify_id_token(&no_azp, ISS, &aud(), &iss.jwks, NonceCheck::Ignore, now).is_err()
-        );
+        assert!(verify_id_token(&no_azp, ISS, &aud(), &iss.jwks, NonceCheck::Ignore, now).is_err());
         let mut ours = groups();
         ours.insert("azp".into(), serde_json::json!("kaccess"));
         let ours = iss.sign(&["kaccess"], now, now + hour, None, ours);
@@ -570,8 +572,15 @@ pub(crate) mod tests {
         assert!(matches!(err, TokenError::NonceMismatch(_)), "{err:?}");
         let none = iss.sign(&["kaccess"], now, now + hour, None, groups());
         assert!(
-            verify_id_token(&none, ISS, &aud(), &iss.jwks, NonceCheck::Expect("login-2"), now)
-                .is_err(),
+            verify_id_token(
+                &none,
+                ISS,
+                &aud(),
+                &iss.jwks,
+                NonceCheck::Expect("login-2"),
+                now
+            )
+            .is_err(),
             "a login that sent a nonce needs it back"
         );
     }

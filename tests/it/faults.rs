@@ -62,7 +62,10 @@ fn wait_for_line(rx: &mpsc::Receiver<String>, needle: &str, within: Duration) ->
             Err(_) => break,
         }
     }
-    panic!("no `{needle}` on stderr within {within:?}:\n{}", seen.join("\n"));
+    panic!(
+        "no `{needle}` on stderr within {within:?}:\n{}",
+        seen.join("\n")
+    );
 }
 
 fn kill9(child: &mut Child) {
@@ -104,7 +107,11 @@ fn assert_no_partial_file(w: &World, when: &str) {
         } else if name.ends_with(".kubeconfig") {
             let v: serde_yaml::Value = serde_yaml::from_slice(&bytes)
                 .unwrap_or_else(|e| panic!("{when}: torn kubeconfig {name}: {e}"));
-            assert_eq!(v["current-context"].as_str(), Some("kaccess-demo"), "{when}");
+            assert_eq!(
+                v["current-context"].as_str(),
+                Some("kaccess-demo"),
+                "{when}"
+            );
         }
     }
 }
@@ -213,9 +220,11 @@ fn a_stale_lock_from_a_killed_refresh_does_not_hold_up_the_next_one() {
         .unwrap();
     let lock = w.runtime.join("locks").join("demo.lock");
     let pid = stuck.id().to_string();
-    wait_until("the refresh holds the lock", Duration::from_secs(10), || {
-        std::fs::read_to_string(&lock).is_ok_and(|s| s.trim() == pid)
-    });
+    wait_until(
+        "the refresh holds the lock",
+        Duration::from_secs(10),
+        || std::fs::read_to_string(&lock).is_ok_and(|s| s.trim() == pid),
+    );
     kill9(&mut stuck);
     w.broker.signal(libc::SIGCONT);
     assert!(lock.exists(), "the dead holder's lock file is still there");
@@ -265,7 +274,10 @@ fn client_killed_or_broker_crashed_mid_exchange_leaves_nothing_and_a_retry_works
     let stderr: Vec<String> = rx.try_iter().collect();
     let stderr = stderr.join("\n");
     assert_eq!(status.code(), Some(5), "{stderr}");
-    assert!(stderr.contains("cannot reach the kaccess broker"), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the kaccess broker"),
+        "{stderr}"
+    );
     assert_eq!(session_files(&w), Vec::<String>::new());
     let kubeconfig = w.login(&[]);
     let whoami = run(w.kubectl(&kubeconfig, &["auth", "whoami"]));
@@ -438,7 +450,9 @@ async fn a_full_audit_disk_refuses_to_issue_and_says_why_then_recovers() {
         let resp = client
             .post(broker.url("/v1/exchange"))
             .bearer_auth(&id_token)
-            .json(&serde_json::json!({"cluster": "prod", "credential": "token", "reason": "DISK-1"}))
+            .json(
+                &serde_json::json!({"cluster": "prod", "credential": "token", "reason": "DISK-1"}),
+            )
             .send()
             .await
             .unwrap();
@@ -552,7 +566,10 @@ fn non_utf8_environment_values_are_usage_errors_or_ignored_never_a_crash() {
     // Values kaccess parses: a usage error that names the variable.
     for (var, args) in [
         ("KUBERNETES_EXEC_INFO", &["credential", "demo"][..]),
-        ("KACCESS_HTTP_TIMEOUT", &["login", "demo", "--flow", "device"][..]),
+        (
+            "KACCESS_HTTP_TIMEOUT",
+            &["login", "demo", "--flow", "device"][..],
+        ),
     ] {
         let out = with(var, args);
         let err = text(&out.stderr);

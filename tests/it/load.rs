@@ -116,7 +116,8 @@ async fn client_loop(
                 Ok(r) if r.status() == 200 => {
                     let v: Value = r.json().await.unwrap_or(Value::Null);
                     if v["status"]["authenticated"] != true {
-                        t.failures.push(format!("review refused a fresh token: {v}"));
+                        t.failures
+                            .push(format!("review refused a fresh token: {v}"));
                     }
                 }
                 Ok(r) => t.failures.push(format!("review: HTTP {}", r.status())),
@@ -203,7 +204,10 @@ async fn concurrent_clients_get_no_5xx_and_every_credential_is_audited_once() {
         all.failures.len(),
         &all.failures[..all.failures.len().min(5)]
     );
-    assert!(all.exchanges >= clients, "every client got through at least once");
+    assert!(
+        all.exchanges >= clients,
+        "every client got through at least once"
+    );
 
     // Every credential handed out has exactly one audit record, and the
     // log records nothing that was not handed out.
