@@ -32,10 +32,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(token) = bearer(&headers) {
         assert!(token.len() <= kaccess::protocol::MAX_BEARER_BYTES);
     }
-    let parsed: Result<ExchangeRequest, _> = runtime().block_on(json_body(
-        &headers,
-        axum::body::Body::from(body.to_vec()),
-    ));
+    let parsed: Result<ExchangeRequest, _> =
+        runtime().block_on(json_body(&headers, axum::body::Body::from(body.to_vec())));
     let Ok(req) = parsed else { return };
     let _ = clip(&req.cluster, 64);
     if let Some(r) = &req.reason {
