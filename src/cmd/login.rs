@@ -2,7 +2,7 @@
 //! IdP, exchanged at the broker for a session, written as a session
 //! kubeconfig that is deleted when the session ends.
 
-use crate::cli::{ClientOpts, Flow, LoginArgs, Output, TokenStore as TokenStoreChoice};
+use crate::cli::{ClientOpts, LoginArgs, Output};
 use crate::error::{Exit, Failure};
 use crate::oidc::login::LoginResult;
 use crate::session::paths::check_cluster_name;
@@ -12,7 +12,6 @@ use crate::units::{format_duration, parse_duration};
 use anyhow::Result;
 use serde_json::json;
 use std::io::Write;
-use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -49,18 +48,7 @@ pub fn login_for_exec(
     reason: Option<String>,
     client: &ClientOpts,
 ) -> Result<SessionRecord> {
-    let (_, session) = login_and_start(&LoginRequest {
-        cluster,
-        client,
-        flow: Flow::Auto,
-        no_browser: false,
-        timeout: Duration::from_secs(300),
-        token_store: TokenStoreChoice::Keyring,
-        reason,
-        session_ttl: None,
-        credential: None,
-        embed: false,
-    })?;
+    let (_, session) = login_and_start(&LoginRequest::defaults(cluster, client, reason))?;
     Ok(session)
 }
 

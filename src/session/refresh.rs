@@ -200,18 +200,11 @@ fn login_needed(
     let cluster = &args.cluster;
     if credential::can_prompt(info) {
         eprintln!("kaccess: the session for `{cluster}` {why}; logging in again");
-        let (_, rec) = super::start::login_and_start(&super::start::LoginRequest {
+        let (_, rec) = super::start::login_and_start(&super::start::LoginRequest::defaults(
             cluster,
-            client: &args.client,
-            flow: crate::cli::Flow::Auto,
-            no_browser: false,
-            timeout: std::time::Duration::from_secs(300),
-            token_store: TokenStoreChoice::Keyring,
+            &args.client,
             reason,
-            session_ttl: None,
-            credential: None,
-            embed: false,
-        })?;
+        ))?;
         return print(info, &rec);
     }
     Err(Failure::login_required(format!(

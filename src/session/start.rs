@@ -185,6 +185,26 @@ pub struct LoginRequest<'a> {
     pub embed: bool,
 }
 
+impl<'a> LoginRequest<'a> {
+    /// A login with every setting at its default: automatic flow, keyring,
+    /// the cluster's configured credential and session length. Used where
+    /// kaccess logs in on the user's behalf (`exec`, the exec plugin).
+    pub fn defaults(cluster: &'a str, client: &'a ClientOpts, reason: Option<String>) -> Self {
+        LoginRequest {
+            cluster,
+            client,
+            flow: Flow::Auto,
+            no_browser: false,
+            timeout: std::time::Duration::from_secs(300),
+            token_store: TokenStoreChoice::Keyring,
+            reason,
+            session_ttl: None,
+            credential: None,
+            embed: false,
+        }
+    }
+}
+
 /// The interactive login and the broker session it opens; shared by
 /// `login`, `exec` and the exec plugin when a person is at the terminal.
 pub fn login_and_start(req: &LoginRequest) -> Result<(LoginResult, SessionRecord)> {
