@@ -5,6 +5,7 @@
 mod apiserver;
 mod broker;
 mod config;
+mod deploy;
 mod generated;
 mod idp_harness;
 mod login;
