@@ -54,7 +54,7 @@ pub fn cluster_ca_pem(cluster: &ClusterConfig) -> Result<Option<Vec<u8>>> {
 
 /// Opens a session at the broker with `login`'s ID token and writes it to
 /// disk. Returns the record as written.
-pub async fn start(
+pub async fn start_session(
     layout: &Layout,
     cluster: &ClusterConfig,
     login: &LoginResult,
@@ -235,7 +235,53 @@ pub fn login_and_start(req: &LoginRequest) -> Result<(LoginResult, SessionRecord
         .build()?;
     rt.block_on(async {
         let result = login(cluster, &opts).await?;
-        let session = crate::session::start::start(&layout, cluster, &result, &start).await?;
+        let session = match start_session(&layout, cluster, &result, &start).await {
+            Err(e) if needs_reason(&e) && can_ask() => {
+                let reason = ask_reason(&cluster.name)?;
+                let start = StartOptions {
+                    reason: Some(reason),
+                    ..start.clone()
+                };
+                start_session(&layout, cluster, &result, &start).await?
+            }
+            other => other?,
+        };
         anyhow::Ok((result, session))
     })
+}
+
+/// The broker refused only because no reason was given.
+fn needs_reason(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<crate::exchange::ExchangeError>()
+        .and_then(|x| x.code())
+        == Some(crate::protocol::ErrorCode::ReasonRequired)
+}
+
+/// A person can answer a question here.
+fn can_ask() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Asks the person at the terminal why they need access (the broker
+/// requires it and records it with every credential).
+fn ask_reason(cluster: &str) -> Result<String> {
+    use std::io::{BufRead, Write};
+    for _ in 0..3 {
+        eprint!("Reason for access to `{cluster}` (ticket, incident): ");
+        std::io::stderr().flush()?;
+        let mut line = String::new();
+        if std::io::stdin().lock().read_line(&mut line)? == 0 {
+            break;
+        }
+        let reason = line.trim();
+        if !reason.is_empty() {
+            return Ok(reason.to_owned());
+        }
+    }
+    Err(
+        crate::error::Failure::denied(format!("no reason given for access to `{cluster}`"))
+            .help(format!("kaccess login {cluster} --reason \"TICKET-123\""))
+            .into(),
+    )
 }

@@ -385,3 +385,39 @@ fn login_json_goes_to_stdout_alone_with_the_session() {
     let err = text(&out.stderr);
     assert!(err.contains("export KUBECONFIG="), "{err}");
 }
+
+#[test]
+fn plugin_with_a_person_at_a_terminal_logs_in_and_prints_the_credential() {
+    let w = World::start(WorldOptions::default());
+    // `script` gives the plugin a pseudo-terminal, as a person's shell would.
+    let plugin = format!("{} credential demo", env!("CARGO_BIN_EXE_kaccess"));
+    let base = w.kaccess(&[]);
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &plugin, "/dev/null"])
+        .envs(base.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))))
+        .env_remove("DISPLAY")
+        .env(
+            "KUBERNETES_EXEC_INFO",
+            r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":true}}"#,
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The person types the reason the broker asks for.
+    use std::io::Write;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"INC-7\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let all = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{all}{}", text(&out.stderr));
+    assert!(all.contains("logging in again"), "{all}");
+    assert!(all.contains("Reason for access to `demo`"), "{all}");
+    assert!(all.contains("\"kind\":\"ExecCredential\""), "{all}");
+    assert!(w.runtime.join("sessions").join("demo.kubeconfig").exists());
+    let status = run(w.kaccess(&["status", "-o", "json"]));
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["sessions"][0]["reason"], "INC-7");
+}
