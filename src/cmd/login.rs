@@ -36,6 +36,7 @@ pub fn run(args: LoginArgs) -> Result<Exit> {
         session_ttl,
         credential: args.credential.map(Into::into),
         embed: args.embed,
+        holding_lock: false,
     };
     let (result, session) = login_and_start(&request)?;
     report(&args.cluster, &result, &session, args.output)?;

@@ -200,11 +200,11 @@ fn login_needed(
     let cluster = &args.cluster;
     if credential::can_prompt(info) {
         eprintln!("kaccess: the session for `{cluster}` {why}; logging in again");
-        let (_, rec) = super::start::login_and_start(&super::start::LoginRequest::defaults(
-            cluster,
-            &args.client,
-            reason,
-        ))?;
+        let (_, rec) = super::start::login_and_start(&super::start::LoginRequest {
+            // We hold the cluster lock already (taken at the top of `run`).
+            holding_lock: true,
+            ..super::start::LoginRequest::defaults(cluster, &args.client, reason)
+        })?;
         return print(info, &rec);
     }
     Err(Failure::login_required(format!(

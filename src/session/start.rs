@@ -29,6 +29,8 @@ pub struct StartOptions {
     pub embed: bool,
     /// The client config file, so the exec plugin finds it again.
     pub config_path: PathBuf,
+    /// The caller already holds the cluster lock (the exec plugin).
+    pub holding_lock: bool,
 }
 
 /// The API server's CA bundle from the cluster config, as PEM bytes.
@@ -128,13 +130,53 @@ pub async fn start_session(
         namespace: cluster.namespace.as_deref(),
         auth,
     });
+    // The cluster lock keeps a concurrent exec-plugin refresh of the old
+    // session from writing its record over this one.
+    let _lock = match opts.holding_lock {
+        true => None,
+        false => Some(super::lock::acquire(
+            &layout.lock(name),
+            name,
+            std::time::Duration::from_secs(30),
+        )?),
+    };
+    let previous = record::read(layout, name).ok();
     // Kubeconfig first: if we die before the record is written, the
     // kubeconfig is an orphan that the next sweep removes.
     crate::fsutil::write_atomic(&kubeconfig_path, yaml.as_bytes(), 0o600)?;
     record::write(layout, &rec)?;
     rec.reaper_pid = super::reaper::spawn(&layout.root, name, &rec.session_id).ok();
     record::write(layout, &rec)?;
+    if let Some(old) = previous {
+        retire(&broker, &id.raw, &old, &rec).await;
+    }
     Ok(rec)
+}
+
+/// A new login replaces the cluster's old session: revoke the old one at the
+/// broker so at most one session per cluster stays usable. Best effort and
+/// brief — the old session ends by itself at its `session_expires_at`.
+async fn retire(
+    broker: &BrokerClient,
+    id_token: &Secret,
+    old: &SessionRecord,
+    new: &SessionRecord,
+) {
+    if old.session_id == new.session_id
+        || old.subject != new.subject
+        || old.broker_url != new.broker_url
+        || old.session_expires_at <= OffsetDateTime::now_utc()
+    {
+        return;
+    }
+    let revoke = broker.revoke(id_token, &old.session_id);
+    match tokio::time::timeout(std::time::Duration::from_secs(3), revoke).await {
+        Ok(Ok(_)) => {}
+        _ => eprintln!(
+            "kaccess: warning: could not revoke the previous session {} of `{}`; it ends by itself at {}",
+            old.session_id, old.cluster, old.session_expires_at
+        ),
+    }
 }
 
 fn user_auth<'a>(
@@ -183,6 +225,8 @@ pub struct LoginRequest<'a> {
     pub session_ttl: Option<Duration>,
     pub credential: Option<CredentialKind>,
     pub embed: bool,
+    /// The caller already holds the cluster lock (the exec plugin).
+    pub holding_lock: bool,
 }
 
 impl<'a> LoginRequest<'a> {
@@ -201,6 +245,7 @@ impl<'a> LoginRequest<'a> {
             session_ttl: None,
             credential: None,
             embed: false,
+            holding_lock: false,
         }
     }
 }
@@ -229,6 +274,7 @@ pub fn login_and_start(req: &LoginRequest) -> Result<(LoginResult, SessionRecord
         credential: req.credential.unwrap_or(cluster.credential),
         embed: req.embed,
         config_path: config.path.clone(),
+        holding_lock: req.holding_lock,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -421,3 +421,27 @@ fn plugin_with_a_person_at_a_terminal_logs_in_and_prints_the_credential() {
     let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(v["sessions"][0]["reason"], "INC-7");
 }
+
+#[test]
+fn a_new_login_revokes_the_clusters_previous_session() {
+    let w = World::start(WorldOptions {
+        credential: "token",
+        ..WorldOptions::default()
+    });
+    w.login(&[]);
+    let first: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(w.runtime.join("sessions").join("demo.json")).unwrap(),
+    )
+    .unwrap();
+    let old_token = first["credential"]["token"].as_str().unwrap().to_owned();
+    w.login(&["--reason", "INC-2"]);
+    let review = w.review_token(&old_token);
+    assert_eq!(review["status"]["authenticated"], false, "{review}");
+    let revokes: Vec<_> = w
+        .broker
+        .audit()
+        .into_iter()
+        .filter(|r| r["event"] == "revoke" && r["session_id"] == first["session_id"])
+        .collect();
+    assert_eq!(revokes.len(), 1);
+}
