@@ -13,7 +13,6 @@ use anyhow::Result;
 use serde_json::json;
 use std::io::Write;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 pub fn run(args: LoginArgs) -> Result<Exit> {
     check_cluster_name(&args.cluster)?;
@@ -53,10 +52,7 @@ pub fn login_for_exec(
     Ok(session)
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
-}
+use crate::cmd::sessions::rfc3339;
 
 /// Who logged in and the session they got: a summary on stderr, and with
 /// `-o json` the same facts as one JSON object on stdout.

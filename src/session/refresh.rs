@@ -207,9 +207,10 @@ fn login_needed(
         })?;
         return print(info, &rec);
     }
+    // The message itself ends with the command (kubectl shows only the
+    // plugin's stderr), so no separate `help:` line repeats it.
     Err(Failure::login_required(format!(
         "session for {cluster} {why}; run: kaccess login {cluster}"
     ))
-    .help(format!("run: kaccess login {cluster}"))
     .into())
 }
