@@ -21,6 +21,7 @@ Environment:
   KACCESS_RUNTIME_DIR  where sessions live
                        (default: $XDG_RUNTIME_DIR/kaccess, else a private dir in the cache dir)
   KACCESS_LOG          log filter for diagnostics on stderr (e.g. `debug`)
+  KACCESS_HTTP_TIMEOUT whole-request timeout for the IdP and the broker (default: 30s)
   BROWSER              browser command used by the browser flow
   KUBERNETES_EXEC_INFO set by kubectl when it runs `kaccess credential`";
 
