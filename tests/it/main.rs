@@ -5,6 +5,7 @@
 mod apiserver;
 mod broker;
 mod config;
+mod deploy;
 mod faults;
 mod generated;
 mod idp_harness;
