@@ -59,6 +59,9 @@ pub fn credential_fast_path(
 /// Runs one parsed command. Returns the exit code for commands whose
 /// success has more than one outcome (`exec` passes its child's code on).
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if !matches!(cli.command, Command::Serve(_)) {
+        crate::timing::init_from_env();
+    }
     let exit = match cli.command {
         Command::Exec(args) => return exec::run(args),
         Command::Logout(args) => logout::run(args),

@@ -19,6 +19,7 @@ use base64::Engine;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use time::OffsetDateTime;
+use tracing::Instrument;
 
 /// What the user asked for beyond the cluster's configuration.
 #[derive(Debug, Clone)]
@@ -65,7 +66,10 @@ pub async fn start(
     let broker = BrokerClient::new(&cluster.broker.url, cluster.broker.ca_file.as_deref())?;
     let id = &login.id_token;
     let key = match opts.credential {
-        CredentialKind::Certificate => Some(super::keys::generate(&id.subject)?),
+        CredentialKind::Certificate => Some(
+            tracing::info_span!("session.keygen")
+                .in_scope(|| super::keys::generate(&id.subject))?,
+        ),
         CredentialKind::Token => None,
     };
     let started = OffsetDateTime::now_utc();
@@ -82,6 +86,7 @@ pub async fn start(
                 session_ttl_seconds: opts.session_ttl.map(|d| d.as_secs()),
             },
         )
+        .instrument(tracing::info_span!("session.exchange"))
         .await
         .map_err(|e| e.into_failure(name))?;
     let credential = CachedCredential {
@@ -130,10 +135,14 @@ pub async fn start(
     });
     // Kubeconfig first: if we die before the record is written, the
     // kubeconfig is an orphan that the next sweep removes.
-    crate::fsutil::write_atomic(&kubeconfig_path, yaml.as_bytes(), 0o600)?;
-    record::write(layout, &rec)?;
-    rec.reaper_pid = super::reaper::spawn(&layout.root, name, &rec.session_id).ok();
-    record::write(layout, &rec)?;
+    tracing::info_span!("session.write").in_scope(|| {
+        crate::fsutil::write_atomic(&kubeconfig_path, yaml.as_bytes(), 0o600)?;
+        record::write(layout, &rec)
+    })?;
+    tracing::info_span!("session.reaper").in_scope(|| {
+        rec.reaper_pid = super::reaper::spawn(&layout.root, name, &rec.session_id).ok();
+        record::write(layout, &rec)
+    })?;
     Ok(rec)
 }
 
@@ -215,7 +224,9 @@ pub fn login_and_start(req: &LoginRequest) -> Result<(LoginResult, SessionRecord
         .build()?;
     rt.block_on(async {
         let result = login(cluster, &opts).await?;
-        let session = crate::session::start::start(&layout, cluster, &result, &start).await?;
+        let session = crate::session::start::start(&layout, cluster, &result, &start)
+            .instrument(tracing::info_span!("session.start"))
+            .await?;
         anyhow::Ok((result, session))
     })
 }
