@@ -17,5 +17,6 @@ pub mod oidc;
 pub mod protocol;
 pub mod secret;
 pub mod session;
+pub mod timing;
 pub mod tokenstore;
 pub mod units;

@@ -17,16 +17,51 @@ use std::process::ExitCode;
 
 /// Parses the command line, runs the command, reports errors the one way.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match credential_fast_path(std::env::args_os()) {
+        Some(args) => Cli {
+            command: Command::Credential(args),
+        },
+        None => Cli::parse(),
+    };
     match run(cli) {
         Ok(code) => code,
         Err(err) => error::report(&err),
     }
 }
 
+/// `kaccess credential CLUSTER` exactly (no flags, no `--help`): parsed by
+/// the `credential` subcommand's own clap definition, without building the
+/// whole command tree. kubectl runs this before every command, and building
+/// every subcommand's arguments and help costs as much as the cache hit
+/// itself (issue 6). Anything else, errors included, goes through
+/// [`Cli::parse`], so behaviour and messages stay the same.
+pub fn credential_fast_path(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Option<crate::cli::CredentialArgs> {
+    use clap::{Args, FromArgMatches};
+    let args: Vec<_> = args.into_iter().collect();
+    let [_, sub, cluster] = args.as_slice() else {
+        return None;
+    };
+    if sub != "credential"
+        || cluster
+            .as_encoded_bytes()
+            .first()
+            .is_none_or(|b| *b == b'-')
+    {
+        return None;
+    }
+    let cmd = crate::cli::CredentialArgs::augment_args(clap::Command::new("credential"));
+    let matches = cmd.try_get_matches_from([sub, cluster]).ok()?;
+    crate::cli::CredentialArgs::from_arg_matches(&matches).ok()
+}
+
 /// Runs one parsed command. Returns the exit code for commands whose
 /// success has more than one outcome (`exec` passes its child's code on).
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if !matches!(cli.command, Command::Serve(_)) {
+        crate::timing::init_from_env();
+    }
     let exit = match cli.command {
         Command::Exec(args) => return exec::run(args),
         Command::Logout(args) => logout::run(args),
@@ -48,4 +83,41 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rbac(cmd) => rbac::run(cmd),
     }?;
     Ok(exit.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<std::ffi::OsString> {
+        args.iter().map(Into::into).collect()
+    }
+
+    #[test]
+    fn credential_fast_path_parses_what_the_full_parser_does() {
+        let fast = credential_fast_path(os(&["kaccess", "credential", "prod"])).unwrap();
+        let Command::Credential(full) = Cli::try_parse_from(os(&["kaccess", "credential", "prod"]))
+            .unwrap()
+            .command
+        else {
+            panic!("not the credential command");
+        };
+        assert_eq!(format!("{fast:?}"), format!("{full:?}"));
+        assert_eq!(fast.cluster, "prod");
+        assert_eq!(fast.lock_timeout, "30s");
+    }
+
+    #[test]
+    fn anything_but_a_bare_credential_call_takes_the_full_parser() {
+        for args in [
+            &["kaccess", "credential"][..],
+            &["kaccess", "credential", "--help"],
+            &["kaccess", "credential", "-h"],
+            &["kaccess", "credential", "prod", "--lock-timeout", "1s"],
+            &["kaccess", "status", "prod"],
+            &["kaccess"],
+        ] {
+            assert!(credential_fast_path(os(args)).is_none(), "{args:?}");
+        }
+    }
 }

@@ -27,6 +27,7 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use time::OffsetDateTime;
+use tracing::Instrument;
 
 /// The `id_token` next to the OAuth fields of a token response. Kept raw:
 /// [`verify_id_token`] parses and checks it.
@@ -218,17 +219,24 @@ pub async fn login(cluster: &ClusterConfig, opts: &LoginOptions) -> Result<Login
         Some(n) => NonceCheck::Expect(n),
         None => NonceCheck::Ignore,
     };
-    let raw = id_token_of(&response)?;
-    let id_token =
-        verify_fetching_keys(&http, &mut provider, oidc, &raw, nonce_check, true).await?;
-    let refresh_token = response
-        .refresh_token()
-        .map(|r| Secret::new(r.secret().clone()));
-    let key = token_key(oidc, &id_token.subject);
-    let stored = match &refresh_token {
-        Some(rt) => opts.store.save(&key, rt)?,
-        None => Stored::Nowhere,
-    };
+    // From here on the time is kaccess's own, not the user's or the IdP's
+    // (issue 6 measures it with `KACCESS_TRACE_TIMINGS`).
+    let (id_token, refresh_token, stored) = async {
+        let raw = id_token_of(&response)?;
+        let id_token =
+            verify_fetching_keys(&http, &mut provider, oidc, &raw, nonce_check, true).await?;
+        let refresh_token = response
+            .refresh_token()
+            .map(|r| Secret::new(r.secret().clone()));
+        let key = token_key(oidc, &id_token.subject);
+        let stored = match &refresh_token {
+            Some(rt) => opts.store.save(&key, rt)?,
+            None => Stored::Nowhere,
+        };
+        anyhow::Ok((id_token, refresh_token, stored))
+    }
+    .instrument(tracing::info_span!("login.accept_token"))
+    .await?;
     Ok(LoginResult {
         id_token,
         refresh_token,

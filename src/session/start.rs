@@ -19,6 +19,7 @@ use base64::Engine;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use time::OffsetDateTime;
+use tracing::Instrument;
 
 /// What the user asked for beyond the cluster's configuration.
 #[derive(Debug, Clone)]
@@ -67,7 +68,10 @@ pub async fn start_session(
     let broker = BrokerClient::new(&cluster.broker.url, cluster.broker.ca_file.as_deref())?;
     let id = &login.id_token;
     let key = match opts.credential {
-        CredentialKind::Certificate => Some(super::keys::generate(&id.subject)?),
+        CredentialKind::Certificate => Some(
+            tracing::info_span!("session.keygen")
+                .in_scope(|| super::keys::generate(&id.subject))?,
+        ),
         CredentialKind::Token => None,
     };
     let started = OffsetDateTime::now_utc();
@@ -84,6 +88,7 @@ pub async fn start_session(
                 session_ttl_seconds: opts.session_ttl.map(|d| d.as_secs()),
             },
         )
+        .instrument(tracing::info_span!("session.exchange"))
         .await
         .map_err(|e| e.into_failure(name))?;
     let credential = CachedCredential {
@@ -143,10 +148,14 @@ pub async fn start_session(
     let previous = record::read(layout, name).ok();
     // Kubeconfig first: if we die before the record is written, the
     // kubeconfig is an orphan that the next sweep removes.
-    crate::fsutil::write_atomic(&kubeconfig_path, yaml.as_bytes(), 0o600)?;
-    record::write(layout, &rec)?;
-    rec.reaper_pid = super::reaper::spawn(&layout.root, name, &rec.session_id).ok();
-    record::write(layout, &rec)?;
+    tracing::info_span!("session.write").in_scope(|| {
+        crate::fsutil::write_atomic(&kubeconfig_path, yaml.as_bytes(), 0o600)?;
+        record::write(layout, &rec)
+    })?;
+    tracing::info_span!("session.reaper").in_scope(|| {
+        rec.reaper_pid = super::reaper::spawn(&layout.root, name, &rec.session_id).ok();
+        record::write(layout, &rec)
+    })?;
     if let Some(old) = previous {
         retire(&broker, &id.raw, &old, &rec).await;
     }
@@ -281,7 +290,10 @@ pub fn login_and_start(req: &LoginRequest) -> Result<(LoginResult, SessionRecord
         .build()?;
     rt.block_on(async {
         let result = login(cluster, &opts).await?;
-        let session = match start_session(&layout, cluster, &result, &start).await {
+        let session = match start_session(&layout, cluster, &result, &start)
+            .instrument(tracing::info_span!("session.start"))
+            .await
+        {
             Err(e) if needs_reason(&e) && can_ask() => {
                 let reason = ask_reason(&cluster.name)?;
                 let start = StartOptions {

@@ -53,7 +53,7 @@ pub struct Broker {
 impl Broker {
     /// Starts `kaccess serve --config CONFIG` and waits for its address.
     pub fn start(config_path: &Path, audit_path: &Path, serving_ca_pem: &str) -> Broker {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kaccess"))
+        let mut child = Command::new(super::kaccess_bin())
             .args(["serve", "--config"])
             .arg(config_path)
             .env("KACCESS_LOG", "warn")
@@ -96,6 +96,11 @@ impl Broker {
         }
     }
 
+    /// The `kaccess serve` process (the bench reads its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Audit records so far, parsed.
     pub fn audit(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.audit_path)
@@ -109,10 +114,6 @@ impl Broker {
     /// Lines the broker printed on stderr since the last call.
     pub fn drain_stderr(&self) -> Vec<String> {
         self.stderr.try_iter().collect()
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// Sends `signal` to the broker (SIGSTOP/SIGCONT to make it hang and
@@ -283,7 +284,7 @@ clusters:
     /// terminal and no keyring unless the caller adds them.
     pub fn kaccess(&self, args: &[&str]) -> Command {
         let root = self.root();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kaccess"));
+        let mut cmd = Command::new(super::kaccess_bin());
         cmd.args(args)
             .env("HOME", root.join("home"))
             .env("XDG_CONFIG_HOME", root.join("xdg-config"))

@@ -1,0 +1,213 @@
+//! The bench driver behind `scripts/bench` (issue 6). It starts a whole
+//! kaccess world on 127.0.0.1 (the real OIDC provider, `kaccess serve`, the
+//! API stand-in), measures every figure of issue 6 side by side with its
+//! baseline in this same run, and prints one table on stdout (progress and
+//! detail on stderr). Build it with `kaccess` and the `noop` example in the
+//! same profile: `cargo build --release --bin kaccess --example noop
+//! --example bench`.
+//!
+//! `--quick` shrinks counts (and the largest store) for a smoke run.
+
+#[path = "../../tests/it/support/mod.rs"]
+mod support;
+
+mod broker;
+mod client;
+mod load;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use support::world::{World, WorldOptions};
+
+/// Counts and bounds of one run.
+pub struct Settings {
+    pub clients: usize,
+    pub logins: usize,
+    pub plugin_runs: usize,
+    pub exchanges: usize,
+    pub reviews: usize,
+    pub deadline: Duration,
+    pub growth: Vec<usize>,
+    pub growth_exchanges: usize,
+    pub growth_reviews: usize,
+}
+
+impl Settings {
+    fn full() -> Settings {
+        Settings {
+            clients: 64,
+            logins: 5,
+            plugin_runs: 300,
+            exchanges: 3_000,
+            reviews: 100_000,
+            deadline: Duration::from_secs(30),
+            growth: vec![10, 1_000, 100_000],
+            growth_exchanges: 200,
+            growth_reviews: 3_000,
+        }
+    }
+
+    fn quick() -> Settings {
+        Settings {
+            logins: 2,
+            plugin_runs: 200,
+            exchanges: 500,
+            reviews: 10_000,
+            deadline: Duration::from_secs(10),
+            growth: vec![10, 1_000, 10_000],
+            growth_exchanges: 50,
+            growth_reviews: 500,
+            ..Settings::full()
+        }
+    }
+}
+
+/// One line of the table.
+pub struct Row {
+    pub figure: String,
+    pub measured: String,
+    pub baseline: String,
+    pub ratio: f64,
+    pub ratio_means: &'static str,
+    pub target: String,
+    pub met: Option<bool>,
+    pub detail: String,
+}
+
+/// A private runtime dir on tmpfs when there is one, as
+/// `$XDG_RUNTIME_DIR/kaccess` is on a desktop; removed on drop.
+struct RuntimeDir(PathBuf);
+
+impl RuntimeDir {
+    fn new(tmpfs: bool, fallback: PathBuf) -> RuntimeDir {
+        use std::os::unix::fs::DirBuilderExt;
+        let shm = PathBuf::from("/dev/shm");
+        let dir = if tmpfs && shm.is_dir() {
+            shm.join(format!("kaccess-bench-{}", std::process::id()))
+        } else {
+            fallback
+        };
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(&dir)
+            .expect("runtime dir");
+        RuntimeDir(dir)
+    }
+}
+
+impl Drop for RuntimeDir {
+    fn drop(&mut self) {
+        support::world::stop_reapers(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let s = if quick {
+        Settings::quick()
+    } else {
+        Settings::full()
+    };
+    let started = Instant::now();
+    let load_before = stats::load_average();
+    eprintln!("bench: starting the IdP, the broker and the API stand-in on 127.0.0.1");
+    let world = World::start(WorldOptions::default());
+    let tmpfs = RuntimeDir::new(true, world.runtime.clone());
+    let disk = RuntimeDir::new(false, world.root().join("run-disk"));
+    let mut rows = Vec::new();
+
+    eprintln!("bench: 4 login overhead");
+    rows.extend(client::login(&world, &tmpfs.0, &s));
+    eprintln!("bench: 1 credential cache hit");
+    rows.extend(client::credential(
+        &world,
+        &tmpfs.0,
+        "runtime dir on tmpfs",
+        &s,
+    ));
+    // The same on disk: where the runtime dir lives without XDG_RUNTIME_DIR.
+    if disk.0 != tmpfs.0 {
+        let one = Settings {
+            logins: 1,
+            ..Settings::quick()
+        };
+        let _ = client::login(&world, &disk.0, &one);
+        rows.extend(client::credential(
+            &world,
+            &disk.0,
+            "runtime dir on disk",
+            &s,
+        ));
+    }
+
+    let fx = broker::Fixture::new(&world);
+    eprintln!("bench: 2 exchanges");
+    rows.extend(broker::exchanges(&world, &fx, &s));
+    eprintln!("bench: 3 TokenReview");
+    rows.extend(broker::reviews(&world, &fx, &s));
+    eprintln!("bench: 5 growth");
+    rows.extend(broker::growth(&world, &fx, &s));
+
+    let load = format!("{load_before} → {}", stats::load_average());
+    print_table(&rows, started.elapsed(), quick, &load);
+    drop(disk);
+    drop(tmpfs);
+    drop(world);
+    if rows.iter().any(|r| r.met == Some(false)) {
+        std::process::exit(1);
+    }
+}
+
+fn print_table(rows: &[Row], took: Duration, quick: bool, load: &str) {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    // target/<profile>/examples/bench
+    let profile = std::env::current_exe()
+        .ok()
+        .and_then(|e| {
+            Some(
+                e.parent()?
+                    .parent()?
+                    .file_name()?
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        })
+        .unwrap_or_default();
+    let build = std::env::var("KACCESS_BENCH_BUILD_SECS")
+        .map(|b| format!(" after a {b} s build"))
+        .unwrap_or_default();
+    println!(
+        "kaccess bench: {cores} cores (1-min load average {load}), `{profile}` build, everything on 127.0.0.1{}; measured in {:.0} s{build}",
+        if quick { ", QUICK counts" } else { "" },
+        took.as_secs_f64()
+    );
+    println!();
+    println!(
+        "| figure | measured | baseline (same run) | ratio | target | met |\n|---|---|---|---|---|---|"
+    );
+    for r in rows {
+        let ratio = if r.ratio.is_nan() {
+            "-".to_string()
+        } else {
+            format!("{:.2} {}", r.ratio, r.ratio_means)
+        };
+        let met = match r.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "-",
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            r.figure, r.measured, r.baseline, ratio, r.target, met
+        );
+    }
+    println!();
+    for r in rows {
+        if !r.detail.is_empty() {
+            println!("- {}: {}", r.figure, r.detail);
+        }
+    }
+}
