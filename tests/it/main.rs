@@ -5,6 +5,7 @@
 mod apiserver;
 mod broker;
 mod config;
+mod demo;
 mod generated;
 mod idp_harness;
 mod login;

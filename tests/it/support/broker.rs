@@ -150,7 +150,7 @@ clusters:
     }
 
     fn spawn(&mut self) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kaccess"))
+        let mut child = Command::new(super::kaccess_bin())
             .args(["serve", "--config"])
             .arg(&self.config)
             .env("KACCESS_LOG", "info")

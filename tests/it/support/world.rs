@@ -23,6 +23,9 @@ pub struct WorldOptions {
     pub require_reason: bool,
     /// Extra keys under the client's `clusters.demo`.
     pub client_extra: String,
+    /// The `kaccess` that serves and logs in (the demo passes the
+    /// installed one).
+    pub kaccess: PathBuf,
 }
 
 impl Default for WorldOptions {
@@ -37,6 +40,7 @@ impl Default for WorldOptions {
             max_session: "8h",
             require_reason: true,
             client_extra: String::new(),
+            kaccess: super::kaccess_bin(),
         }
     }
 }
@@ -52,8 +56,13 @@ pub struct Broker {
 
 impl Broker {
     /// Starts `kaccess serve --config CONFIG` and waits for its address.
-    pub fn start(config_path: &Path, audit_path: &Path, serving_ca_pem: &str) -> Broker {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kaccess"))
+    pub fn start(
+        kaccess: &Path,
+        config_path: &Path,
+        audit_path: &Path,
+        serving_ca_pem: &str,
+    ) -> Broker {
+        let mut child = Command::new(kaccess)
             .args(["serve", "--config"])
             .arg(config_path)
             .env("KACCESS_LOG", "warn")
@@ -96,6 +105,10 @@ impl Broker {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Audit records so far, parsed.
     pub fn audit(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.audit_path)
@@ -136,6 +149,7 @@ pub struct World {
     pub config: PathBuf,
     pub runtime: PathBuf,
     pub cluster_ca_pem: String,
+    pub kaccess_bin: PathBuf,
 }
 
 fn write(path: &Path, text: &str) {
@@ -199,7 +213,12 @@ clusters:
         );
         let broker_config = root.join("broker.yaml");
         write(&broker_config, &broker_yaml);
-        let broker = Broker::start(&broker_config, &audit, &serving_ca.cert_pem());
+        let broker = Broker::start(
+            &opts.kaccess,
+            &broker_config,
+            &audit,
+            &serving_ca.cert_pem(),
+        );
 
         let api = ApiServer::start(ApiServerOptions {
             client_ca_pem: Some(cluster_ca.pem()),
@@ -236,6 +255,7 @@ clusters:
         World {
             runtime: root.join("run"),
             cluster_ca_pem: cluster_ca.pem(),
+            kaccess_bin: opts.kaccess,
             dir,
             idp,
             broker,
@@ -252,7 +272,7 @@ clusters:
     /// terminal and no keyring unless the caller adds them.
     pub fn kaccess(&self, args: &[&str]) -> Command {
         let root = self.root();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kaccess"));
+        let mut cmd = Command::new(&self.kaccess_bin);
         cmd.args(args)
             .env("HOME", root.join("home"))
             .env("XDG_CONFIG_HOME", root.join("xdg-config"))

@@ -1,0 +1,466 @@
+//! The one-command local demo (`./install.sh --demo`, `scripts/demo`):
+//! a whole kaccess world on 127.0.0.1 — the real OIDC provider with one
+//! MFA user, `kaccess serve` with a fresh CA, the API stand-in — then the
+//! product as a newcomer would use it: device login, kubectl through the
+//! session kubeconfig, `status`, the session ending on its own, the audit
+//! log and its verification. Narrated on stderr; everything it starts is
+//! stopped and checked gone. `examples/demo.rs` is a thin main over `run`,
+//! and `tests/it/demo.rs` runs the same function in CI mode.
+
+use super::idp::IdpOptions;
+use super::world::{self, World, WorldOptions, text};
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::Value;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct DemoOptions {
+    /// The `kaccess` to run (the installed one, in the real demo).
+    pub kaccess: PathBuf,
+    /// Non-interactive: short pauses and session, all output captured and
+    /// echoed (so a test harness sees it), every failure an error.
+    pub ci: bool,
+}
+
+/// What happened, for the test to check.
+#[derive(Debug)]
+pub struct Report {
+    /// stderr of `kaccess login` (empty when it went straight to the terminal).
+    pub login: String,
+    pub pods: String,
+    pub whoami: String,
+    pub status: String,
+    pub kubeconfig: PathBuf,
+    /// From login until the reaper deleted the kubeconfig.
+    pub session_lasted: Duration,
+    pub audit: Vec<Value>,
+    pub audit_verify: String,
+    /// Processes still running after the demo stopped everything.
+    pub leftovers: Vec<String>,
+    pub elapsed: Duration,
+}
+
+/// How fast the demo goes: slow enough to read, or as fast as CI allows.
+struct Pace {
+    approve_after_ms: u64,
+    max_session: &'static str,
+    pause: Duration,
+}
+
+const REASON: &str = "DEMO-1";
+
+pub fn run(opts: &DemoOptions) -> Result<Report> {
+    let started = Instant::now();
+    let pace = if opts.ci {
+        Pace {
+            approve_after_ms: 300,
+            max_session: "10s",
+            pause: Duration::ZERO,
+        }
+    } else {
+        Pace {
+            approve_after_ms: 3000,
+            max_session: "20s",
+            pause: Duration::from_millis(1200),
+        }
+    };
+    let narrator = Narrator {
+        color: !opts.ci && std::io::stderr().is_terminal(),
+    };
+    let n = &narrator;
+
+    check_tools()?;
+    install_idp(n)?;
+
+    n.step("Starting a local kaccess world on 127.0.0.1 (nothing leaves this machine)");
+    let w = World::start(WorldOptions {
+        idp: IdpOptions {
+            device_auto_approve_ms: Some(pace.approve_after_ms),
+            ..IdpOptions::default()
+        },
+        max_session: pace.max_session,
+        kaccess: opts.kaccess.clone(),
+        ..WorldOptions::default()
+    });
+    n.detail(&format!(
+        "identity provider  {}  (oidc-provider; user alice@example.com, group sre, MFA: pwd+otp)",
+        w.idp.issuer()
+    ));
+    n.detail(&format!(
+        "kaccess broker     {}  (`kaccess serve`, fresh cluster CA, sessions capped at {})",
+        w.broker.url, pace.max_session
+    ));
+    n.detail(&format!(
+        "API server         {}  (stand-in that authenticates like kube-apiserver)",
+        w.api.url()
+    ));
+    let pids = [w.idp.pid(), w.broker.pid()];
+    let report = use_the_world(n, &w, &pace, opts.ci);
+    let root = w.root().to_owned();
+    let runtime = w.runtime.clone();
+
+    n.step("Stopping everything the demo started");
+    let reaper_gone = wait_until(Duration::from_secs(3), || reapers(&runtime).is_empty());
+    drop(w);
+    let mut leftovers: Vec<String> = pids
+        .iter()
+        .filter(|pid| Path::new(&format!("/proc/{pid}")).exists())
+        .map(|pid| format!("pid {pid} (identity provider or broker)"))
+        .collect();
+    leftovers.extend(processes_mentioning(&root));
+    if !reaper_gone {
+        leftovers.push("a `kaccess __reap` that outlived its session".to_owned());
+    }
+    let mut report = report?;
+    report.leftovers = leftovers;
+    report.elapsed = started.elapsed();
+    ensure!(
+        report.leftovers.is_empty(),
+        "still running after the demo: {:?}",
+        report.leftovers
+    );
+    n.detail("identity provider, broker and API server stopped; nothing left running");
+    n.step(&format!(
+        "Done in {}s. Next: `man kaccess`, and README.md for a real cluster",
+        report.elapsed.as_secs()
+    ));
+    Ok(report)
+}
+
+fn use_the_world(n: &Narrator, w: &World, pace: &Pace, ci: bool) -> Result<Report> {
+    n.step("Client configuration (what `kaccess config init` would have you write)");
+    let config = std::fs::read_to_string(&w.config).context("read the client config")?;
+    n.detail(&format!("# {}", w.config.display()));
+    for line in config.lines() {
+        match line.split_once("certificate-authority-data:") {
+            Some((indent, _)) => n.detail(&format!(
+                "{indent}certificate-authority-data: <the API server's CA, base64>"
+            )),
+            None => n.detail(line),
+        }
+    }
+    n.pause(pace.pause);
+
+    n.step(&format!(
+        "Logging in with the device flow; the demo IdP approves by itself after {:.1}s",
+        pace.approve_after_ms as f64 / 1000.0
+    ));
+    let login_args = [
+        "login",
+        "demo",
+        "--flow",
+        "device",
+        "--reason",
+        REASON,
+        "--token-store",
+        "file",
+    ];
+    n.command(&format!("kaccess {}", login_args.join(" ")));
+    let mut login = w.kaccess(&login_args);
+    let login_started = Instant::now();
+    let login_stderr = if ci {
+        let out = world::run(login);
+        n.output(&text(&out.stderr));
+        ensure!(
+            out.status.success(),
+            "`kaccess login` failed ({})",
+            out.status
+        );
+        text(&out.stderr)
+    } else {
+        let status = login.status().context("run `kaccess login`")?;
+        ensure!(status.success(), "`kaccess login` failed ({status})");
+        String::new()
+    };
+    let kubeconfig = w.runtime.join("sessions").join("demo.kubeconfig");
+    ensure!(
+        kubeconfig.exists(),
+        "login succeeded but wrote no `{}`",
+        kubeconfig.display()
+    );
+    n.detail(&format!(
+        "session kubeconfig: {} (certificate from a key made on this machine)",
+        kubeconfig.display()
+    ));
+    n.pause(pace.pause);
+
+    n.step("Using the cluster with plain kubectl (KUBECONFIG is the session kubeconfig)");
+    let pods = kubectl(n, w, &kubeconfig, &["get", "pods"])?;
+    let whoami = kubectl(n, w, &kubeconfig, &["auth", "whoami"])?;
+    n.pause(pace.pause);
+
+    n.step("What kaccess knows about the session");
+    n.command("kaccess status");
+    let status = checked(w.kaccess(&["status"]), "kaccess status")?;
+    let status_text = text(&status.stdout);
+    n.output(&status_text);
+    let json = checked(
+        w.kaccess(&["status", "demo", "-o", "json"]),
+        "kaccess status",
+    )?;
+    let ends = serde_json::from_slice::<Value>(&json.stdout)?["sessions"][0]["session_expires_at"]
+        .as_str()
+        .map(str::to_owned)
+        .context("`kaccess status -o json` names no session end")?;
+
+    n.step(&format!(
+        "Waiting for the session to end at {ends}; no kaccess command runs meanwhile"
+    ));
+    let cap = pace_seconds(pace.max_session) + 30;
+    let gone = countdown(n, &kubeconfig, login_started, Duration::from_secs(cap));
+    ensure!(
+        gone,
+        "the session kubeconfig `{}` was still there {cap}s after login",
+        kubeconfig.display()
+    );
+    let session_lasted = login_started.elapsed();
+    n.detail(&format!(
+        "{}s after login the reaper deleted the session kubeconfig and its credential",
+        session_lasted.as_secs()
+    ));
+    n.command("ls sessions/");
+    let left: Vec<String> = std::fs::read_dir(w.runtime.join("sessions"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    ensure!(left.is_empty(), "session files left behind: {left:?}");
+    n.detail("(empty)");
+    n.command("kaccess status");
+    let after = checked(w.kaccess(&["status"]), "kaccess status")?;
+    n.output(&text(&after.stdout));
+    n.pause(pace.pause);
+
+    n.step("The broker's audit log (hash-chained JSON lines)");
+    let audit = w.broker.audit();
+    ensure!(!audit.is_empty(), "the audit log is empty");
+    for rec in &audit {
+        n.detail(&audit_line(rec));
+    }
+    let audit_path = w.broker.audit_path.display().to_string();
+    n.command(&format!("kaccess audit verify {audit_path}"));
+    let verify = checked(
+        w.kaccess(&["audit", "verify", &audit_path]),
+        "kaccess audit verify",
+    )?;
+    let audit_verify = text(&verify.stderr);
+    n.output(&audit_verify);
+
+    Ok(Report {
+        login: login_stderr,
+        pods,
+        whoami,
+        status: status_text,
+        kubeconfig,
+        session_lasted,
+        audit,
+        audit_verify,
+        leftovers: Vec::new(),
+        elapsed: Duration::ZERO,
+    })
+}
+
+/// The demo needs node (the real OIDC provider) and kubectl (the client
+/// people already use); say where to get them before starting anything.
+fn check_tools() -> Result<()> {
+    let mut missing = Vec::new();
+    for (tool, how) in [
+        (
+            "node",
+            "Node.js 20 or newer: `apt-get install nodejs npm`, or https://nodejs.org",
+        ),
+        ("npm", "it comes with Node.js: `apt-get install npm`"),
+        (
+            "kubectl",
+            "https://kubernetes.io/docs/tasks/tools/ (any recent version)",
+        ),
+    ] {
+        if !on_path(tool) {
+            missing.push(format!("  `{tool}`: {how}"));
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "the demo needs tools that are not installed:\n{}\nhelp: install them and run the demo again",
+            missing.join("\n")
+        );
+    }
+    Ok(())
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+}
+
+/// `npm ci --prefix tests/idp` once, so a fresh checkout just works.
+fn install_idp(n: &Narrator) -> Result<()> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/idp");
+    if dir.join("node_modules/oidc-provider").is_dir() {
+        return Ok(());
+    }
+    n.step("Installing the demo identity provider (npm ci --prefix tests/idp, once)");
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .context("run `npm ci`")?;
+    ensure!(
+        status.success(),
+        "`npm ci --prefix tests/idp` failed ({status}); it needs network access to the npm registry"
+    );
+    Ok(())
+}
+
+/// `kubectl ARGS` with `KUBECONFIG` set as a user would, in the world's home.
+fn kubectl(n: &Narrator, w: &World, kubeconfig: &Path, args: &[&str]) -> Result<String> {
+    n.command(&format!("kubectl {}", args.join(" ")));
+    let mut cmd = Command::new("kubectl");
+    cmd.args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("HOME", w.root().join("home"))
+        .env("KUBECACHEDIR", w.root().join("kube-cache"))
+        .stdin(Stdio::null());
+    let out = checked(cmd, &format!("kubectl {}", args.join(" ")))?;
+    let stdout = text(&out.stdout);
+    n.output(&stdout);
+    Ok(stdout)
+}
+
+/// Runs `cmd` to the end; a non-zero exit is an error that shows its stderr.
+fn checked(cmd: Command, what: &str) -> Result<Output> {
+    let out = world::run(cmd);
+    if !out.status.success() {
+        bail!(
+            "`{what}` failed ({}):\n{}{}",
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+    Ok(out)
+}
+
+/// Waits until `kubeconfig` is gone, showing the seconds since login on a
+/// terminal; false if it is still there after `cap`.
+fn countdown(n: &Narrator, kubeconfig: &Path, since: Instant, cap: Duration) -> bool {
+    let live = n.color;
+    let gone = wait_until(cap, || {
+        if live {
+            eprint!("\r    session age {:>3}s ", since.elapsed().as_secs());
+            let _ = std::io::stderr().flush();
+        }
+        !kubeconfig.exists()
+    });
+    if live {
+        eprintln!();
+    }
+    gone
+}
+
+fn wait_until(cap: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + cap;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn pace_seconds(d: &str) -> u64 {
+    kaccess::units::parse_duration(d).map_or(60, |d| d.as_secs())
+}
+
+/// `12:00:01  exchange  issued  alice@example.com  demo  reason "DEMO-1"  certificate`
+fn audit_line(rec: &Value) -> String {
+    let field = |k: &str| rec[k].as_str().unwrap_or("-").to_owned();
+    let time = field("time");
+    let clock = time.get(11..19).unwrap_or(&time);
+    let mut line = format!(
+        "{clock}  {:<11} {:<8} {}  cluster={}",
+        field("event"),
+        field("outcome"),
+        field("username"),
+        field("cluster")
+    );
+    if let Some(reason) = rec["reason"].as_str() {
+        line.push_str(&format!("  reason={reason:?}"));
+    }
+    if let Some(kind) = rec["credential"].as_str() {
+        line.push_str(&format!("  credential={kind}"));
+    }
+    if let Some(hash) = rec["hash"].as_str() {
+        line.push_str(&format!("  hash={}…", hash.get(..12).unwrap_or(hash)));
+    }
+    line
+}
+
+/// `kaccess __reap` processes of this runtime dir.
+fn reapers(runtime: &Path) -> Vec<String> {
+    processes_mentioning(runtime)
+        .into_iter()
+        .filter(|p| p.contains("__reap"))
+        .collect()
+}
+
+/// Command lines of live processes that name a path under `root`.
+fn processes_mentioning(root: &Path) -> Vec<String> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let needle = root.to_string_lossy().into_owned();
+    procs
+        .flatten()
+        .filter(|p| p.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&needle))
+        .collect()
+}
+
+/// The demo's voice on stderr: `==>` steps, indented details and output.
+struct Narrator {
+    color: bool,
+}
+
+impl Narrator {
+    fn step(&self, msg: &str) {
+        if self.color {
+            eprintln!("\x1b[1;32m==>\x1b[0m \x1b[1m{msg}\x1b[0m");
+        } else {
+            eprintln!("==> {msg}");
+        }
+    }
+
+    fn detail(&self, msg: &str) {
+        eprintln!("    {msg}");
+    }
+
+    fn command(&self, line: &str) {
+        if self.color {
+            eprintln!("    \x1b[36m$ {line}\x1b[0m");
+        } else {
+            eprintln!("    $ {line}");
+        }
+    }
+
+    fn output(&self, out: &str) {
+        for line in out.lines() {
+            eprintln!("      {line}");
+        }
+    }
+
+    fn pause(&self, d: Duration) {
+        std::thread::sleep(d);
+    }
+}
