@@ -28,9 +28,9 @@ fn demo_logs_in_uses_kubectl_ends_the_session_and_verifies_the_audit_log() {
         "the session kubeconfig is gone at session end"
     );
     assert!(
-        report.session_lasted < std::time::Duration::from_secs(30),
-        "the 10s session ended on time: {:?}",
-        report.session_lasted
+        report.removed_after_end < std::time::Duration::from_secs(5),
+        "the reaper deleted it right at the session end, not {:?} later",
+        report.removed_after_end
     );
     assert!(
         report.audit.iter().any(|r| r["event"] == "exchange"

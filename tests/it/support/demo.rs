@@ -15,6 +15,8 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 pub struct DemoOptions {
     /// The `kaccess` to run (the installed one, in the real demo).
@@ -33,8 +35,9 @@ pub struct Report {
     pub whoami: String,
     pub status: String,
     pub kubeconfig: PathBuf,
-    /// From login until the reaper deleted the kubeconfig.
-    pub session_lasted: Duration,
+    /// From the session's end until the reaper had deleted the kubeconfig
+    /// (zero if it went a little early: the reaper may round down).
+    pub removed_after_end: Duration,
     pub audit: Vec<Value>,
     pub audit_verify: String,
     /// Processes still running after the demo stopped everything.
@@ -159,7 +162,6 @@ fn use_the_world(n: &Narrator, w: &World, pace: &Pace, ci: bool) -> Result<Repor
     ];
     n.command(&format!("kaccess {}", login_args.join(" ")));
     let mut login = w.kaccess(&login_args);
-    let login_started = Instant::now();
     let login_stderr = if ci {
         let out = world::run(login);
         n.output(&text(&out.stderr));
@@ -202,23 +204,27 @@ fn use_the_world(n: &Narrator, w: &World, pace: &Pace, ci: bool) -> Result<Repor
     )?;
     let ends = serde_json::from_slice::<Value>(&json.stdout)?["sessions"][0]["session_expires_at"]
         .as_str()
-        .map(str::to_owned)
+        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
         .context("`kaccess status -o json` names no session end")?;
 
     n.step(&format!(
-        "Waiting for the session to end at {ends}; no kaccess command runs meanwhile"
+        "Waiting for the session to end at {}; no kaccess command runs meanwhile",
+        clock(ends)
     ));
-    let cap = pace_seconds(pace.max_session) + 30;
-    let gone = countdown(n, &kubeconfig, login_started, Duration::from_secs(cap));
+    let cap = Duration::from_secs(30);
+    let gone = countdown(n, &kubeconfig, ends, cap);
     ensure!(
         gone,
-        "the session kubeconfig `{}` was still there {cap}s after login",
-        kubeconfig.display()
+        "the session kubeconfig `{}` was still there {}s after the session ended",
+        kubeconfig.display(),
+        cap.as_secs()
     );
-    let session_lasted = login_started.elapsed();
+    let now = OffsetDateTime::now_utc();
+    let removed_after_end = Duration::try_from(now - ends).unwrap_or(Duration::ZERO);
     n.detail(&format!(
-        "{}s after login the reaper deleted the session kubeconfig and its credential",
-        session_lasted.as_secs()
+        "{} the session ended; {}s later the reaper had deleted its kubeconfig and credential",
+        clock(ends),
+        removed_after_end.as_secs()
     ));
     n.command("ls sessions/");
     let left: Vec<String> = std::fs::read_dir(w.runtime.join("sessions"))
@@ -256,7 +262,7 @@ fn use_the_world(n: &Narrator, w: &World, pace: &Pace, ci: bool) -> Result<Repor
         whoami,
         status: status_text,
         kubeconfig,
-        session_lasted,
+        removed_after_end,
         audit,
         audit_verify,
         leftovers: Vec::new(),
@@ -347,13 +353,16 @@ fn checked(cmd: Command, what: &str) -> Result<Output> {
     Ok(out)
 }
 
-/// Waits until `kubeconfig` is gone, showing the seconds since login on a
-/// terminal; false if it is still there after `cap`.
-fn countdown(n: &Narrator, kubeconfig: &Path, since: Instant, cap: Duration) -> bool {
+/// Waits until `kubeconfig` is gone, counting down to the session end on
+/// a terminal; false if it is still there `grace` after the end.
+fn countdown(n: &Narrator, kubeconfig: &Path, ends: OffsetDateTime, grace: Duration) -> bool {
     let live = n.color;
+    let left = ends - OffsetDateTime::now_utc();
+    let cap = Duration::try_from(left).unwrap_or(Duration::ZERO) + grace;
     let gone = wait_until(cap, || {
         if live {
-            eprint!("\r    session age {:>3}s ", since.elapsed().as_secs());
+            let left = (ends - OffsetDateTime::now_utc()).whole_seconds().max(0);
+            eprint!("\r    session ends in {left:>2}s ");
             let _ = std::io::stderr().flush();
         }
         !kubeconfig.exists()
@@ -377,8 +386,10 @@ fn wait_until(cap: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
-fn pace_seconds(d: &str) -> u64 {
-    kaccess::units::parse_duration(d).map_or(60, |d| d.as_secs())
+/// `12:00:01` (UTC), as the audit lines show it.
+fn clock(t: OffsetDateTime) -> String {
+    let (h, m, s) = t.to_offset(time::UtcOffset::UTC).to_hms();
+    format!("{h:02}:{m:02}:{s:02}Z")
 }
 
 /// `12:00:01  exchange  issued  alice@example.com  demo  reason "DEMO-1"  certificate`
