@@ -53,7 +53,8 @@ if [ "$action" = uninstall ]; then
         f="$mandir/$(basename "$page")"
         if [ -e "$f" ]; then rm -f "$f"; say "removed $f"; fi
     done
-    # Remove only the directories this script may have created, and only if empty.
+    # Remove only the directories this script may have created, and only if
+    # empty (one that was already there, empty, goes too: nothing records it).
     for d in "$mandir" "$prefix/share/man" "$(dirname "$fish_c")" "$prefix/share/fish" \
              "$(dirname "$zsh_c")" "$prefix/share/zsh" "$(dirname "$bash_c")" \
              "$prefix/share/bash-completion" "$prefix/share" "$prefix/bin"; do

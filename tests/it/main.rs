@@ -8,6 +8,8 @@ mod config;
 mod demo;
 mod generated;
 mod idp_harness;
+mod install;
 mod login;
 mod session;
+mod shell;
 mod support;
