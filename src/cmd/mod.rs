@@ -12,12 +12,13 @@ pub mod sessions;
 
 use crate::cli::{Cli, Command};
 use crate::error::{self, Exit};
-use clap::Parser;
+use clap::FromArgMatches;
 use std::process::ExitCode;
 
 /// Parses the command line, runs the command, reports errors the one way.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = crate::cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match run(cli) {
         Ok(code) => code,
         Err(err) => error::report(&err),
