@@ -7,16 +7,21 @@
 //! stopped and checked gone. `examples/demo.rs` is a thin main over `run`,
 //! and `tests/it/demo.rs` runs the same function in CI mode.
 
+mod narrator;
+mod tools;
+
 use super::idp::IdpOptions;
 use super::world::{self, World, WorldOptions, text};
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
+use narrator::{Narrator, audit_line, clock};
 use serde_json::Value;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tools::{check_tools, checked, install_idp, processes_mentioning, reapers, wait_until};
 
 pub struct DemoOptions {
     /// The `kaccess` to run (the installed one, in the real demo).
@@ -270,60 +275,6 @@ fn use_the_world(n: &Narrator, w: &World, pace: &Pace, ci: bool) -> Result<Repor
     })
 }
 
-/// The demo needs node (the real OIDC provider) and kubectl (the client
-/// people already use); say where to get them before starting anything.
-fn check_tools() -> Result<()> {
-    let mut missing = Vec::new();
-    for (tool, how) in [
-        (
-            "node",
-            "Node.js 20 or newer: `apt-get install nodejs npm`, or https://nodejs.org",
-        ),
-        ("npm", "it comes with Node.js: `apt-get install npm`"),
-        (
-            "kubectl",
-            "https://kubernetes.io/docs/tasks/tools/ (any recent version)",
-        ),
-    ] {
-        if !on_path(tool) {
-            missing.push(format!("  `{tool}`: {how}"));
-        }
-    }
-    if !missing.is_empty() {
-        bail!(
-            "the demo needs tools that are not installed:\n{}\nhelp: install them and run the demo again",
-            missing.join("\n")
-        );
-    }
-    Ok(())
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
-}
-
-/// `npm ci --prefix tests/idp` once, so a fresh checkout just works.
-fn install_idp(n: &Narrator) -> Result<()> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/idp");
-    if dir.join("node_modules/oidc-provider").is_dir() {
-        return Ok(());
-    }
-    n.step("Installing the demo identity provider (npm ci --prefix tests/idp, once)");
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-        .arg(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status()
-        .context("run `npm ci`")?;
-    ensure!(
-        status.success(),
-        "`npm ci --prefix tests/idp` failed ({status}); it needs network access to the npm registry"
-    );
-    Ok(())
-}
-
 /// `kubectl ARGS` with `KUBECONFIG` set as a user would, in the world's home.
 fn kubectl(n: &Narrator, w: &World, kubeconfig: &Path, args: &[&str]) -> Result<String> {
     n.command(&format!("kubectl {}", args.join(" ")));
@@ -337,20 +288,6 @@ fn kubectl(n: &Narrator, w: &World, kubeconfig: &Path, args: &[&str]) -> Result<
     let stdout = text(&out.stdout);
     n.output(&stdout);
     Ok(stdout)
-}
-
-/// Runs `cmd` to the end; a non-zero exit is an error that shows its stderr.
-fn checked(cmd: Command, what: &str) -> Result<Output> {
-    let out = world::run(cmd);
-    if !out.status.success() {
-        bail!(
-            "`{what}` failed ({}):\n{}{}",
-            out.status,
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-    }
-    Ok(out)
 }
 
 /// Waits until `kubeconfig` is gone, counting down to the session end on
@@ -371,107 +308,4 @@ fn countdown(n: &Narrator, kubeconfig: &Path, ends: OffsetDateTime, grace: Durat
         eprintln!();
     }
     gone
-}
-
-fn wait_until(cap: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + cap;
-    loop {
-        if done() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// `12:00:01` (UTC), as the audit lines show it.
-fn clock(t: OffsetDateTime) -> String {
-    let (h, m, s) = t.to_offset(time::UtcOffset::UTC).to_hms();
-    format!("{h:02}:{m:02}:{s:02}Z")
-}
-
-/// `12:00:01  exchange  issued  alice@example.com  demo  reason "DEMO-1"  certificate`
-fn audit_line(rec: &Value) -> String {
-    let field = |k: &str| rec[k].as_str().unwrap_or("-").to_owned();
-    let time = field("time");
-    let clock = time.get(11..19).unwrap_or(&time);
-    let mut line = format!(
-        "{clock}  {:<11} {:<8} {}  cluster={}",
-        field("event"),
-        field("outcome"),
-        field("username"),
-        field("cluster")
-    );
-    if let Some(reason) = rec["reason"].as_str() {
-        line.push_str(&format!("  reason={reason:?}"));
-    }
-    if let Some(kind) = rec["credential"].as_str() {
-        line.push_str(&format!("  credential={kind}"));
-    }
-    if let Some(hash) = rec["hash"].as_str() {
-        line.push_str(&format!("  hash={}…", hash.get(..12).unwrap_or(hash)));
-    }
-    line
-}
-
-/// `kaccess __reap` processes of this runtime dir.
-fn reapers(runtime: &Path) -> Vec<String> {
-    processes_mentioning(runtime)
-        .into_iter()
-        .filter(|p| p.contains("__reap"))
-        .collect()
-}
-
-/// Command lines of live processes that name a path under `root`.
-fn processes_mentioning(root: &Path) -> Vec<String> {
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let needle = root.to_string_lossy().into_owned();
-    procs
-        .flatten()
-        .filter(|p| p.file_name().to_string_lossy().parse::<u32>().is_ok())
-        .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains(&needle))
-        .collect()
-}
-
-/// The demo's voice on stderr: `==>` steps, indented details and output.
-struct Narrator {
-    color: bool,
-}
-
-impl Narrator {
-    fn step(&self, msg: &str) {
-        if self.color {
-            eprintln!("\x1b[1;32m==>\x1b[0m \x1b[1m{msg}\x1b[0m");
-        } else {
-            eprintln!("==> {msg}");
-        }
-    }
-
-    fn detail(&self, msg: &str) {
-        eprintln!("    {msg}");
-    }
-
-    fn command(&self, line: &str) {
-        if self.color {
-            eprintln!("    \x1b[36m$ {line}\x1b[0m");
-        } else {
-            eprintln!("    $ {line}");
-        }
-    }
-
-    fn output(&self, out: &str) {
-        for line in out.lines() {
-            eprintln!("      {line}");
-        }
-    }
-
-    fn pause(&self, d: Duration) {
-        std::thread::sleep(d);
-    }
 }
