@@ -26,7 +26,7 @@ pub enum ExchangeError {
         #[source]
         source: reqwest::Error,
     },
-    #[error("the broker refused: {}", .body.message)]
+    #[error("{} (broker error `{}`)", .body.message, serde_json::to_value(.body.error).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())]
     Refused { status: u16, body: ErrorBody },
     #[error("the broker at `{url}` sent an unexpected answer: {why}")]
     BadResponse { url: String, why: String },
@@ -56,36 +56,56 @@ impl ExchangeError {
     /// The user-facing failure for `cluster`: exit code and next step.
     pub fn into_failure(self, cluster: &str) -> anyhow::Error {
         let login = format!("kaccess login {cluster}");
-        let msg = self.to_string();
         let failure = match &self {
-            ExchangeError::Unreachable { .. } => Failure::unreachable(msg)
-                .help("check the network and `broker.url` in the config (`kaccess config check`)"),
-            ExchangeError::BadResponse { .. } => Failure::error(msg),
+            ExchangeError::Unreachable { .. } => {
+                Failure::unreachable(format!("cannot reach the kaccess broker for `{cluster}`"))
+                    .help(
+                        "check the network and `broker.url` in the config (`kaccess config check`)",
+                    )
+            }
+            ExchangeError::BadResponse { .. } => Failure::error(format!(
+                "the kaccess broker for `{cluster}` answered in a way kaccess does not understand"
+            )),
             ExchangeError::Refused { body, .. } => match body.error {
-                ErrorCode::MfaRequired => {
-                    Failure::denied(msg).help(format!("log in again with MFA: {login}"))
-                }
-                ErrorCode::ReasonRequired => Failure::denied(msg).help(format!(
+                ErrorCode::MfaRequired => Failure::denied(format!(
+                    "the broker wants a fresh MFA login for `{cluster}`"
+                ))
+                .help(format!("log in again with MFA: {login}")),
+                ErrorCode::ReasonRequired => Failure::denied(format!(
+                    "the broker needs a reason for access to `{cluster}`"
+                ))
+                .help(format!(
                     "say why you need access: {login} --reason \"TICKET-123\""
                 )),
-                ErrorCode::Forbidden => Failure::denied(msg).help(
-                    "ask your cluster administrators for a grant that matches your IdP groups",
-                ),
-                ErrorCode::UnknownCluster => Failure::usage(msg)
-                    .help("check the cluster name against the broker's configuration"),
+                ErrorCode::Forbidden => Failure::denied(format!(
+                    "the broker's policy grants you nothing on `{cluster}`"
+                ))
+                .help("ask your cluster administrators for a grant that matches your IdP groups"),
+                ErrorCode::UnknownCluster => {
+                    Failure::usage(format!("the broker does not know the cluster `{cluster}`"))
+                        .help("check the cluster name against the broker's configuration")
+                }
                 ErrorCode::SessionExpired
                 | ErrorCode::SessionRevoked
                 | ErrorCode::UnknownSession
-                | ErrorCode::SessionNotYours
-                | ErrorCode::Unauthenticated => {
-                    Failure::login_required(msg).help(format!("run: {login}"))
+                | ErrorCode::SessionNotYours => {
+                    Failure::login_required(format!("the session for `{cluster}` is over"))
+                        .help(format!("run: {login}"))
                 }
-                ErrorCode::IdpUnavailable => Failure::unreachable(msg)
-                    .help("the broker cannot reach your identity provider; try again shortly"),
-                ErrorCode::AuditUnavailable | ErrorCode::Internal => Failure::error(msg)
-                    .help("the broker cannot issue credentials right now; tell its operators"),
+                ErrorCode::Unauthenticated => Failure::login_required(format!(
+                    "the broker did not accept your login for `{cluster}`"
+                ))
+                .help(format!("run: {login}")),
+                ErrorCode::IdpUnavailable => Failure::unreachable(format!(
+                    "the broker for `{cluster}` cannot reach your identity provider"
+                ))
+                .help("try again shortly; if it persists, tell the broker's operators"),
+                ErrorCode::AuditUnavailable | ErrorCode::Internal => Failure::error(format!(
+                    "the broker for `{cluster}` cannot issue credentials right now"
+                ))
+                .help("try again shortly; if it persists, tell the broker's operators"),
                 ErrorCode::BadRequest | ErrorCode::PayloadTooLarge | ErrorCode::BadCsr => {
-                    Failure::error(msg)
+                    Failure::error(format!("the broker for `{cluster}` refused the request"))
                 }
             },
         };

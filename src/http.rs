@@ -19,6 +19,34 @@ pub fn install_crypto_provider() {
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// `$KACCESS_HTTP_TIMEOUT` (like cargo's `CARGO_HTTP_TIMEOUT`): a shorter
+/// or longer whole-request timeout for slow links, and for tests of a
+/// server that never answers.
+pub const TIMEOUT_ENV: &str = "KACCESS_HTTP_TIMEOUT";
+
+/// (connect, whole request) timeouts: the defaults, or `$KACCESS_HTTP_TIMEOUT`
+/// for the request with the connect timeout capped by it.
+pub fn timeouts() -> Result<(Duration, Duration)> {
+    timeouts_from(std::env::var_os(TIMEOUT_ENV))
+}
+
+fn timeouts_from(raw: Option<std::ffi::OsString>) -> Result<(Duration, Duration)> {
+    let Some(raw) = raw.filter(|v| !v.is_empty()) else {
+        return Ok((CONNECT_TIMEOUT, REQUEST_TIMEOUT));
+    };
+    let bad = |why: String| {
+        crate::error::Failure::usage(format!("`{TIMEOUT_ENV}`: {why}")).help(format!(
+            "use a duration such as `30s`, or unset `{TIMEOUT_ENV}`"
+        ))
+    };
+    let text = raw.to_str().ok_or_else(|| bad("not valid UTF-8".into()))?;
+    let total = crate::units::parse_duration(text).map_err(|e| bad(e.to_string()))?;
+    if total.is_zero() {
+        return Err(bad("must be longer than zero".into()).into());
+    }
+    Ok((CONNECT_TIMEOUT.min(total), total))
+}
+
 /// Reads a PEM bundle for use as extra trust roots.
 pub fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>> {
     let pem =
@@ -37,10 +65,11 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>> {
 /// follows redirects (OAuth endpoints must not be redirected), and times out.
 pub fn client(extra_roots: Vec<reqwest::Certificate>) -> Result<reqwest::Client> {
     install_crypto_provider();
+    let (connect, total) = timeouts()?;
     let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(connect)
+        .timeout(total)
         .user_agent(concat!("kaccess/", env!("CARGO_PKG_VERSION")));
     if !extra_roots.is_empty() {
         b = b.tls_certs_merge(extra_roots);
@@ -86,7 +115,13 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for OidcHttp {
 pub fn is_unreachable(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cur {
-        if let Some(r) = e.downcast_ref::<reqwest::Error>()
+        // `AdapterError` is `#[error(transparent)]`: its `source()` skips
+        // the reqwest error itself, so a timeout would not be seen below.
+        let reqwest_err = match e.downcast_ref::<AdapterError>() {
+            Some(AdapterError::Reqwest(r)) => Some(r),
+            _ => e.downcast_ref::<reqwest::Error>(),
+        };
+        if let Some(r) = reqwest_err
             && (r.is_connect() || r.is_timeout())
         {
             return true;
@@ -104,4 +139,43 @@ pub fn is_unreachable(err: &(dyn std::error::Error + 'static)) -> bool {
         cur = e.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_env_replaces_the_request_timeout_and_caps_connect() {
+        assert_eq!(
+            timeouts_from(None).unwrap(),
+            (CONNECT_TIMEOUT, REQUEST_TIMEOUT)
+        );
+        assert_eq!(
+            timeouts_from(Some("3s".into())).unwrap(),
+            (Duration::from_secs(3), Duration::from_secs(3))
+        );
+        assert_eq!(
+            timeouts_from(Some("2m".into())).unwrap(),
+            (CONNECT_TIMEOUT, Duration::from_secs(120))
+        );
+    }
+
+    #[test]
+    fn bad_timeout_env_is_a_usage_error_naming_the_variable() {
+        use std::os::unix::ffi::OsStringExt;
+        for raw in [
+            std::ffi::OsString::from("soon"),
+            std::ffi::OsString::from("0s"),
+            std::ffi::OsString::from_vec(vec![0xff, b's']),
+        ] {
+            let err = timeouts_from(Some(raw.clone())).unwrap_err();
+            assert_eq!(
+                crate::error::exit_of(&err),
+                crate::error::Exit::Usage,
+                "{raw:?}"
+            );
+            assert!(format!("{err:#}").contains(TIMEOUT_ENV), "{err:#}");
+        }
+    }
 }

@@ -43,6 +43,11 @@ pub const ENVIRONMENT: &[Entry] = &[
          a directory of yours, mode 0700, not a symlink; kaccess refuses anything else.",
     ),
     e(
+        "KACCESS_HTTP_TIMEOUT",
+        "Whole-request timeout for calls to the identity provider and the broker (default: 30s; \
+         e.g. 2m on a slow link).",
+    ),
+    e(
         "BROWSER",
         "Command that opens the login page in the browser flow. With --flow auto, a set BROWSER, \
          DISPLAY or WAYLAND_DISPLAY (and no SSH_CONNECTION or SSH_TTY) picks the browser flow; \
@@ -134,7 +139,6 @@ pub struct Page {
     pub files: &'static [&'static str],
 }
 
-const CLIENT_ENV: &[&str] = &["KACCESS_CONFIG", "KACCESS_RUNTIME_DIR"];
 const SESSION_FILES: &[&str] = &[
     "RUNTIME/sessions/CLUSTER.kubeconfig",
     "RUNTIME/sessions/CLUSTER.json",
@@ -189,6 +193,7 @@ pub const PAGES: &[Page] = &[
         env: &[
             "KACCESS_CONFIG",
             "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
             "BROWSER",
             "DBUS_SESSION_BUS_ADDRESS",
         ],
@@ -209,7 +214,11 @@ pub const PAGES: &[Page] = &[
             x("End the session of `prod`", "kaccess logout prod"),
             x("End every session", "kaccess logout --all"),
         ],
-        env: CLIENT_ENV,
+        env: &[
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+        ],
         files: &[
             "RUNTIME/sessions/CLUSTER.kubeconfig",
             "RUNTIME/sessions/CLUSTER.json",
@@ -230,6 +239,7 @@ pub const PAGES: &[Page] = &[
             "KUBERNETES_EXEC_INFO",
             "KACCESS_CONFIG",
             "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
         ],
         files: &[
             "RUNTIME/sessions/CLUSTER.json",
@@ -253,7 +263,12 @@ pub const PAGES: &[Page] = &[
                 "kaccess exec prod -- helm list",
             ),
         ],
-        env: &["KACCESS_CONFIG", "KACCESS_RUNTIME_DIR", "KUBECONFIG"],
+        env: &[
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+            "KUBECONFIG",
+        ],
         files: &[
             "RUNTIME/sessions/CLUSTER.exec-PID.kubeconfig",
             "RUNTIME/sessions/CLUSTER.json",

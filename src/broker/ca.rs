@@ -417,6 +417,19 @@ pub(crate) mod tests {
         assert!(check_csr(&csr_with(&PKCS_ED25519, "x", "y")).is_ok());
     }
 
+    /// Made with `openssl req -new -newkey rsa:1024 -subj /CN=x/O=system:masters`
+    /// (ring cannot make RSA keys, nor sign with one this short).
+    const RSA_1024_CSR: &str = "-----BEGIN CERTIFICATE REQUEST-----\nMIIBZDCBzgIBADAlMQowCAYDVQQDDAF4MRcwFQYDVQQKDA5zeXN0ZW06bWFzdGVy\nczCBnzANBgkqhkiG9w0BAQEFAAOBjQAwgYkCgYEAo/7UsWWPG0lG+O5ZrM/fAZ8+\nF8qOvNEedOt2uoAbY+hQba9WKB1mpiEj47pLvX6+LR7M3+YZucNuN/YKGRxnTrJn\nV9efmwQCHVBGYUeByYfTptOQmFoQNpu7jRVfOGYqc8tpSF6ErjfZ/6Lpfkl/en13\nb9ISbB/8No39tLK0c/ECAwEAAaAAMA0GCSqGSIb3DQEBCwUAA4GBAFmZ5/XTxswD\ncFuyM+JeO0Xu0tPZ2hgXWB1kImYLksA/75c4iYrq+ar4Lh1+bOi0eKIH4VBsI3LI\nMPh1Kty25gaH22UKk59UxdY7GQba4VCbLfqui2DUXbBIsE5dOFPLQaDoDCmPCexB\n8t7btUjR787soFiHaL5M9ssBJ+EFdGks\n-----END CERTIFICATE REQUEST-----";
+    /// The same with `rsa:2048 -subj /CN=x`.
+    const RSA_2048_CSR: &str = "-----BEGIN CERTIFICATE REQUEST-----\nMIICUTCCATkCAQAwDDEKMAgGA1UEAwwBeDCCASIwDQYJKoZIhvcNAQEBBQADggEP\nADCCAQoCggEBANDNAGr7+BAK22+KZRDEjElnEYzewd/gqogrCf5YVfZmskJZsfOG\nChMnzVS3CEoZ7vq+WHQReXoNAlFnvR338Z0qK0F8ANVcmFL8SchzJN3W05z1xEZP\nF1kTSIEMn3dhmRNwHT8XQw5ZIefRMZ5tFn2l0Pi6l1C2MOTFf/2sSqtStvic8+LS\njhbHmLmjboDLgcrnd8L6W3tNQuHZdHQ9rRNyxxiF20eu4PoSfqL7ijdTzIPIKsJO\n5X5Cym3VIXNCeuOFBo2AgXU9IwsNFXiWv26/ewlsD93DUZwj8kc5hIIUH3y7QxfG\noIwB03ok4RZVTGGFP3CeowdZ3XyKVGzdHlkCAwEAAaAAMA0GCSqGSIb3DQEBCwUA\nA4IBAQAoyhy8+liHEiXQEQbIJSELlFwD0qUXOV32QpMyr3zMPgvI4V3TbVh2yEyY\nTNbFtbD1Brf6emYgV99/OeCMOhSWiG/RtMi5P1+SxyU3f7rlR5tqfH5ItOe8Qd4I\nbA+GL8Ytp20I43JLKeZYsePbCkLdunaKD7HiOkbuLtFYT/OBxXVdcjdQv6XIosoR\n1abjmgkUPMwH/enBxI5G9TFZFNCXHQlnwpetbi0mbanHNRdZfhOoJvfb8mvd6+eQ\nyhu/EYTcct5IG3QiQPpF8cQUJhMDYHRuD8ksRQcvcP68QBog/L3ZPrrxyJZuUSyi\nFldJvtf6F2yjsBrlQ42b7Hmoy7R5\n-----END CERTIFICATE REQUEST-----";
+
+    #[test]
+    fn rsa_below_2048_bits_is_weak_and_2048_passes() {
+        let err = check_csr(RSA_1024_CSR).unwrap_err();
+        assert!(err.to_string().contains("RSA with 1024 bits"), "{err}");
+        assert!(check_csr(RSA_2048_CSR).is_ok());
+    }
+
     #[test]
     fn a_tampered_csr_does_not_verify() {
         let pem_text = csr_with(&PKCS_ECDSA_P256_SHA256, "alice", "sre");

@@ -166,6 +166,7 @@ impl BrokerConfig {
 
     /// Parses YAML text; relative paths are resolved against `base`.
     pub fn parse(text: &str, base: &Path) -> Result<BrokerConfig, String> {
+        crate::config::file::check_yaml_shape(text)?;
         let de = serde_yaml::Deserializer::from_str(text);
         let mut cfg: BrokerConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
@@ -377,6 +378,18 @@ clusters:
     fn odd_cluster_names_are_refused() {
         let text = EXAMPLE.replace("  prod:", "  \"../prod\":");
         assert!(parse(&text).unwrap_err().contains("cluster names"));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let started = std::time::Instant::now();
+        for deep in ["[".repeat(100_000), "{a: ".repeat(100_000)] {
+            let err = parse(&deep).unwrap_err();
+            assert!(err.contains("at most 4096"), "{err}");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let nested = format!("clusters: {}1{}\n", "[".repeat(1000), "]".repeat(1000));
+        assert!(parse(&nested).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! IdP, exchanged at the broker for a session, written as a session
 //! kubeconfig that is deleted when the session ends.
 
-use crate::cli::{ClientOpts, Flow, LoginArgs, Output, TokenStore as TokenStoreChoice};
+use crate::cli::{ClientOpts, LoginArgs, Output};
 use crate::error::{Exit, Failure};
 use crate::oidc::login::LoginResult;
 use crate::session::paths::check_cluster_name;
@@ -12,9 +12,7 @@ use crate::units::{format_duration, parse_duration};
 use anyhow::Result;
 use serde_json::json;
 use std::io::Write;
-use std::time::Duration;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 pub fn run(args: LoginArgs) -> Result<Exit> {
     check_cluster_name(&args.cluster)?;
@@ -37,6 +35,7 @@ pub fn run(args: LoginArgs) -> Result<Exit> {
         session_ttl,
         credential: args.credential.map(Into::into),
         embed: args.embed,
+        holding_lock: false,
     };
     let (result, session) = login_and_start(&request)?;
     report(&args.cluster, &result, &session, args.output)?;
@@ -49,25 +48,11 @@ pub fn login_for_exec(
     reason: Option<String>,
     client: &ClientOpts,
 ) -> Result<SessionRecord> {
-    let (_, session) = login_and_start(&LoginRequest {
-        cluster,
-        client,
-        flow: Flow::Auto,
-        no_browser: false,
-        timeout: Duration::from_secs(300),
-        token_store: TokenStoreChoice::Keyring,
-        reason,
-        session_ttl: None,
-        credential: None,
-        embed: false,
-    })?;
+    let (_, session) = login_and_start(&LoginRequest::defaults(cluster, client, reason))?;
     Ok(session)
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
-}
+use crate::cmd::sessions::rfc3339;
 
 /// Who logged in and the session they got: a summary on stderr, and with
 /// `-o json` the same facts as one JSON object on stdout.

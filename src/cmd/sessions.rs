@@ -76,6 +76,14 @@ impl<'a> From<&'a SessionRecord> for SessionView<'a> {
     }
 }
 
+/// `2026-11-26T18:01:50Z`, as in logs and JSON.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
 /// "in 7h59m", "12s ago".
 pub fn relative(t: OffsetDateTime, now: OffsetDateTime) -> String {
     let d = t - now;
@@ -127,13 +135,13 @@ pub fn status(args: StatusArgs) -> Result<Exit> {
                     out,
                     "  credential: {} until {} ({})",
                     r.credential_kind.as_str(),
-                    r.credential.expires_at,
+                    rfc3339(r.credential.expires_at),
                     relative(r.credential.expires_at, now)
                 )?;
                 writeln!(
                     out,
                     "  session:    ends {} ({})",
-                    r.session_expires_at,
+                    rfc3339(r.session_expires_at),
                     relative(r.session_expires_at, now)
                 )?;
                 writeln!(out, "  kubeconfig: {}", r.kubeconfig.display())?;

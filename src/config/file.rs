@@ -94,6 +94,10 @@ struct RawBroker {
 /// Parses and checks `text` (read from `path`, which is only used in
 /// messages and to resolve relative file paths).
 pub fn parse(path: &Path, text: &str) -> Result<BTreeMap<String, ClusterConfig>, ConfigError> {
+    check_yaml_shape(text).map_err(|message| ConfigError::Syntax {
+        path: path.into(),
+        message,
+    })?;
     let raw: RawFile = if text.trim().is_empty() {
         RawFile::default()
     } else {
@@ -147,6 +151,32 @@ pub fn parse(path: &Path, text: &str) -> Result<BTreeMap<String, ClusterConfig>,
         out.insert(name.clone(), ctx.resolve(&name, merged)?);
     }
     Ok(out)
+}
+
+/// Largest configuration file (client or broker) kaccess reads.
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+/// Most `[`/`{` a configuration may hold. The YAML scanner's work grows
+/// with the square of the flow-nesting depth (100 000 nested `{a: ` take
+/// over a minute), so a file that could nest that deep is refused before
+/// it is scanned. Real files hold a few dozen.
+pub const MAX_FLOW_BRACKETS: usize = 4096;
+
+/// Refuses YAML text too large or too bracket-heavy to scan in bounded
+/// time. Shared by the client and broker configuration loaders.
+pub fn check_yaml_shape(text: &str) -> Result<(), String> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "the file is {} bytes; a configuration may have at most {MAX_CONFIG_BYTES}",
+            text.len()
+        ));
+    }
+    let brackets = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+    if brackets > MAX_FLOW_BRACKETS {
+        return Err(format!(
+            "the file has {brackets} `[`/`{{`; a configuration may have at most {MAX_FLOW_BRACKETS} (is it nested this deep on purpose?)"
+        ));
+    }
+    Ok(())
 }
 
 /// `[a-z0-9][a-z0-9._-]*`: safe as a file name and a kubeconfig context.
@@ -396,6 +426,39 @@ clusters:
         parse(Path::new("/etc/k.yaml"), text)
             .unwrap_err()
             .to_string()
+    }
+
+    /// A billion-laughs document: 10^12 nodes if aliases were expanded.
+    fn alias_bomb() -> String {
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..12 {
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
+            let refs = vec![format!("*{prev}"); 10].join(", ");
+            bomb.push_str(&format!("l{i}: &l{i} [{refs}]\n"));
+        }
+        bomb
+    }
+
+    #[test]
+    fn yaml_alias_bombs_and_deep_nesting_are_refused_quickly() {
+        let started = std::time::Instant::now();
+        assert!(parse(Path::new("/etc/k.yaml"), &alias_bomb()).is_err());
+        for deep in ["[".repeat(100_000), "{a: ".repeat(100_000)] {
+            let e = err(&deep);
+            assert!(
+                e.contains("/etc/k.yaml") && e.contains("at most 4096"),
+                "{e}"
+            );
+        }
+        // Below the bracket cap, nesting still ends in an error, not a crash.
+        assert!(parse(Path::new("/etc/k.yaml"), &"[".repeat(4000)).is_err());
+        let e = err(&"# padding\n".repeat(MAX_CONFIG_BYTES / 10 + 1));
+        assert!(e.contains("at most 1048576"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]

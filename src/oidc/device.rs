@@ -2,17 +2,21 @@
 //! verification URI, the user code and a QR code of
 //! `verification_uri_complete` go to stderr, then the token endpoint is
 //! polled at the IdP's `interval` (slower after `slow_down`) until the user
-//! approves, denies, or the code expires.
+//! approves, denies, or the code expires — or the IdP stops answering.
 
 use super::login::{BaseClient, RequestParams, TokenResponse, token_request_error};
 use crate::error::Failure;
-use crate::http::OidcHttp;
+use crate::http::{AdapterError, OidcHttp};
 use crate::units::format_duration;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use oauth2::DeviceCodeErrorResponseType;
 use oauth2::{DeviceAuthorizationUrl, RequestTokenError, StandardDeviceAuthorizationResponse};
+use std::future::Future;
 use std::io::IsTerminal;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -43,14 +47,27 @@ pub async fn login(
     let bar = countdown(wait);
     let expires = Instant::now() + wait;
     let sleep_bar = bar.clone();
-    let result = client
-        .exchange_device_access_token(&details)
-        .request_async(
-            http,
-            move |d| sleep_with_countdown(d, sleep_bar.clone(), expires),
-            Some(wait),
-        )
-        .await;
+    let watched = Watched::new(http.clone());
+    let gave_up = watched.gave_up.clone();
+    let result = tokio::select! {
+        r = client
+            .exchange_device_access_token(&details)
+            .request_async(
+                &watched,
+                move |d| sleep_with_countdown(d, sleep_bar.clone(), expires),
+                Some(wait),
+            ) => r,
+        () = gave_up.notified() => {
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
+            }
+            return Err(Failure::unreachable(format!(
+                "cannot reach the identity provider while waiting for the device login ({MAX_UNREACHABLE_POLLS} polls in a row failed)"
+            ))
+            .help("check the network and the IdP, then run the login again")
+            .into());
+        }
+    };
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -99,6 +116,51 @@ fn show_instructions(details: &StandardDeviceAuthorizationResponse, wait: Durati
         "Waiting for approval; the code expires in {}.",
         format_duration(wait)
     );
+}
+
+/// Polls in a row that could not reach the IdP before the login gives up.
+/// oauth2 polls through transport errors (backing off up to 10 s) until
+/// the code expires, which would leave the user waiting on a dead IdP for
+/// the code's whole lifetime.
+pub const MAX_UNREACHABLE_POLLS: u32 = 3;
+
+/// The polling client, counting polls that could not reach the IdP.
+struct Watched {
+    http: OidcHttp,
+    failures: AtomicU32,
+    gave_up: Arc<tokio::sync::Notify>,
+}
+
+impl Watched {
+    fn new(http: OidcHttp) -> Self {
+        Watched {
+            http,
+            failures: AtomicU32::new(0),
+            gave_up: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+}
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for Watched {
+    type Error = AdapterError;
+    type Future = Pin<
+        Box<dyn Future<Output = Result<openidconnect::HttpResponse, AdapterError>> + Send + 'c>,
+    >;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let result = self.http.call(request).await;
+            match &result {
+                Err(e) if crate::http::is_unreachable(e) => {
+                    if self.failures.fetch_add(1, Ordering::Relaxed) + 1 >= MAX_UNREACHABLE_POLLS {
+                        self.gave_up.notify_one();
+                    }
+                }
+                _ => self.failures.store(0, Ordering::Relaxed),
+            }
+            result
+        })
+    }
 }
 
 /// A countdown on stderr, only when stderr is a terminal (logs and CI get

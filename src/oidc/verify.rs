@@ -230,7 +230,19 @@ pub fn verify_id_token(
             NonceCheck::Ignore => token.claims(&verifier, |_: Option<&Nonce>| Ok(())),
         };
         match result {
-            Ok(claims) => return flatten(raw, claims, now),
+            // openidconnect leaves `azp` unchecked (its steps 4-5 are
+            // commented out); a token whose authorized party is another
+            // client was not issued to us, whatever its `aud` says. (A
+            // second audience is refused by openidconnect already.)
+            Ok(claims) => match claims.authorized_party() {
+                Some(azp) if **azp != *audience => {
+                    last_err = TokenError::WrongAudience(format!(
+                        "the ID token was issued to `{}` (`azp`), not to `{audience}`",
+                        **azp
+                    ));
+                }
+                _ => return flatten(raw, claims, now),
+            },
             Err(e) => {
                 let e = from_claims_error(e);
                 if !matches!(e, TokenError::WrongAudience(_)) {
@@ -511,6 +523,66 @@ pub(crate) mod tests {
         let err =
             verify_id_token(&raw, ISS, &aud(), &iss.jwks, NonceCheck::Ignore, now).unwrap_err();
         assert!(matches!(err, TokenError::NotYetValid(_)), "{err:?}");
+    }
+
+    #[test]
+    fn azp_of_another_client_or_missing_with_several_audiences_is_refused() {
+        let iss = TestIssuer::new("k1");
+        let now = OffsetDateTime::now_utc();
+        let hour = time::Duration::hours(1);
+        let mut azp = groups();
+        azp.insert("azp".into(), serde_json::json!("other-client"));
+        let other_azp = iss.sign(&["kaccess"], now, now + hour, None, azp.clone());
+        let err = verify_id_token(&other_azp, ISS, &aud(), &iss.jwks, NonceCheck::Ignore, now)
+            .unwrap_err();
+        assert!(err.to_string().contains("other-client"), "{err}");
+        // Issued to another client that also lists us: its azp says whose it is.
+        let shared = iss.sign(&["kaccess", "other-client"], now, now + hour, None, azp);
+        assert!(verify_id_token(&shared, ISS, &aud(), &iss.jwks, NonceCheck::Ignore, now).is_err());
+        let no_azp = iss.sign(
+            &["kaccess", "other-client"],
+            now,
+            now + hour,
+            None,
+            groups(),
+        );
+        assert!(verify_id_token(&no_azp, ISS, &aud(), &iss.jwks, NonceCheck::Ignore, now).is_err());
+        let mut ours = groups();
+        ours.insert("azp".into(), serde_json::json!("kaccess"));
+        let ours = iss.sign(&["kaccess"], now, now + hour, None, ours);
+        assert!(verify_id_token(&ours, ISS, &aud(), &iss.jwks, NonceCheck::Ignore, now).is_ok());
+    }
+
+    #[test]
+    fn a_replayed_nonce_from_an_earlier_login_is_refused() {
+        let iss = TestIssuer::new("k1");
+        let now = OffsetDateTime::now_utc();
+        let hour = time::Duration::hours(1);
+        // A token captured from login 1, replayed into login 2's callback.
+        let earlier = iss.sign(&["kaccess"], now, now + hour, Some("login-1"), groups());
+        let err = verify_id_token(
+            &earlier,
+            ISS,
+            &aud(),
+            &iss.jwks,
+            NonceCheck::Expect("login-2"),
+            now,
+        )
+        .unwrap_err();
+        assert!(matches!(err, TokenError::NonceMismatch(_)), "{err:?}");
+        let none = iss.sign(&["kaccess"], now, now + hour, None, groups());
+        assert!(
+            verify_id_token(
+                &none,
+                ISS,
+                &aud(),
+                &iss.jwks,
+                NonceCheck::Expect("login-2"),
+                now
+            )
+            .is_err(),
+            "a login that sent a nonce needs it back"
+        );
     }
 
     #[test]

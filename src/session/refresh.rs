@@ -201,22 +201,16 @@ fn login_needed(
     if credential::can_prompt(info) {
         eprintln!("kaccess: the session for `{cluster}` {why}; logging in again");
         let (_, rec) = super::start::login_and_start(&super::start::LoginRequest {
-            cluster,
-            client: &args.client,
-            flow: crate::cli::Flow::Auto,
-            no_browser: false,
-            timeout: std::time::Duration::from_secs(300),
-            token_store: TokenStoreChoice::Keyring,
-            reason,
-            session_ttl: None,
-            credential: None,
-            embed: false,
+            // We hold the cluster lock already (taken at the top of `run`).
+            holding_lock: true,
+            ..super::start::LoginRequest::defaults(cluster, &args.client, reason)
         })?;
         return print(info, &rec);
     }
+    // The message itself ends with the command (kubectl shows only the
+    // plugin's stderr), so no separate `help:` line repeats it.
     Err(Failure::login_required(format!(
         "session for {cluster} {why}; run: kaccess login {cluster}"
     ))
-    .help(format!("run: kaccess login {cluster}"))
     .into())
 }

@@ -29,6 +29,8 @@ pub struct StartOptions {
     pub embed: bool,
     /// The client config file, so the exec plugin finds it again.
     pub config_path: PathBuf,
+    /// The caller already holds the cluster lock (the exec plugin).
+    pub holding_lock: bool,
 }
 
 /// The API server's CA bundle from the cluster config, as PEM bytes.
@@ -54,7 +56,7 @@ pub fn cluster_ca_pem(cluster: &ClusterConfig) -> Result<Option<Vec<u8>>> {
 
 /// Opens a session at the broker with `login`'s ID token and writes it to
 /// disk. Returns the record as written.
-pub async fn start(
+pub async fn start_session(
     layout: &Layout,
     cluster: &ClusterConfig,
     login: &LoginResult,
@@ -128,13 +130,53 @@ pub async fn start(
         namespace: cluster.namespace.as_deref(),
         auth,
     });
+    // The cluster lock keeps a concurrent exec-plugin refresh of the old
+    // session from writing its record over this one.
+    let _lock = match opts.holding_lock {
+        true => None,
+        false => Some(super::lock::acquire(
+            &layout.lock(name),
+            name,
+            std::time::Duration::from_secs(30),
+        )?),
+    };
+    let previous = record::read(layout, name).ok();
     // Kubeconfig first: if we die before the record is written, the
     // kubeconfig is an orphan that the next sweep removes.
     crate::fsutil::write_atomic(&kubeconfig_path, yaml.as_bytes(), 0o600)?;
     record::write(layout, &rec)?;
     rec.reaper_pid = super::reaper::spawn(&layout.root, name, &rec.session_id).ok();
     record::write(layout, &rec)?;
+    if let Some(old) = previous {
+        retire(&broker, &id.raw, &old, &rec).await;
+    }
     Ok(rec)
+}
+
+/// A new login replaces the cluster's old session: revoke the old one at the
+/// broker so at most one session per cluster stays usable. Best effort and
+/// brief — the old session ends by itself at its `session_expires_at`.
+async fn retire(
+    broker: &BrokerClient,
+    id_token: &Secret,
+    old: &SessionRecord,
+    new: &SessionRecord,
+) {
+    if old.session_id == new.session_id
+        || old.subject != new.subject
+        || old.broker_url != new.broker_url
+        || old.session_expires_at <= OffsetDateTime::now_utc()
+    {
+        return;
+    }
+    let revoke = broker.revoke(id_token, &old.session_id);
+    match tokio::time::timeout(std::time::Duration::from_secs(3), revoke).await {
+        Ok(Ok(_)) => {}
+        _ => eprintln!(
+            "kaccess: warning: could not revoke the previous session {} of `{}`; it ends by itself at {}",
+            old.session_id, old.cluster, old.session_expires_at
+        ),
+    }
 }
 
 fn user_auth<'a>(
@@ -183,6 +225,29 @@ pub struct LoginRequest<'a> {
     pub session_ttl: Option<Duration>,
     pub credential: Option<CredentialKind>,
     pub embed: bool,
+    /// The caller already holds the cluster lock (the exec plugin).
+    pub holding_lock: bool,
+}
+
+impl<'a> LoginRequest<'a> {
+    /// A login with every setting at its default: automatic flow, keyring,
+    /// the cluster's configured credential and session length. Used where
+    /// kaccess logs in on the user's behalf (`exec`, the exec plugin).
+    pub fn defaults(cluster: &'a str, client: &'a ClientOpts, reason: Option<String>) -> Self {
+        LoginRequest {
+            cluster,
+            client,
+            flow: Flow::Auto,
+            no_browser: false,
+            timeout: std::time::Duration::from_secs(300),
+            token_store: TokenStoreChoice::Keyring,
+            reason,
+            session_ttl: None,
+            credential: None,
+            embed: false,
+            holding_lock: false,
+        }
+    }
 }
 
 /// The interactive login and the broker session it opens; shared by
@@ -209,13 +274,60 @@ pub fn login_and_start(req: &LoginRequest) -> Result<(LoginResult, SessionRecord
         credential: req.credential.unwrap_or(cluster.credential),
         embed: req.embed,
         config_path: config.path.clone(),
+        holding_lock: req.holding_lock,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
         let result = login(cluster, &opts).await?;
-        let session = crate::session::start::start(&layout, cluster, &result, &start).await?;
+        let session = match start_session(&layout, cluster, &result, &start).await {
+            Err(e) if needs_reason(&e) && can_ask() => {
+                let reason = ask_reason(&cluster.name)?;
+                let start = StartOptions {
+                    reason: Some(reason),
+                    ..start.clone()
+                };
+                start_session(&layout, cluster, &result, &start).await?
+            }
+            other => other?,
+        };
         anyhow::Ok((result, session))
     })
+}
+
+/// The broker refused only because no reason was given.
+fn needs_reason(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<crate::exchange::ExchangeError>()
+        .and_then(|x| x.code())
+        == Some(crate::protocol::ErrorCode::ReasonRequired)
+}
+
+/// A person can answer a question here.
+fn can_ask() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Asks the person at the terminal why they need access (the broker
+/// requires it and records it with every credential).
+fn ask_reason(cluster: &str) -> Result<String> {
+    use std::io::{BufRead, Write};
+    for _ in 0..3 {
+        eprint!("Reason for access to `{cluster}` (ticket, incident): ");
+        std::io::stderr().flush()?;
+        let mut line = String::new();
+        if std::io::stdin().lock().read_line(&mut line)? == 0 {
+            break;
+        }
+        let reason = line.trim();
+        if !reason.is_empty() {
+            return Ok(reason.to_owned());
+        }
+    }
+    Err(
+        crate::error::Failure::denied(format!("no reason given for access to `{cluster}`"))
+            .help(format!("kaccess login {cluster} --reason \"TICKET-123\""))
+            .into(),
+    )
 }

@@ -271,6 +271,7 @@ fn cause_of(name: &str) -> &'static str {
         "alg none" => "unsigned",
         "HS256 with the RSA public key" => "disallowed_alg",
         "unknown kid" => "unknown_key",
+        "azp of another client" => "issued to `another-client`",
         "oversized bearer" => "larger than",
         "unverified email as username" => "not verified",
         "no MFA claim" => "does not prove MFA",
@@ -407,6 +408,13 @@ async fn each_bad_input_is_refused_with_its_status_and_one_audit_line() {
         case(
             "unknown kid",
             Some(env.idp.mint_id_token(json!({}), Mint::UnknownKid)),
+            tok(json!({})),
+            401,
+            "unauthenticated",
+        ),
+        case(
+            "azp of another client",
+            Some(env.token(json!({"azp": "another-client"}))),
             tok(json!({})),
             401,
             "unauthenticated",

@@ -301,3 +301,147 @@ fn revoked_session_makes_kubectl_fail_and_the_plugin_says_to_log_in_again() {
         "the revoked session is gone locally too"
     );
 }
+
+#[test]
+fn embedded_kubeconfig_works_without_kaccess_and_is_deleted_when_its_credential_ends() {
+    let w = World::start(WorldOptions {
+        credential_ttl: "6s",
+        ..WorldOptions::default()
+    });
+    let kubeconfig = w.login(&["--embed"]);
+    let yaml = std::fs::read_to_string(&kubeconfig).unwrap();
+    assert!(yaml.contains("client-certificate-data"), "{yaml}");
+    assert!(!yaml.contains("exec:"), "{yaml}");
+    // Works with the runtime dir gone: nothing but the file is needed.
+    let mut cmd = w.kubectl(&kubeconfig, &["auth", "whoami"]);
+    cmd.env("PATH", "/usr/bin:/bin");
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("alice@example.com"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while kubeconfig.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        !kubeconfig.exists(),
+        "deleted when the embedded credential ended"
+    );
+}
+
+#[test]
+fn status_env_and_kubeconfig_describe_the_live_session() {
+    let w = World::start(WorldOptions::default());
+    let kubeconfig = w.login(&["--reason", "CHG-42"]);
+    let status = run(w.kaccess(&["status", "-o", "json"]));
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let s = &v["sessions"][0];
+    assert_eq!(s["cluster"], "demo");
+    assert_eq!(s["username"], "alice@example.com");
+    assert_eq!(s["reason"], "CHG-42");
+    assert_eq!(s["groups"][0], "kaccess:demo:sre");
+    assert!(
+        !text(&status.stdout).contains("PRIVATE KEY"),
+        "no secret in status"
+    );
+    let env = run(w.kaccess(&["env", "demo"]));
+    assert_eq!(
+        text(&env.stdout).trim(),
+        format!("export KUBECONFIG='{}'", kubeconfig.display())
+    );
+    let fish = run(w.kaccess(&["env", "demo", "--shell", "fish"]));
+    assert!(text(&fish.stdout).starts_with("set -gx KUBECONFIG '"));
+    let path = run(w.kaccess(&["kubeconfig", "demo"]));
+    assert_eq!(text(&path.stdout).trim(), kubeconfig.display().to_string());
+    let none = run(w.kaccess(&["env", "other"]));
+    assert_eq!(none.status.code(), Some(3));
+    assert!(text(&none.stderr).contains("kaccess login other"));
+}
+
+#[test]
+fn login_json_goes_to_stdout_alone_with_the_session() {
+    let w = World::start(WorldOptions::default());
+    let out = run(w.kaccess(&[
+        "login",
+        "demo",
+        "--flow",
+        "device",
+        "--token-store",
+        "none",
+        "--reason",
+        "INC-9",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON doc");
+    assert_eq!(v["session"]["reason"], "INC-9");
+    assert!(
+        v["session"]["kubeconfig"]
+            .as_str()
+            .unwrap()
+            .ends_with("demo.kubeconfig")
+    );
+    let err = text(&out.stderr);
+    assert!(err.contains("export KUBECONFIG="), "{err}");
+}
+
+#[test]
+fn plugin_with_a_person_at_a_terminal_logs_in_and_prints_the_credential() {
+    let w = World::start(WorldOptions::default());
+    // `script` gives the plugin a pseudo-terminal, as a person's shell would.
+    let plugin = format!("{} credential demo", env!("CARGO_BIN_EXE_kaccess"));
+    let base = w.kaccess(&[]);
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &plugin, "/dev/null"])
+        .envs(base.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))))
+        .env_remove("DISPLAY")
+        .env(
+            "KUBERNETES_EXEC_INFO",
+            r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":true}}"#,
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The person types the reason the broker asks for.
+    use std::io::Write;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"INC-7\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let all = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{all}{}", text(&out.stderr));
+    assert!(all.contains("logging in again"), "{all}");
+    assert!(all.contains("Reason for access to `demo`"), "{all}");
+    assert!(all.contains("\"kind\":\"ExecCredential\""), "{all}");
+    assert!(w.runtime.join("sessions").join("demo.kubeconfig").exists());
+    let status = run(w.kaccess(&["status", "-o", "json"]));
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["sessions"][0]["reason"], "INC-7");
+}
+
+#[test]
+fn a_new_login_revokes_the_clusters_previous_session() {
+    let w = World::start(WorldOptions {
+        credential: "token",
+        ..WorldOptions::default()
+    });
+    w.login(&[]);
+    let first: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(w.runtime.join("sessions").join("demo.json")).unwrap(),
+    )
+    .unwrap();
+    let old_token = first["credential"]["token"].as_str().unwrap().to_owned();
+    w.login(&["--reason", "INC-2"]);
+    let review = w.review_token(&old_token);
+    assert_eq!(review["status"]["authenticated"], false, "{review}");
+    let revokes: Vec<_> = w
+        .broker
+        .audit()
+        .into_iter()
+        .filter(|r| r["event"] == "revoke" && r["session_id"] == first["session_id"])
+        .collect();
+    assert_eq!(revokes.len(), 1);
+}

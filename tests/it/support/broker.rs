@@ -211,6 +211,11 @@ clusters:
         self.spawn();
     }
 
+    /// The running broker's pid (for /proc samples).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `https://127.0.0.1:PORT` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

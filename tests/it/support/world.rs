@@ -51,6 +51,7 @@ pub struct Broker {
     pub serving_ca_pem: String,
     pub config_path: PathBuf,
     pub audit_path: PathBuf,
+    kaccess: PathBuf,
     stderr: mpsc::Receiver<String>,
 }
 
@@ -101,12 +102,9 @@ impl Broker {
             serving_ca_pem: serving_ca_pem.to_owned(),
             config_path: config_path.to_owned(),
             audit_path: audit_path.to_owned(),
+            kaccess: kaccess.to_owned(),
             stderr: rx,
         }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// Audit records so far, parsed.
@@ -122,6 +120,42 @@ impl Broker {
     /// Lines the broker printed on stderr since the last call.
     pub fn drain_stderr(&self) -> Vec<String> {
         self.stderr.try_iter().collect()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` to the broker (SIGSTOP/SIGCONT to make it hang and
+    /// wake up again).
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, signal);
+        }
+    }
+
+    /// Kills the broker with SIGKILL (a crash) and starts it again on the
+    /// same port, state and audit log, so clients configured with its URL
+    /// reach the new process.
+    pub fn crash_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self.url.rsplit(':').next().expect("port in broker URL");
+        let yaml = std::fs::read_to_string(&self.config_path).expect("broker config");
+        let yaml = yaml.replace(
+            "listen: 127.0.0.1:0\n",
+            &format!("listen: 127.0.0.1:{port}\n"),
+        );
+        std::fs::write(&self.config_path, yaml).expect("rewrite broker config");
+        let mut next = Broker::start(
+            &self.kaccess,
+            &self.config_path,
+            &self.audit_path,
+            &self.serving_ca_pem,
+        );
+        std::mem::swap(self, &mut next);
+        // `next` is now the dead process: its Drop reaps nothing new.
     }
 
     /// Stops the broker the way an operator would (SIGTERM).
