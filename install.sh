@@ -14,8 +14,14 @@ usage() {
 usage: ./install.sh [--prefix DIR] [--demo] [--uninstall]
 
   --prefix DIR   install under DIR (default: ~/.local)
-  --demo         after installing, run the local end-to-end demo
+  --demo         after installing, run the local end-to-end demo (scripts/demo)
   --uninstall    remove what install put under the prefix
+
+Environment:
+  KACCESS_INSTALL_PROFILE  release (default) or dev: dev builds with
+                           an unoptimised debug build (fast; for tests)
+  CARGO_TARGET_DIR         where cargo builds (default: target/ in this checkout,
+                           so the demo and later builds reuse the work)
 USAGE
 }
 
@@ -47,7 +53,8 @@ if [ "$action" = uninstall ]; then
         f="$mandir/$(basename "$page")"
         if [ -e "$f" ]; then rm -f "$f"; say "removed $f"; fi
     done
-    # Remove only the directories this script may have created, and only if empty.
+    # Remove only the directories this script may have created, and only if
+    # empty (one that was already there, empty, goes too: nothing records it).
     for d in "$mandir" "$prefix/share/man" "$(dirname "$fish_c")" "$prefix/share/fish" \
              "$(dirname "$zsh_c")" "$prefix/share/zsh" "$(dirname "$bash_c")" \
              "$prefix/share/bash-completion" "$prefix/share" "$prefix/bin"; do
@@ -63,8 +70,23 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
-say "building kaccess (release) and installing into $prefix ..."
-cargo install --locked --quiet --path "$here" --root "$prefix" --force >&2
+case "${KACCESS_INSTALL_PROFILE:-release}" in
+    release) profile=release; set -- --release ;;
+    dev) profile=debug; set -- ;;
+    *) say "install.sh: error: KACCESS_INSTALL_PROFILE must be \`release\` or \`dev\`"; exit 2 ;;
+esac
+# `cargo build` in the checkout's target/ rather than `cargo install`, which
+# builds in a throwaway dir (or, given one, under a different fingerprint):
+# this way the demo build and the next install reuse the work.
+target_dir="${CARGO_TARGET_DIR:-$here/target}"
+say "building kaccess ($profile) ..."
+cargo build --locked --quiet --manifest-path "$here/Cargo.toml" --target-dir "$target_dir" \
+    --bin kaccess "$@" >&2
+install -d "$prefix/bin"
+# Copy, then rename over the old binary: a running kaccess (a session's
+# reaper) keeps its file, and nobody ever sees a half-written one.
+install -m 0755 "$target_dir/$profile/kaccess" "$bin.new.$$"
+mv -f "$bin.new.$$" "$bin"
 say "installed $bin"
 
 install -d "$(dirname "$bash_c")" "$(dirname "$zsh_c")" "$(dirname "$fish_c")" "$mandir"
@@ -75,8 +97,6 @@ for page in "$here"/man/*.1; do
     install -m 0644 "$page" "$mandir/"
 done
 say "installed man pages into $mandir (try: man kaccess)"
-# cargo install leaves its own bookkeeping files in the root; keep the prefix clean.
-rm -f "$prefix/.crates.toml" "$prefix/.crates2.json"
 
 case ":${PATH}:" in
     *":$prefix/bin:"*) ;;

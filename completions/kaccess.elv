@@ -57,8 +57,8 @@ set edit:completion:arg-completer[kaccess] = {|@words|
         &'kaccess;logout'= {
             cand --config 'Client configuration file'
             cand --all 'Log out of every cluster with a session'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
@@ -90,15 +90,15 @@ set edit:completion:arg-completer[kaccess] = {|@words|
             cand -o 'o'
             cand --output 'output'
             cand --config 'Client configuration file'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
         &'kaccess;kubeconfig'= {
             cand --config 'Client configuration file'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
@@ -115,8 +115,8 @@ set edit:completion:arg-completer[kaccess] = {|@words|
             cand -o 'o'
             cand --output 'output'
             cand --config 'Client configuration file'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
@@ -124,8 +124,8 @@ set edit:completion:arg-completer[kaccess] = {|@words|
             cand --config 'Client configuration file'
             cand --force 'Overwrite an existing file'
             cand --stdout 'Print the example on stdout instead of writing it'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
@@ -144,8 +144,8 @@ set edit:completion:arg-completer[kaccess] = {|@words|
             cand --config 'Broker configuration file'
             cand --cluster 'Cluster for --print-apiserver-config (default: the only one)'
             cand --print-apiserver-config 'Print the kube-apiserver flags and webhook kubeconfig for this broker, then exit'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
@@ -158,8 +158,8 @@ set edit:completion:arg-completer[kaccess] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'kaccess;audit;verify'= {
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
@@ -182,8 +182,8 @@ set edit:completion:arg-completer[kaccess] = {|@words|
         &'kaccess;rbac;render'= {
             cand --config 'Broker configuration file'
             cand --cluster 'Only this cluster'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }

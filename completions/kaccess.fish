@@ -60,7 +60,7 @@ complete -c kaccess -n "__fish_kaccess_using_subcommand login" -s h -l help -d '
 complete -c kaccess -n "__fish_kaccess_using_subcommand login" -s V -l version -d 'Print version'
 complete -c kaccess -n "__fish_kaccess_using_subcommand logout" -l config -d 'Client configuration file' -r -F
 complete -c kaccess -n "__fish_kaccess_using_subcommand logout" -l all -d 'Log out of every cluster with a session'
-complete -c kaccess -n "__fish_kaccess_using_subcommand logout" -s h -l help -d 'Print help'
+complete -c kaccess -n "__fish_kaccess_using_subcommand logout" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kaccess -n "__fish_kaccess_using_subcommand logout" -s V -l version -d 'Print version'
 complete -c kaccess -n "__fish_kaccess_using_subcommand credential" -l lock-timeout -d 'Longest wait for another kaccess refreshing the same cluster' -r
 complete -c kaccess -n "__fish_kaccess_using_subcommand credential" -l config -d 'Client configuration file' -r -F
@@ -78,10 +78,10 @@ complete -c kaccess -n "__fish_kaccess_using_subcommand env" -s V -l version -d 
 complete -c kaccess -n "__fish_kaccess_using_subcommand status" -s o -l output -r -f -a "text\t''
 json\t''"
 complete -c kaccess -n "__fish_kaccess_using_subcommand status" -l config -d 'Client configuration file' -r -F
-complete -c kaccess -n "__fish_kaccess_using_subcommand status" -s h -l help -d 'Print help'
+complete -c kaccess -n "__fish_kaccess_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kaccess -n "__fish_kaccess_using_subcommand status" -s V -l version -d 'Print version'
 complete -c kaccess -n "__fish_kaccess_using_subcommand kubeconfig" -l config -d 'Client configuration file' -r -F
-complete -c kaccess -n "__fish_kaccess_using_subcommand kubeconfig" -s h -l help -d 'Print help'
+complete -c kaccess -n "__fish_kaccess_using_subcommand kubeconfig" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kaccess -n "__fish_kaccess_using_subcommand kubeconfig" -s V -l version -d 'Print version'
 complete -c kaccess -n "__fish_kaccess_using_subcommand config; and not __fish_seen_subcommand_from check init help" -s h -l help -d 'Print help'
 complete -c kaccess -n "__fish_kaccess_using_subcommand config; and not __fish_seen_subcommand_from check init help" -s V -l version -d 'Print version'
@@ -91,12 +91,12 @@ complete -c kaccess -n "__fish_kaccess_using_subcommand config; and not __fish_s
 complete -c kaccess -n "__fish_kaccess_using_subcommand config; and __fish_seen_subcommand_from check" -s o -l output -r -f -a "text\t''
 json\t''"
 complete -c kaccess -n "__fish_kaccess_using_subcommand config; and __fish_seen_subcommand_from check" -l config -d 'Client configuration file' -r -F
-complete -c kaccess -n "__fish_kaccess_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c kaccess -n "__fish_kaccess_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kaccess -n "__fish_kaccess_using_subcommand config; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
 complete -c kaccess -n "__fish_kaccess_using_subcommand config; and __fish_seen_subcommand_from init" -l config -d 'Client configuration file' -r -F
 complete -c kaccess -n "__fish_kaccess_using_subcommand config; and __fish_seen_subcommand_from init" -l force -d 'Overwrite an existing file'
 complete -c kaccess -n "__fish_kaccess_using_subcommand config; and __fish_seen_subcommand_from init" -l stdout -d 'Print the example on stdout instead of writing it'
-complete -c kaccess -n "__fish_kaccess_using_subcommand config; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help'
+complete -c kaccess -n "__fish_kaccess_using_subcommand config; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kaccess -n "__fish_kaccess_using_subcommand config; and __fish_seen_subcommand_from init" -s V -l version -d 'Print version'
 complete -c kaccess -n "__fish_kaccess_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate the configuration and print the effective settings of one cluster'
 complete -c kaccess -n "__fish_kaccess_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "init" -d 'Write a commented example configuration'
@@ -104,13 +104,13 @@ complete -c kaccess -n "__fish_kaccess_using_subcommand config; and __fish_seen_
 complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -l config -d 'Broker configuration file' -r -F
 complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -l cluster -d 'Cluster for --print-apiserver-config (default: the only one)' -r
 complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -l print-apiserver-config -d 'Print the kube-apiserver flags and webhook kubeconfig for this broker, then exit'
-complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -s h -l help -d 'Print help'
 complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -s V -l version -d 'Print version'
 complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -f -a "verify" -d 'Check the hash chain of an audit log; report the first broken line'
 complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
+complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
 complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Check the hash chain of an audit log; report the first broken line'
 complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -120,7 +120,7 @@ complete -c kaccess -n "__fish_kaccess_using_subcommand rbac; and not __fish_see
 complete -c kaccess -n "__fish_kaccess_using_subcommand rbac; and not __fish_seen_subcommand_from render help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kaccess -n "__fish_kaccess_using_subcommand rbac; and __fish_seen_subcommand_from render" -l config -d 'Broker configuration file' -r -F
 complete -c kaccess -n "__fish_kaccess_using_subcommand rbac; and __fish_seen_subcommand_from render" -l cluster -d 'Only this cluster' -r
-complete -c kaccess -n "__fish_kaccess_using_subcommand rbac; and __fish_seen_subcommand_from render" -s h -l help -d 'Print help'
+complete -c kaccess -n "__fish_kaccess_using_subcommand rbac; and __fish_seen_subcommand_from render" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kaccess -n "__fish_kaccess_using_subcommand rbac; and __fish_seen_subcommand_from render" -s V -l version -d 'Print version'
 complete -c kaccess -n "__fish_kaccess_using_subcommand rbac; and __fish_seen_subcommand_from help" -f -a "render" -d 'Print RoleBindings/ClusterRoleBindings for each grant, ready for `kubectl apply -f -`'
 complete -c kaccess -n "__fish_kaccess_using_subcommand rbac; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,29 +1,37 @@
 //! The command line, defined once. Help, man pages (`man/`) and shell
-//! completions (`completions/`) are all generated from these definitions;
+//! completions (`completions/`) are all generated from these definitions
+//! plus the prose in `manual` (examples, exit codes, environment, files);
 //! nothing here does I/O.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-/// Shown under `kaccess --help` and in `kaccess(1)`.
-pub const AFTER_HELP: &str = "\
-Exit codes:
-  0  success
-  1  error (anything not listed below)
-  2  usage or configuration error
-  3  login required but not possible here (non-interactive use)
-  4  denied (MFA missing, access denied at the IdP, policy refused)
-  5  identity provider or broker unreachable
+/// The full command: the derived definition with each command's notes and
+/// examples from [`crate::manual`] after its options in `--help`.
+pub fn command() -> clap::Command {
+    with_manual(Cli::command(), "")
+}
 
-Environment:
-  KACCESS_CONFIG       client configuration file
-                       (default: $XDG_CONFIG_HOME/kaccess/config.yaml)
-  KACCESS_RUNTIME_DIR  where sessions live
-                       (default: $XDG_RUNTIME_DIR/kaccess, else a private dir in the cache dir)
-  KACCESS_LOG          log filter for diagnostics on stderr (e.g. `debug`)
-  KACCESS_HTTP_TIMEOUT whole-request timeout for the IdP and the broker (default: 30s)
-  BROWSER              browser command used by the browser flow
-  KUBERNETES_EXEC_INFO set by kubectl when it runs `kaccess credential`";
+fn with_manual(mut cmd: clap::Command, path: &str) -> clap::Command {
+    if let Some(page) = crate::manual::page_of(path) {
+        let text = crate::manual::after_help(page);
+        if !text.is_empty() {
+            cmd = cmd.after_long_help(text);
+        }
+    }
+    // `mut_subcommand` moves the subcommand to the end: visiting every one
+    // in order keeps the declared order (help, completions).
+    let subs: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    for name in subs {
+        let sub_path = format!("{path} {name}");
+        let sub_path = sub_path.trim_start().to_owned();
+        cmd = cmd.mut_subcommand(&name, |s| with_manual(s, &sub_path));
+    }
+    cmd
+}
 
 /// Ephemeral, MFA-verified, audited access to Kubernetes clusters.
 #[derive(Debug, Parser)]
@@ -35,7 +43,6 @@ Environment:
 `kaccess login` verifies an MFA-backed OpenID Connect login, exchanges it at the kaccess \
 broker for a short-lived client certificate (for a key made on this machine) or a revocable \
 token, and writes a session kubeconfig that is deleted when the session ends.",
-    after_long_help = AFTER_HELP,
     propagate_version = true,
     max_term_width = 100
 )]
@@ -120,10 +127,6 @@ pub enum CredentialChoice {
 }
 
 #[derive(Debug, Args)]
-#[command(after_long_help = "Examples:
-  kaccess login prod --reason \"INC-123\"
-  kaccess login prod --flow device --reason \"CHG-42 rollout\"
-  kaccess login prod -o json | jq .session.expires_at")]
 pub struct LoginArgs {
     /// Cluster name from the client configuration
     pub cluster: String,
@@ -172,11 +175,6 @@ pub struct LogoutArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(
-    after_long_help = "kubectl runs this command itself; the session kubeconfig written by \
-`kaccess login` contains the exec stanza. On a cache hit it reads one file and prints; it never \
-prompts unless kubectl says the session is interactive."
-)]
 pub struct CredentialArgs {
     /// Cluster name
     pub cluster: String,
@@ -188,9 +186,6 @@ pub struct CredentialArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_long_help = "Examples:
-  kaccess exec prod --reason INC-123 -- kubectl get pods
-  kaccess exec prod -- helm list")]
 pub struct ExecArgs {
     /// Cluster name
     pub cluster: String,
@@ -211,8 +206,6 @@ pub enum Shell {
 }
 
 #[derive(Debug, Args)]
-#[command(after_long_help = "Example:
-  eval \"$(kaccess env prod)\"")]
 pub struct EnvArgs {
     /// Cluster name
     pub cluster: String,
@@ -333,11 +326,10 @@ pub struct GenerateArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_definition_is_consistent() {
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]

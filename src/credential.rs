@@ -91,10 +91,26 @@ pub struct ExecCredentialStatus<'a> {
     pub client_key_data: Option<&'a str>,
 }
 
+/// True when the credential already lasts until the session ends (the
+/// broker caps credentials there). Renewing it early gains nothing, so the
+/// lead and margin below do not apply: with them, every credential of a
+/// session shorter than a minute or two — and the last credential of every
+/// session — looked expired to kubectl on arrival, and each request made a
+/// new exchange and a new certificate (client-go then drops its open
+/// connections: `use of closed network connection`).
+fn lasts_until_session_end(rec: &SessionRecord) -> bool {
+    rec.session_expires_at - rec.credential.expires_at <= time::Duration::seconds(1)
+}
+
 /// The ExecCredential JSON for a cached credential.
 pub fn render(api_version: &str, rec: &SessionRecord) -> Result<String> {
     let c = &rec.credential;
-    let expiration = (c.expires_at - EXPIRY_LEAD)
+    let lead = if lasts_until_session_end(rec) {
+        time::Duration::ZERO
+    } else {
+        EXPIRY_LEAD
+    };
+    let expiration = (c.expires_at - lead)
         .replace_nanosecond(0)
         .unwrap_or(c.expires_at)
         .format(&time::format_description::well_known::Rfc3339)
@@ -114,7 +130,12 @@ pub fn render(api_version: &str, rec: &SessionRecord) -> Result<String> {
 
 /// True when the cached credential can be handed out as it is.
 pub fn is_fresh(rec: &SessionRecord, now: OffsetDateTime) -> bool {
-    rec.credential.expires_at - REFRESH_MARGIN > now && rec.session_expires_at > now
+    let margin = if lasts_until_session_end(rec) {
+        time::Duration::ZERO
+    } else {
+        REFRESH_MARGIN
+    };
+    rec.credential.expires_at - margin > now && rec.session_expires_at > now
 }
 
 /// May this invocation talk to a person? Only when kubectl says so *and*
@@ -208,6 +229,25 @@ mod tests {
         .unwrap();
         let lead = rec.credential.expires_at - exp;
         assert!(lead >= time::Duration::seconds(60) && lead < time::Duration::seconds(61));
+    }
+
+    #[test]
+    fn credential_that_lasts_until_session_end_is_fresh_and_rendered_to_its_real_end() {
+        let d = tempfile::tempdir().unwrap();
+        let l = Layout::new(d.path());
+        let now = OffsetDateTime::now_utc();
+        let mut rec = sample("prod", &l, time::Duration::seconds(20));
+        rec.credential.expires_at = rec.session_expires_at;
+        assert!(is_fresh(&rec, now), "renewing could not extend it");
+        let json: serde_json::Value = serde_json::from_str(&render(API_V1, &rec).unwrap()).unwrap();
+        let exp = OffsetDateTime::parse(
+            json["status"]["expirationTimestamp"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        assert!(exp > now, "kubectl must not see it as expired on arrival");
+        assert!(rec.credential.expires_at - exp < time::Duration::seconds(1));
+        assert!(!is_fresh(&rec, rec.session_expires_at));
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod error;
 pub mod exchange;
 pub mod fsutil;
 pub mod http;
+pub mod manual;
 pub mod oidc;
 pub mod protocol;
 pub mod secret;

@@ -386,7 +386,12 @@ pub fn growth(world: &World, fx: &Fixture, s: &Settings) -> Vec<Row> {
         )
         .expect("config");
         let t = Instant::now();
-        let broker = world::Broker::start(&config, &audit, &world.broker.serving_ca_pem);
+        let broker = world::Broker::start(
+            &crate::support::kaccess_bin(),
+            &config,
+            &audit,
+            &world.broker.serving_ca_pem,
+        );
         let started = t.elapsed();
         eprintln!(
             "bench: {n} sessions seeded in {}, broker started in {}",

@@ -1,12 +1,15 @@
 //! `kaccess __generate DIR`: shell completions and man pages, rendered from
-//! the clap definition so they can never drift from `--help`. The files are
-//! committed; `tests/it/generated.rs` fails when they are stale.
+//! the clap definition and `manual` so they can never drift from `--help`.
+//! The files are committed; `tests/it/generated.rs` fails when they are
+//! stale.
 
-use crate::cli::{Cli, GenerateArgs};
+use crate::cli::GenerateArgs;
 use crate::error::Exit;
+use crate::manual::{self, EXIT_CODES, Entry, Page};
 use anyhow::{Context, Result};
-use clap::CommandFactory;
 use clap_complete::Shell;
+use clap_mangen::Man;
+use clap_mangen::roff::{Roff, bold, italic, roman};
 use std::path::{Path, PathBuf};
 
 /// Every generated file: path relative to the repository root, and bytes.
@@ -19,7 +22,7 @@ pub fn render_all() -> Result<Vec<(PathBuf, Vec<u8>)>> {
         Shell::PowerShell,
         Shell::Elvish,
     ] {
-        let mut cmd = Cli::command();
+        let mut cmd = crate::cli::command();
         let mut buf = Vec::new();
         clap_complete::generate(shell, &mut cmd, "kaccess", &mut buf);
         let name = match shell {
@@ -32,27 +35,154 @@ pub fn render_all() -> Result<Vec<(PathBuf, Vec<u8>)>> {
         };
         out.push((Path::new("completions").join(name), buf));
     }
-    let root = Cli::command();
-    render_man(&root, "kaccess", &mut out)?;
+    let root = crate::cli::command();
+    let mut pages = Vec::new();
+    collect_pages(&root, "", &mut pages);
+    let names: Vec<String> = pages.iter().map(|(_, path)| page_name(path)).collect();
+    for (cmd, path) in &pages {
+        let man = render_man(cmd, path, &names)
+            .with_context(|| format!("cannot render the man page of `{}`", page_name(path)))?;
+        out.push((Path::new("man").join(format!("{}.1", page_name(path))), man));
+    }
     Ok(out)
 }
 
-/// One page per visible (sub)command: `kaccess(1)`, `kaccess-login(1)`,
-/// `kaccess-config-check(1)`, ...
-fn render_man(cmd: &clap::Command, name: &str, out: &mut Vec<(PathBuf, Vec<u8>)>) -> Result<()> {
-    let page = cmd
-        .clone()
-        .name(name.to_owned())
-        .display_name(name.to_owned());
-    let mut buf = Vec::new();
-    clap_mangen::Man::new(page)
-        .render(&mut buf)
-        .with_context(|| format!("cannot render the man page of `{name}`"))?;
-    out.push((Path::new("man").join(format!("{name}.1")), buf));
+/// `kaccess`, `kaccess-login`, `kaccess-config-check`, ...
+fn page_name(path: &str) -> String {
+    std::iter::once("kaccess")
+        .chain(path.split_whitespace())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Every visible (sub)command with its path (`""`, `"config check"`).
+fn collect_pages(cmd: &clap::Command, path: &str, out: &mut Vec<(clap::Command, String)>) {
+    out.push((cmd.clone(), path.to_owned()));
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        render_man(sub, &format!("{name}-{}", sub.get_name()), out)?;
+        let sub_path = format!("{path} {}", sub.get_name());
+        collect_pages(sub, sub_path.trim_start(), out);
     }
-    Ok(())
+}
+
+/// One page: clap's NAME, SYNOPSIS, DESCRIPTION, OPTIONS and SUBCOMMANDS,
+/// then the manual's NOTES, EXIT STATUS, ENVIRONMENT, FILES, EXAMPLES and
+/// SEE ALSO, then VERSION. (clap's own rendering of the after-help text as
+/// "EXTRA" is left out: the same text comes here as proper sections.)
+fn render_man(cmd: &clap::Command, path: &str, all_pages: &[String]) -> Result<Vec<u8>> {
+    let name = page_name(path);
+    let man = Man::new(cmd.clone().name(name.clone()).display_name(name.clone()));
+    let mut buf = Vec::new();
+    man.render_title(&mut buf)?;
+    let mut part = |render: &dyn Fn(&mut Vec<u8>) -> std::io::Result<()>| -> Result<()> {
+        let mut piece = Vec::new();
+        render(&mut piece)?;
+        buf.extend_from_slice(strip_preamble(&piece));
+        Ok(())
+    };
+    part(&|w| man.render_name_section(w))?;
+    part(&|w| man.render_synopsis_section(w))?;
+    part(&|w| man.render_description_section(w))?;
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        part(&|w| man.render_options_section(w))?;
+    }
+    if cmd.get_subcommands().any(|s| !s.is_hide_set()) {
+        part(&|w| man.render_subcommands_section(w))?;
+    }
+    let page = manual::page_of(path)
+        .with_context(|| format!("`manual::PAGES` has no entry for `{name}`"))?;
+    let sections = manual_sections(page, &name, all_pages);
+    part(&|w| sections.to_writer(w))?;
+    if cmd.get_version().is_some() {
+        part(&|w| man.render_version_section(w))?;
+    }
+    Ok(buf)
+}
+
+/// Every roff document starts with the same two-line apostrophe preamble;
+/// a page needs it once.
+fn strip_preamble(piece: &[u8]) -> &[u8] {
+    let mut rest = piece;
+    for _ in 0..2 {
+        if rest.starts_with(b".ie ") || rest.starts_with(b".el ") {
+            let end = rest
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(rest.len(), |i| i + 1);
+            rest = &rest[end..];
+        }
+    }
+    rest
+}
+
+fn manual_sections(page: &Page, name: &str, all_pages: &[String]) -> Roff {
+    let mut roff = Roff::new();
+    if !page.notes.is_empty() {
+        roff.control("SH", ["NOTES"]);
+        roff.text([roman(page.notes)]);
+    }
+    roff.control("SH", ["EXIT STATUS"]);
+    entries(&mut roff, EXIT_CODES.iter());
+    let env = page.environment();
+    if !env.is_empty() {
+        roff.control("SH", ["ENVIRONMENT"]);
+        entries(&mut roff, env.into_iter());
+    }
+    let files = page.files();
+    if !files.is_empty() {
+        roff.control("SH", ["FILES"]);
+        if files.iter().any(|f| f.name.starts_with("RUNTIME/")) {
+            roff.text([
+                italic("RUNTIME"),
+                roman(" is the runtime dir: $KACCESS_RUNTIME_DIR, else $XDG_RUNTIME_DIR/kaccess, else ~/.cache/kaccess."),
+            ]);
+        }
+        entries(&mut roff, files.into_iter());
+    }
+    if !page.examples.is_empty() {
+        roff.control("SH", ["EXAMPLES"]);
+        for ex in page.examples {
+            roff.control("PP", []);
+            roff.text([roman(ex.what)]);
+            roff.control("RS", ["4"]);
+            roff.control("nf", []);
+            for line in ex.run.lines() {
+                roff.text([bold(line)]);
+            }
+            roff.control("fi", []);
+            roff.control("RE", []);
+        }
+    }
+    roff.control("SH", ["SEE ALSO"]);
+    let mut refs: Vec<String> = if name == "kaccess" {
+        all_pages.iter().filter(|p| *p != name).cloned().collect()
+    } else {
+        // The parent command's page, and kaccess(1) for the overview.
+        let parent = name.rsplit_once('-').map_or("kaccess", |(p, _)| p);
+        let mut r = vec!["kaccess".to_owned()];
+        if parent != "kaccess" {
+            r.push(parent.to_owned());
+        }
+        r
+    };
+    refs.push("kubectl".to_owned());
+    let mut line = Vec::new();
+    for (i, r) in refs.iter().enumerate() {
+        if i > 0 {
+            line.push(roman(", "));
+        }
+        line.push(bold(r.as_str()));
+        line.push(roman("(1)"));
+    }
+    roff.text(line);
+    roff
+}
+
+fn entries<'a>(roff: &mut Roff, list: impl Iterator<Item = &'a Entry>) {
+    for e in list {
+        roff.control("TP", []);
+        roff.text([bold(e.name)]);
+        roff.text([roman(e.text)]);
+    }
 }
 
 pub fn run(args: GenerateArgs) -> Result<Exit> {

@@ -12,7 +12,7 @@ pub mod sessions;
 
 use crate::cli::{Cli, Command};
 use crate::error::{self, Exit};
-use clap::Parser;
+use clap::FromArgMatches;
 use std::process::ExitCode;
 
 /// Parses the command line, runs the command, reports errors the one way.
@@ -21,7 +21,10 @@ pub fn main() -> ExitCode {
         Some(args) => Cli {
             command: Command::Credential(args),
         },
-        None => Cli::parse(),
+        None => {
+            let matches = crate::cli::command().get_matches();
+            Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+        }
     };
     match run(cli) {
         Ok(code) => code,
@@ -88,6 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     fn os(args: &[&str]) -> Vec<std::ffi::OsString> {
         args.iter().map(Into::into).collect()

@@ -5,11 +5,14 @@
 mod apiserver;
 mod broker;
 mod config;
+mod demo;
 mod deploy;
 mod faults;
 mod generated;
 mod idp_harness;
+mod install;
 mod load;
 mod login;
 mod session;
+mod shell;
 mod support;

@@ -153,6 +153,10 @@ impl Idp {
         idp
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `http://127.0.0.1:PORT`, the real issuer (whatever discovery says).
     pub fn issuer(&self) -> String {
         self.issuer.clone()

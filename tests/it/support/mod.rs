@@ -4,25 +4,29 @@
 
 pub mod apiserver;
 pub mod broker;
+pub mod demo;
 pub mod idp;
 pub mod pki;
 pub mod serve;
 pub mod world;
 
-/// The `kaccess` binary under test. Integration tests get Cargo's path;
-/// examples (the bench driver, the demo) have none, so they use
-/// `KACCESS_BIN` or the `kaccess` beside `target/<profile>/examples/`.
-pub fn kaccess_bin() -> std::path::PathBuf {
-    if let Some(p) = option_env!("CARGO_BIN_EXE_kaccess") {
-        return p.into();
+use std::path::PathBuf;
+
+/// The `kaccess` binary under test. Integration tests get it from cargo
+/// (`CARGO_BIN_EXE_kaccess`); examples, which cargo gives no such variable,
+/// use `$KACCESS_BIN`, else the `kaccess` built beside them
+/// (`target/<profile>/examples/demo` → `target/<profile>/kaccess`).
+pub fn kaccess_bin() -> PathBuf {
+    if let Some(bin) = option_env!("CARGO_BIN_EXE_kaccess") {
+        return PathBuf::from(bin);
     }
-    if let Some(p) = std::env::var_os("KACCESS_BIN") {
-        return p.into();
+    if let Some(bin) = std::env::var_os("KACCESS_BIN").filter(|b| !b.is_empty()) {
+        return PathBuf::from(bin);
     }
-    let exe = std::env::current_exe().expect("current exe");
+    let exe = std::env::current_exe().expect("the path of this executable");
     let profile_dir = exe
         .parent()
-        .and_then(|d| d.parent())
+        .and_then(|examples| examples.parent())
         .expect("an example lives in target/<profile>/examples/");
     profile_dir.join("kaccess")
 }

@@ -23,6 +23,9 @@ pub struct WorldOptions {
     pub require_reason: bool,
     /// Extra keys under the client's `clusters.demo`.
     pub client_extra: String,
+    /// The `kaccess` that serves and logs in (the demo passes the
+    /// installed one).
+    pub kaccess: PathBuf,
 }
 
 impl Default for WorldOptions {
@@ -37,6 +40,7 @@ impl Default for WorldOptions {
             max_session: "8h",
             require_reason: true,
             client_extra: String::new(),
+            kaccess: super::kaccess_bin(),
         }
     }
 }
@@ -47,13 +51,19 @@ pub struct Broker {
     pub serving_ca_pem: String,
     pub config_path: PathBuf,
     pub audit_path: PathBuf,
+    kaccess: PathBuf,
     stderr: mpsc::Receiver<String>,
 }
 
 impl Broker {
     /// Starts `kaccess serve --config CONFIG` and waits for its address.
-    pub fn start(config_path: &Path, audit_path: &Path, serving_ca_pem: &str) -> Broker {
-        let mut child = Command::new(super::kaccess_bin())
+    pub fn start(
+        kaccess: &Path,
+        config_path: &Path,
+        audit_path: &Path,
+        serving_ca_pem: &str,
+    ) -> Broker {
+        let mut child = Command::new(kaccess)
             .args(["serve", "--config"])
             .arg(config_path)
             .env("KACCESS_LOG", "warn")
@@ -92,6 +102,7 @@ impl Broker {
             serving_ca_pem: serving_ca_pem.to_owned(),
             config_path: config_path.to_owned(),
             audit_path: audit_path.to_owned(),
+            kaccess: kaccess.to_owned(),
             stderr: rx,
         }
     }
@@ -138,7 +149,12 @@ impl Broker {
             &format!("listen: 127.0.0.1:{port}\n"),
         );
         std::fs::write(&self.config_path, yaml).expect("rewrite broker config");
-        let mut next = Broker::start(&self.config_path, &self.audit_path, &self.serving_ca_pem);
+        let mut next = Broker::start(
+            &self.kaccess,
+            &self.config_path,
+            &self.audit_path,
+            &self.serving_ca_pem,
+        );
         std::mem::swap(self, &mut next);
         // `next` is now the dead process: its Drop reaps nothing new.
     }
@@ -168,6 +184,7 @@ pub struct World {
     pub config: PathBuf,
     pub runtime: PathBuf,
     pub cluster_ca_pem: String,
+    pub kaccess_bin: PathBuf,
 }
 
 fn write(path: &Path, text: &str) {
@@ -231,7 +248,12 @@ clusters:
         );
         let broker_config = root.join("broker.yaml");
         write(&broker_config, &broker_yaml);
-        let broker = Broker::start(&broker_config, &audit, &serving_ca.cert_pem());
+        let broker = Broker::start(
+            &opts.kaccess,
+            &broker_config,
+            &audit,
+            &serving_ca.cert_pem(),
+        );
 
         let api = ApiServer::start(ApiServerOptions {
             client_ca_pem: Some(cluster_ca.pem()),
@@ -268,6 +290,7 @@ clusters:
         World {
             runtime: root.join("run"),
             cluster_ca_pem: cluster_ca.pem(),
+            kaccess_bin: opts.kaccess,
             dir,
             idp,
             broker,
@@ -284,7 +307,7 @@ clusters:
     /// terminal and no keyring unless the caller adds them.
     pub fn kaccess(&self, args: &[&str]) -> Command {
         let root = self.root();
-        let mut cmd = Command::new(super::kaccess_bin());
+        let mut cmd = Command::new(&self.kaccess_bin);
         cmd.args(args)
             .env("HOME", root.join("home"))
             .env("XDG_CONFIG_HOME", root.join("xdg-config"))

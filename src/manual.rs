@@ -1,0 +1,541 @@
+//! The parts of the manual that clap cannot derive from the argument
+//! definitions: exit codes, environment variables, files, and each
+//! command's notes and examples. Defined once here; `cli::command()` puts
+//! them into `--help`, and `cmd::generate` renders them as the man pages'
+//! NOTES, EXIT STATUS, ENVIRONMENT, FILES and EXAMPLES sections.
+
+/// A name (variable, path, code) and what it means.
+#[derive(Debug)]
+pub struct Entry {
+    pub name: &'static str,
+    pub text: &'static str,
+}
+
+const fn e(name: &'static str, text: &'static str) -> Entry {
+    Entry { name, text }
+}
+
+/// What a command exits with (`error::Exit`).
+pub const EXIT_CODES: &[Entry] = &[
+    e("0", "success"),
+    e("1", "error (anything not listed below)"),
+    e("2", "usage or configuration error"),
+    e(
+        "3",
+        "login required but not possible here (no terminal, or kubectl said non-interactive)",
+    ),
+    e(
+        "4",
+        "denied (MFA missing, access denied at the identity provider, refused by broker policy)",
+    ),
+    e("5", "identity provider or broker unreachable"),
+];
+
+pub const ENVIRONMENT: &[Entry] = &[
+    e(
+        "KACCESS_CONFIG",
+        "Client configuration file, as --config (default: $XDG_CONFIG_HOME/kaccess/config.yaml, \
+         usually ~/.config/kaccess/config.yaml).",
+    ),
+    e(
+        "KACCESS_RUNTIME_DIR",
+        "Where sessions live (default: $XDG_RUNTIME_DIR/kaccess, else ~/.cache/kaccess). It must be \
+         a directory of yours, mode 0700, not a symlink; kaccess refuses anything else.",
+    ),
+    e(
+        "KACCESS_HTTP_TIMEOUT",
+        "Whole-request timeout for calls to the identity provider and the broker (default: 30s; \
+         e.g. 2m on a slow link).",
+    ),
+    e(
+        "BROWSER",
+        "Command that opens the login page in the browser flow. With --flow auto, a set BROWSER, \
+         DISPLAY or WAYLAND_DISPLAY (and no SSH_CONNECTION or SSH_TTY) picks the browser flow; \
+         otherwise the device flow.",
+    ),
+    e(
+        "DBUS_SESSION_BUS_ADDRESS",
+        "Session bus of the Secret Service keyring. Without it, --token-store keyring falls back \
+         to a 0600 file in the runtime dir.",
+    ),
+    e(
+        "KUBERNETES_EXEC_INFO",
+        "Set by kubectl when it runs `kaccess credential`; says which ExecCredential version to \
+         answer and whether the user can be prompted.",
+    ),
+    e(
+        "KUBECONFIG",
+        "Set by `kaccess exec` for its command, and printed by `kaccess env`, to the session \
+         kubeconfig.",
+    ),
+    e(
+        "KACCESS_LOG",
+        "Log filter of `kaccess serve` on stderr (default: info; e.g. debug, kaccess=trace).",
+    ),
+    e(
+        "KACCESS_LOG_FORMAT",
+        "`json` makes `kaccess serve` log one JSON object per line.",
+    ),
+];
+
+/// RUNTIME is the runtime dir (see KACCESS_RUNTIME_DIR).
+pub const FILES: &[Entry] = &[
+    e(
+        "~/.config/kaccess/config.yaml",
+        "Client configuration: clusters, their identity provider, broker and MFA policy. \
+         `kaccess config init` writes a commented example.",
+    ),
+    e(
+        "RUNTIME/sessions/CLUSTER.kubeconfig",
+        "Session kubeconfig; its exec stanza runs `kaccess credential CLUSTER`. Deleted when the \
+         session ends, even if no kaccess command runs then.",
+    ),
+    e(
+        "RUNTIME/sessions/CLUSTER.json",
+        "Session record (0600): identity, groups, reason, expiry, the cached credential and ID \
+         token.",
+    ),
+    e(
+        "RUNTIME/sessions/CLUSTER.exec-PID.kubeconfig",
+        "Private kubeconfig of one `kaccess exec` command; removed when it exits.",
+    ),
+    e(
+        "RUNTIME/locks/CLUSTER.lock",
+        "Held while a credential is refreshed, so parallel kubectl commands cause one exchange.",
+    ),
+    e(
+        "RUNTIME/tokens/",
+        "Refresh tokens (0600) with --token-store file, or when the keyring is unavailable.",
+    ),
+    e(
+        "RUNTIME/handouts/",
+        "How often each kubectl process was handed a credential; a repeat means the API server \
+         refused it.",
+    ),
+];
+
+/// One example: what it does, and the command line.
+#[derive(Debug)]
+pub struct Example {
+    pub what: &'static str,
+    pub run: &'static str,
+}
+
+const fn x(what: &'static str, run: &'static str) -> Example {
+    Example { what, run }
+}
+
+/// The hand-written part of one command's manual.
+#[derive(Debug)]
+pub struct Page {
+    /// Subcommand path: `""` for kaccess itself, `"login"`, `"config check"`.
+    pub command: &'static str,
+    /// Prose shown after the options.
+    pub notes: &'static str,
+    pub examples: &'static [Example],
+    /// Names from [`ENVIRONMENT`] that this command reads.
+    pub env: &'static [&'static str],
+    /// Names from [`FILES`] that this command reads or writes.
+    pub files: &'static [&'static str],
+}
+
+const SESSION_FILES: &[&str] = &[
+    "RUNTIME/sessions/CLUSTER.kubeconfig",
+    "RUNTIME/sessions/CLUSTER.json",
+];
+
+const fn page(command: &'static str) -> Page {
+    Page {
+        command,
+        notes: "",
+        examples: &[],
+        env: &[],
+        files: &[],
+    }
+}
+
+pub const PAGES: &[Page] = &[
+    Page {
+        examples: &[
+            x(
+                "Log in to `prod` for an incident, then use kubectl as usual",
+                "kaccess login prod --reason INC-123\nexport KUBECONFIG=$(kaccess kubeconfig prod)\nkubectl get pods",
+            ),
+            x(
+                "Run one command with the session, logging in first if needed",
+                "kaccess exec prod --reason INC-123 -- kubectl get pods",
+            ),
+            x("See live sessions", "kaccess status"),
+            x("End every session now", "kaccess logout --all"),
+        ],
+        // kaccess(1) documents every variable and file.
+        ..page("")
+    },
+    Page {
+        notes: "The login is refused unless the ID token proves MFA as the cluster's `oidc.mfa` \
+                policy asks (amr or acr values, and a recent enough auth_time); the broker checks \
+                again. The session kubeconfig is printed at the end; it lasts until the session \
+                ends (the broker's max-session caps --session-ttl) and is then deleted.",
+        examples: &[
+            x(
+                "Log in, giving the reason the audit log records",
+                "kaccess login prod --reason \"INC-123\"",
+            ),
+            x(
+                "Over SSH or without a browser: a code and QR code to open on any device",
+                "kaccess login prod --flow device --reason \"CHG-42 rollout\"",
+            ),
+            x(
+                "A one-hour session, result as JSON",
+                "kaccess login prod --reason INC-7 --session-ttl 1h -o json | jq .session.expires_at",
+            ),
+        ],
+        env: &[
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+            "BROWSER",
+            "DBUS_SESSION_BUS_ADDRESS",
+        ],
+        files: &[
+            "~/.config/kaccess/config.yaml",
+            "RUNTIME/sessions/CLUSTER.kubeconfig",
+            "RUNTIME/sessions/CLUSTER.json",
+            "RUNTIME/tokens/",
+        ],
+        ..page("login")
+    },
+    Page {
+        notes: "Revokes the session at the broker (a token stops working at once; a certificate \
+                cannot be recalled and stays valid until it expires, at most the credential TTL), \
+                revokes the refresh token at the identity provider, and deletes the local files. \
+                Logging out of a cluster with no session succeeds.",
+        examples: &[
+            x("End the session of `prod`", "kaccess logout prod"),
+            x("End every session", "kaccess logout --all"),
+        ],
+        env: &[
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+        ],
+        files: &[
+            "RUNTIME/sessions/CLUSTER.kubeconfig",
+            "RUNTIME/sessions/CLUSTER.json",
+            "RUNTIME/tokens/",
+        ],
+        ..page("logout")
+    },
+    Page {
+        notes: "kubectl runs this command itself; the session kubeconfig written by `kaccess \
+                login` contains the exec stanza. On a cache hit it reads one file and prints; it \
+                never prompts unless kubectl says the session is interactive. Only the \
+                ExecCredential goes to stdout.",
+        examples: &[x(
+            "What kubectl runs (by hand, for debugging)",
+            "KUBERNETES_EXEC_INFO='{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"spec\":{\"interactive\":false}}' kaccess credential prod",
+        )],
+        env: &[
+            "KUBERNETES_EXEC_INFO",
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+        ],
+        files: &[
+            "RUNTIME/sessions/CLUSTER.json",
+            "RUNTIME/locks/CLUSTER.lock",
+            "RUNTIME/tokens/",
+            "RUNTIME/handouts/",
+        ],
+        ..page("credential")
+    },
+    Page {
+        notes: "Logs in first when there is no live session and a terminal to do it on. The \
+                command gets a private copy of the session kubeconfig, removed when it exits; \
+                kaccess exits with the command's exit code.",
+        examples: &[
+            x(
+                "One kubectl command",
+                "kaccess exec prod --reason INC-123 -- kubectl get pods",
+            ),
+            x(
+                "Any tool that reads KUBECONFIG",
+                "kaccess exec prod -- helm list",
+            ),
+        ],
+        env: &[
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+            "KUBECONFIG",
+        ],
+        files: &[
+            "RUNTIME/sessions/CLUSTER.exec-PID.kubeconfig",
+            "RUNTIME/sessions/CLUSTER.json",
+        ],
+        ..page("exec")
+    },
+    Page {
+        examples: &[
+            x(
+                "Point this shell at the session",
+                "eval \"$(kaccess env prod)\"",
+            ),
+            x("In fish", "kaccess env prod --shell fish | source"),
+        ],
+        env: &["KACCESS_RUNTIME_DIR", "KUBECONFIG"],
+        files: SESSION_FILES,
+        ..page("env")
+    },
+    Page {
+        notes: "Sessions that have ended are removed before anything is shown. With a CLUSTER \
+                and no live session for it, exits 3.",
+        examples: &[
+            x("All live sessions", "kaccess status"),
+            x(
+                "When does the session of `prod` end?",
+                "kaccess status prod -o json | jq -r '.sessions[0].session_expires_at'",
+            ),
+        ],
+        env: &["KACCESS_RUNTIME_DIR"],
+        files: SESSION_FILES,
+        ..page("status")
+    },
+    Page {
+        examples: &[x(
+            "Use the session in one command",
+            "kubectl --kubeconfig \"$(kaccess kubeconfig prod)\" get pods",
+        )],
+        env: &["KACCESS_RUNTIME_DIR"],
+        files: SESSION_FILES,
+        ..page("kubeconfig")
+    },
+    Page {
+        env: &["KACCESS_CONFIG"],
+        files: &["~/.config/kaccess/config.yaml"],
+        ..page("config")
+    },
+    Page {
+        examples: &[
+            x("Validate the whole file", "kaccess config check"),
+            x(
+                "Effective settings of `prod`, as JSON",
+                "kaccess config check prod -o json",
+            ),
+        ],
+        env: &["KACCESS_CONFIG"],
+        files: &["~/.config/kaccess/config.yaml"],
+        ..page("config check")
+    },
+    Page {
+        examples: &[
+            x("Start a configuration to edit", "kaccess config init"),
+            x("Look before writing", "kaccess config init --stdout | less"),
+        ],
+        env: &["KACCESS_CONFIG"],
+        files: &["~/.config/kaccess/config.yaml"],
+        ..page("config init")
+    },
+    Page {
+        notes: "The broker verifies ID tokens (signature, issuer, audience, MFA), applies the \
+                grants of its policy, signs short-lived client certificates with the cluster CA \
+                or issues revocable tokens, answers kube-apiserver's TokenReview webhook, and \
+                writes every decision to a hash-chained audit log (JSON lines, to a file or \
+                stdout). SIGTERM stops it gracefully.",
+        examples: &[
+            x(
+                "Run the broker",
+                "kaccess serve --config /etc/kaccess/broker.yaml",
+            ),
+            x(
+                "The kube-apiserver flags and webhook kubeconfig for cluster `prod`",
+                "kaccess serve --config broker.yaml --print-apiserver-config --cluster prod",
+            ),
+        ],
+        env: &["KACCESS_LOG", "KACCESS_LOG_FORMAT"],
+        ..page("serve")
+    },
+    page("audit"),
+    Page {
+        notes: "Each line's `prev` must be the previous line's `hash`, and each `hash` the \
+                SHA-256 of its canonical record. Exits 1 and names the first broken line \
+                otherwise.",
+        examples: &[x(
+            "Check the broker's log",
+            "kaccess audit verify /var/log/kaccess/audit.jsonl",
+        )],
+        ..page("audit verify")
+    },
+    page("rbac"),
+    Page {
+        examples: &[x(
+            "Apply the bindings for cluster `prod`",
+            "kaccess rbac render --config broker.yaml --cluster prod | kubectl apply -f -",
+        )],
+        ..page("rbac render")
+    },
+];
+
+impl Page {
+    /// The variables this page documents; kaccess(1) has all of them.
+    pub fn environment(&self) -> Vec<&'static Entry> {
+        self.pick(ENVIRONMENT, self.env)
+    }
+
+    /// The files this page documents; kaccess(1) has all of them.
+    pub fn files(&self) -> Vec<&'static Entry> {
+        self.pick(FILES, self.files)
+    }
+
+    fn pick(&self, table: &'static [Entry], names: &[&str]) -> Vec<&'static Entry> {
+        if self.command.is_empty() {
+            return table.iter().collect();
+        }
+        names.iter().filter_map(|n| lookup(table, n)).collect()
+    }
+}
+
+/// The manual page of `command` (`""`, `"login"`, `"config check"`).
+pub fn page_of(command: &str) -> Option<&'static Page> {
+    PAGES.iter().find(|p| p.command == command)
+}
+
+pub fn lookup(table: &'static [Entry], name: &str) -> Option<&'static Entry> {
+    table.iter().find(|e| e.name == name)
+}
+
+/// The `--help` text after the options: notes and examples; for kaccess
+/// itself also exit codes, environment and files.
+pub fn after_help(page: &Page) -> String {
+    let mut out = Vec::new();
+    if !page.notes.is_empty() {
+        out.push(page.notes.to_owned());
+    }
+    if !page.examples.is_empty() {
+        let mut s = String::from("Examples:");
+        for ex in page.examples {
+            s.push_str(&format!("\n  # {}", ex.what));
+            for line in ex.run.lines() {
+                s.push_str(&format!("\n  {line}"));
+            }
+        }
+        out.push(s);
+    }
+    if page.command.is_empty() {
+        let mut s = String::from("Exit codes:");
+        for e in EXIT_CODES {
+            s.push_str(&format!("\n  {}  {}", e.name, e.text));
+        }
+        out.push(s);
+        let names: Vec<&str> = ENVIRONMENT.iter().map(|e| e.name).collect();
+        out.push(format!(
+            "Environment: {}\n\nFiles, environment and examples: `man kaccess`, `man kaccess-login`, ...",
+            names.join(", ")
+        ));
+    }
+    out.join("\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    /// Every visible (sub)command path, e.g. `config check`.
+    fn paths(cmd: &clap::Command, prefix: &str, out: &mut Vec<String>) {
+        out.push(prefix.to_owned());
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let path = format!("{prefix} {}", sub.get_name());
+            paths(sub, path.trim_start(), out);
+        }
+    }
+
+    #[test]
+    fn every_command_has_a_page_and_every_page_a_command() {
+        let mut all = Vec::new();
+        paths(&crate::cli::Cli::command(), "", &mut all);
+        for p in &all {
+            assert!(page_of(p).is_some(), "no manual page for `{p}`");
+        }
+        for page in PAGES {
+            assert!(
+                all.iter().any(|p| p == page.command),
+                "page for unknown command `{}`",
+                page.command
+            );
+        }
+    }
+
+    #[test]
+    fn exit_codes_are_the_ones_kaccess_exits_with() {
+        use crate::error::Exit;
+        let codes: Vec<String> = [
+            Exit::Ok,
+            Exit::Error,
+            Exit::Usage,
+            Exit::LoginRequired,
+            Exit::Denied,
+            Exit::Unreachable,
+        ]
+        .iter()
+        .map(|e| e.code().to_string())
+        .collect();
+        let documented: Vec<&str> = EXIT_CODES.iter().map(|e| e.name).collect();
+        assert_eq!(documented, codes);
+    }
+
+    #[test]
+    fn pages_name_only_documented_variables_and_files() {
+        for page in PAGES {
+            for v in page.env {
+                assert!(lookup(ENVIRONMENT, v).is_some(), "{}: {v}", page.command);
+            }
+            for f in page.files {
+                assert!(lookup(FILES, f).is_some(), "{}: {f}", page.command);
+            }
+        }
+    }
+
+    #[test]
+    fn every_example_parses_with_the_real_command_line() {
+        for page in PAGES {
+            for ex in page.examples {
+                for line in ex.run.lines() {
+                    let Some(start) = line.find("kaccess ") else {
+                        continue;
+                    };
+                    // Up to a pipe or the end of a `$(...)`; examples keep
+                    // quoted arguments free of those characters.
+                    let cmd = line[start..].split(['|', ')']).next().unwrap_or_default();
+                    let words = shell_words(cmd);
+                    if let Err(e) = crate::cli::Cli::try_parse_from(&words) {
+                        panic!("example `{line}` does not parse: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Splits on spaces, keeping "double" or 'single' quoted words whole.
+    fn shell_words(s: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut cur = String::new();
+        let mut quote = None;
+        for c in s.chars() {
+            match (quote, c) {
+                (None, '"' | '\'') => quote = Some(c),
+                (Some(q), c) if c == q => quote = None,
+                (None, ' ') => {
+                    if !cur.is_empty() {
+                        words.push(std::mem::take(&mut cur));
+                    }
+                }
+                (_, c) => cur.push(c),
+            }
+        }
+        if !cur.is_empty() {
+            words.push(cur);
+        }
+        words
+    }
+}

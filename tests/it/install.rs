@@ -1,0 +1,137 @@
+//! `install.sh` as a newcomer runs it, into a temp prefix: the binary,
+//! completions and man pages land where shells and `man` look, a second
+//! install changes nothing, and `--uninstall` removes exactly what install
+//! put there. Builds with `KACCESS_INSTALL_PROFILE=dev` in the suite's own
+//! target dir, where the binary under test was just built, so the build is
+//! a no-op rather than a second cold build of the whole tree in CI (cargo
+//! holds no lock on the target dir while test binaries run).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The target dir this suite was built in (`<target>/debug/kaccess`).
+fn install_target_dir() -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_kaccess"));
+    bin.parent()
+        .and_then(Path::parent)
+        .expect("the kaccess binary lives in <target>/<profile>/")
+        .to_owned()
+}
+
+fn install_sh(prefix: &Path, extra: &[&str]) -> Output {
+    let out = Command::new(repo().join("install.sh"))
+        .arg("--prefix")
+        .arg(prefix)
+        .args(extra)
+        .env("KACCESS_INSTALL_PROFILE", "dev")
+        .env("CARGO_TARGET_DIR", install_target_dir())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run install.sh");
+    assert!(
+        out.status.success(),
+        "install.sh {extra:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Every file and directory under `root`, relative to it.
+fn tree(root: &Path) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut todo = vec![root.to_owned()];
+    while let Some(dir) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                found.insert(format!("{rel}/"));
+                todo.push(path);
+            } else {
+                found.insert(rel);
+            }
+        }
+    }
+    found
+}
+
+fn expected_files() -> BTreeSet<String> {
+    let mut want: BTreeSet<String> = [
+        "bin/kaccess",
+        "share/bash-completion/completions/kaccess",
+        "share/zsh/site-functions/_kaccess",
+        "share/fish/vendor_completions.d/kaccess.fish",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    for page in std::fs::read_dir(repo().join("man")).unwrap().flatten() {
+        want.insert(format!(
+            "share/man/man1/{}",
+            page.file_name().to_string_lossy()
+        ));
+    }
+    want
+}
+
+#[test]
+fn install_sh_installs_idempotently_and_uninstall_leaves_the_prefix_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("prefix");
+
+    let started = std::time::Instant::now();
+    install_sh(&prefix, &[]);
+    eprintln!("first install: {:?}", started.elapsed());
+    let version = Command::new(prefix.join("bin/kaccess"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("kaccess {}", env!("CARGO_PKG_VERSION"))
+    );
+    let files: BTreeSet<String> = tree(&prefix)
+        .into_iter()
+        .filter(|p| !p.ends_with('/'))
+        .collect();
+    assert_eq!(files, expected_files(), "exactly these files, nothing else");
+    assert!(expected_files().contains("share/man/man1/kaccess-login.1"));
+    for page in ["kaccess.1", "kaccess-login.1"] {
+        assert_eq!(
+            std::fs::read(prefix.join("share/man/man1").join(page)).unwrap(),
+            std::fs::read(repo().join("man").join(page)).unwrap()
+        );
+    }
+
+    let before = tree(&prefix);
+    let started = std::time::Instant::now();
+    install_sh(&prefix, &[]);
+    eprintln!("second install: {:?}", started.elapsed());
+    assert_eq!(tree(&prefix), before, "a second install changes nothing");
+
+    install_sh(&prefix, &["--uninstall"]);
+    assert_eq!(tree(&prefix), BTreeSet::new(), "the prefix is empty again");
+    install_sh(&prefix, &["--uninstall"]);
+
+    // A prefix shared with other software keeps what was there before.
+    // (Directories left empty are removed, even ones that predate install.)
+    let shared = tmp.path().join("shared");
+    std::fs::create_dir_all(shared.join("share/man/man1")).unwrap();
+    std::fs::write(shared.join("share/man/man1/other.1"), "other").unwrap();
+    std::fs::create_dir_all(shared.join("bin")).unwrap();
+    std::fs::write(shared.join("bin/other"), "other").unwrap();
+    let theirs = tree(&shared);
+    install_sh(&shared, &[]);
+    install_sh(&shared, &["--uninstall"]);
+    assert_eq!(tree(&shared), theirs);
+}
