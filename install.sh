@@ -22,6 +22,8 @@ Environment:
                            an unoptimised debug build (fast; for tests)
   CARGO_TARGET_DIR         where cargo builds (default: target/ in this checkout,
                            so the demo and later builds reuse the work)
+  KACCESS_INSTALL_BIN      install this already-built kaccess binary instead of
+                           building one (packaging, and the test suite)
 USAGE
 }
 
@@ -64,28 +66,37 @@ if [ "$action" = uninstall ]; then
     exit 0
 fi
 
-if ! command -v cargo >/dev/null 2>&1; then
-    say "install.sh: error: \`cargo\` was not found"
-    say "help: install Rust with rustup (https://rustup.rs), open a new shell, and run ./install.sh again"
-    exit 1
-fi
+if [ -n "${KACCESS_INSTALL_BIN:-}" ]; then
+    [ -x "$KACCESS_INSTALL_BIN" ] || {
+        say "install.sh: error: KACCESS_INSTALL_BIN=\`$KACCESS_INSTALL_BIN\` is not an executable file"
+        exit 2
+    }
+    built="$KACCESS_INSTALL_BIN"
+else
+    if ! command -v cargo >/dev/null 2>&1; then
+        say "install.sh: error: \`cargo\` was not found"
+        say "help: install Rust with rustup (https://rustup.rs), open a new shell, and run ./install.sh again"
+        exit 1
+    fi
 
-case "${KACCESS_INSTALL_PROFILE:-release}" in
-    release) profile=release; set -- --release ;;
-    dev) profile=debug; set -- ;;
-    *) say "install.sh: error: KACCESS_INSTALL_PROFILE must be \`release\` or \`dev\`"; exit 2 ;;
-esac
-# `cargo build` in the checkout's target/ rather than `cargo install`, which
-# builds in a throwaway dir (or, given one, under a different fingerprint):
-# this way the demo build and the next install reuse the work.
-target_dir="${CARGO_TARGET_DIR:-$here/target}"
-say "building kaccess ($profile) ..."
-cargo build --locked --quiet --manifest-path "$here/Cargo.toml" --target-dir "$target_dir" \
-    --bin kaccess "$@" >&2
+    case "${KACCESS_INSTALL_PROFILE:-release}" in
+        release) profile=release; set -- --release ;;
+        dev) profile=debug; set -- ;;
+        *) say "install.sh: error: KACCESS_INSTALL_PROFILE must be \`release\` or \`dev\`"; exit 2 ;;
+    esac
+    # `cargo build` in the checkout's target/ rather than `cargo install`, which
+    # builds in a throwaway dir (or, given one, under a different fingerprint):
+    # this way the demo build and the next install reuse the work.
+    target_dir="${CARGO_TARGET_DIR:-$here/target}"
+    say "building kaccess ($profile) ..."
+    cargo build --locked --quiet --manifest-path "$here/Cargo.toml" --target-dir "$target_dir" \
+        --bin kaccess "$@" >&2
+    built="$target_dir/$profile/kaccess"
+fi
 install -d "$prefix/bin"
 # Copy, then rename over the old binary: a running kaccess (a session's
 # reaper) keeps its file, and nobody ever sees a half-written one.
-install -m 0755 "$target_dir/$profile/kaccess" "$bin.new.$$"
+install -m 0755 "$built" "$bin.new.$$"
 mv -f "$bin.new.$$" "$bin"
 say "installed $bin"
 

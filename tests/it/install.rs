@@ -1,26 +1,17 @@
 //! `install.sh` as a newcomer runs it, into a temp prefix: the binary,
 //! completions and man pages land where shells and `man` look, a second
 //! install changes nothing, and `--uninstall` removes exactly what install
-//! put there. Builds with `KACCESS_INSTALL_PROFILE=dev` in the suite's own
-//! target dir, where the binary under test was just built, so the build is
-//! a no-op rather than a second cold build of the whole tree in CI (cargo
-//! holds no lock on the target dir while test binaries run).
+//! put there. The binary is the one this suite was built with, handed over
+//! through `KACCESS_INSTALL_BIN`: a second build here would either be a cold
+//! build of the whole tree (its own target dir) or fight the suite's build
+//! over features (the dev-dependencies unify differently).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The target dir this suite was built in (`<target>/debug/kaccess`).
-fn install_target_dir() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_kaccess"));
-    bin.parent()
-        .and_then(Path::parent)
-        .expect("the kaccess binary lives in <target>/<profile>/")
-        .to_owned()
 }
 
 fn install_sh(prefix: &Path, extra: &[&str]) -> Output {
@@ -28,8 +19,7 @@ fn install_sh(prefix: &Path, extra: &[&str]) -> Output {
         .arg("--prefix")
         .arg(prefix)
         .args(extra)
-        .env("KACCESS_INSTALL_PROFILE", "dev")
-        .env("CARGO_TARGET_DIR", install_target_dir())
+        .env("KACCESS_INSTALL_BIN", env!("CARGO_BIN_EXE_kaccess"))
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run install.sh");
