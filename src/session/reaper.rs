@@ -50,18 +50,28 @@ pub fn spawn(runtime_dir: &Path, cluster: &str, session_id: &str) -> Result<u32>
 
 /// The reaper's loop (`kaccess __reap`).
 pub fn run(layout: &Layout, cluster: &str, session_id: &str) -> Result<()> {
+    let mut damaged_reads = 0;
     loop {
         let now = OffsetDateTime::now_utc();
         let rec = match record::read(layout, cluster) {
             Ok(r) => r,
             // Gone already (logout, sweep) or not ours to judge: done.
             Err(RecordError::Missing(_)) | Err(RecordError::Unsafe(_)) => return Ok(()),
+            // kaccess writes records atomically, so a damaged one is either
+            // someone else's half-done write (look again shortly) or real
+            // damage (then the session cannot be used: remove it).
+            Err(RecordError::Damaged { .. }) if damaged_reads < 3 => {
+                damaged_reads += 1;
+                std::thread::sleep(Duration::from_millis(300));
+                continue;
+            }
             Err(RecordError::Damaged { .. }) => {
                 record::remove(layout, cluster);
                 return Ok(());
             }
             Err(e) => return Err(e.into()),
         };
+        damaged_reads = 0;
         if rec.session_id != session_id {
             return Ok(()); // a newer login has its own reaper
         }

@@ -39,7 +39,12 @@ fn edit_record(w: &World, edit: impl FnOnce(&mut serde_json::Value)) {
     let mut rec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     edit(&mut rec);
-    std::fs::write(&path, serde_json::to_vec(&rec).unwrap()).unwrap();
+    // Atomically, as kaccess writes it: the session's reaper may be reading.
+    let tmp = path.with_extension("json.edit");
+    std::fs::write(&tmp, serde_json::to_vec(&rec).unwrap()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
 }
 
 fn rfc3339_in(secs: i64) -> String {
