@@ -76,6 +76,11 @@ pub const ENVIRONMENT: &[Entry] = &[
         "KACCESS_LOG_FORMAT",
         "`json` makes `kaccess serve` log one JSON object per line.",
     ),
+    e(
+        "KACCESS_TRACE_TIMINGS",
+        "Set to 1 to print, on stderr, how long each step of a login took (IdP token response, \
+         key, broker exchange, session files, reaper).",
+    ),
 ];
 
 /// RUNTIME is the runtime dir (see KACCESS_RUNTIME_DIR).
