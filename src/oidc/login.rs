@@ -328,18 +328,8 @@ pub fn accept_id_token(
     check_age: bool,
     now: OffsetDateTime,
 ) -> Result<VerifiedIdToken> {
-    let token = verify_id_token(
-        raw,
-        provider.issuer.as_str(),
-        std::slice::from_ref(&oidc.client_id),
-        &provider.jwks,
-        nonce,
-        now,
-    )
-    .map_err(|e| token_failure(e, oidc))?;
-    check_mfa(&token, &oidc.mfa_policy(), now, check_age)
-        .map_err(|e| anyhow::Error::new(Failure::denied(e.to_string()).help(e.idp_hint())))?;
-    Ok(token)
+    let token = verify_for(provider, oidc, raw, nonce, now).map_err(|e| token_failure(e, oidc))?;
+    require_mfa(token, oidc, check_age, now)
 }
 
 /// [`accept_id_token`], refetching the JWKS once when the key id is unknown
@@ -353,18 +343,46 @@ async fn verify_fetching_keys(
     check_age: bool,
 ) -> Result<VerifiedIdToken> {
     let now = OffsetDateTime::now_utc();
-    let first = verify_id_token(
+    let verified = match verify_for(provider, oidc, raw, nonce, now) {
+        Err(e) if e.is_unknown_key() => {
+            provider.jwks =
+                discovery::fetch_jwks(http, provider.metadata.jwks_uri().as_str()).await?;
+            verify_for(provider, oidc, raw, nonce, now)
+        }
+        other => other,
+    };
+    let token = verified.map_err(|e| token_failure(e, oidc))?;
+    require_mfa(token, oidc, check_age, now)
+}
+
+/// The signature and claim checks against `provider`'s current keys.
+fn verify_for(
+    provider: &Provider,
+    oidc: &OidcConfig,
+    raw: &str,
+    nonce: NonceCheck,
+    now: OffsetDateTime,
+) -> Result<VerifiedIdToken, TokenError> {
+    verify_id_token(
         raw,
         provider.issuer.as_str(),
         std::slice::from_ref(&oidc.client_id),
         &provider.jwks,
         nonce,
         now,
-    );
-    if matches!(&first, Err(e) if e.is_unknown_key()) {
-        provider.jwks = discovery::fetch_jwks(http, provider.metadata.jwks_uri().as_str()).await?;
-    }
-    accept_id_token(provider, oidc, raw, nonce, check_age, now)
+    )
+}
+
+/// kaccess's own MFA check on a verified token (exit 4 with the IdP hint).
+fn require_mfa(
+    token: VerifiedIdToken,
+    oidc: &OidcConfig,
+    check_age: bool,
+    now: OffsetDateTime,
+) -> Result<VerifiedIdToken> {
+    check_mfa(&token, &oidc.mfa_policy(), now, check_age)
+        .map_err(|e| anyhow::Error::new(Failure::denied(e.to_string()).help(e.idp_hint())))?;
+    Ok(token)
 }
 
 fn token_failure(e: TokenError, oidc: &OidcConfig) -> anyhow::Error {
