@@ -86,15 +86,17 @@ pub enum AdapterError {
     Http(#[from] http::Error),
 }
 
+/// The future every `AsyncHttpClient` of ours returns.
+pub type OidcFuture<'c> =
+    Pin<Box<dyn Future<Output = Result<openidconnect::HttpResponse, AdapterError>> + Send + 'c>>;
+
 /// `openidconnect::AsyncHttpClient` over our reqwest client.
 #[derive(Clone)]
 pub struct OidcHttp(pub reqwest::Client);
 
 impl<'c> openidconnect::AsyncHttpClient<'c> for OidcHttp {
     type Error = AdapterError;
-    type Future = Pin<
-        Box<dyn Future<Output = Result<openidconnect::HttpResponse, AdapterError>> + Send + 'c>,
-    >;
+    type Future = OidcFuture<'c>;
 
     fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
         Box::pin(async move {

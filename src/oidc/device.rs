@@ -12,9 +12,7 @@ use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use oauth2::DeviceCodeErrorResponseType;
 use oauth2::{DeviceAuthorizationUrl, RequestTokenError, StandardDeviceAuthorizationResponse};
-use std::future::Future;
 use std::io::IsTerminal;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -143,9 +141,7 @@ impl Watched {
 
 impl<'c> openidconnect::AsyncHttpClient<'c> for Watched {
     type Error = AdapterError;
-    type Future = Pin<
-        Box<dyn Future<Output = Result<openidconnect::HttpResponse, AdapterError>> + Send + 'c>,
-    >;
+    type Future = crate::http::OidcFuture<'c>;
 
     fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
         Box::pin(async move {
