@@ -1,0 +1,83 @@
+
+use super::*;
+use crate::broker::audit_verify::verify_file;
+
+fn rec(event: &str, n: usize) -> AuditRecord {
+    AuditRecord {
+        outcome: "issued".into(),
+        username: Some(format!("user{n}")),
+        idp_groups: Some(vec!["sre".into()]),
+        ..AuditRecord::new(event)
+    }
+}
+
+#[test]
+fn canonical_form_sorts_keys_at_every_level() {
+    let v: Value = serde_json::from_str(r#"{"b":1,"a":{"d":[{"z":1,"y":2}],"c":"x"}}"#).unwrap();
+    assert_eq!(
+        canonical_json(&v),
+        r#"{"a":{"c":"x","d":[{"y":2,"z":1}]},"b":1}"#
+    );
+}
+
+#[tokio::test]
+async fn concurrent_appends_form_one_chain_that_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let log = AuditLog::open(&path, false).unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..100 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(
+            async move { log.append(rec("exchange", n)).await },
+        ));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    log.shutdown();
+    let log = AuditLog::open(&path, false).unwrap();
+    log.append(rec("revoke", 999)).await.unwrap();
+    log.shutdown();
+    let report = verify_file(&path).unwrap();
+    assert_eq!(report.lines, 101);
+    assert_eq!(report.broken, None);
+    let text = std::fs::read_to_string(&path).unwrap();
+    for n in 0..100 {
+        assert_eq!(text.matches(&format!("\"user{n}\"")).count(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_torn_last_line_is_cut_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let log = AuditLog::open(&path, false).unwrap();
+    log.append(rec("exchange", 1)).await.unwrap();
+    log.shutdown();
+    let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+    f.write_all(b"{\"event\":\"exch").unwrap();
+    drop(f);
+    let log = AuditLog::open(&path, false).unwrap();
+    log.append(rec("exchange", 2)).await.unwrap();
+    log.shutdown();
+    let report = verify_file(&path).unwrap();
+    assert_eq!((report.lines, report.broken), (2, None));
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_the_record() {
+    let path = Path::new("/dev/full");
+    if !path.exists() {
+        return;
+    }
+    let log = AuditLog::open(path, false).unwrap();
+    let err = log.append(rec("exchange", 1)).await.unwrap_err();
+    assert!(matches!(err, AuditError::Write { .. }), "{err}");
+    assert!(err.to_string().contains("/dev/full"), "{err}");
+    log.shutdown();
+    assert!(matches!(
+        log.append(rec("exchange", 2)).await.unwrap_err(),
+        AuditError::Closed
+    ));
+}
