@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::broker::audit_verify::verify_file;
 

@@ -1,4 +1,3 @@
-
 use super::*;
 
 pub const EXAMPLE: &str = r#"

@@ -1,4 +1,3 @@
-
 use super::*;
 use openidconnect::core::{CoreEdDsaPrivateSigningKey, CoreGenderClaim};
 use openidconnect::{
