@@ -15,7 +15,7 @@ use super::paths::Layout;
 use super::record::SessionRecord;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 
 /// Hand-outs of one credential to one process before the next one is
 /// taken as a rejection.
@@ -69,18 +69,24 @@ pub fn record_and_check(layout: &Layout, rec: &SessionRecord) -> bool {
         let _ = fs::remove_file(&path);
         return true;
     }
-    if fs::create_dir(&dir).is_ok() {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
-    }
-    // Best effort: losing a count only delays noticing a rejection.
-    if let Ok(mut f) = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)
-    {
+    // Best effort: losing a count only delays noticing a rejection. The
+    // directory is made only when missing, keeping a syscall off the hot path.
+    let open = || {
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+    };
+    let file = match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let _ = fs::DirBuilder::new().mode(0o700).create(&dir);
+            open()
+        }
+        other => other,
+    };
+    if let Ok(mut f) = file {
         let _ = write!(f, "{fp} {count}");
     }
     false
