@@ -3,7 +3,7 @@
 //! with 10, 1,000 and 100,000 sessions in the store (figure 5).
 
 use crate::load::{self, Conn, Load, Pace, Target};
-use crate::stats::{cpu_time, ms, percentile};
+use crate::stats::{cpu_time, ms, percentile, steal_time};
 use crate::support::idp::{Mint, get};
 use crate::support::world::{self, World};
 use crate::{Row, Settings};
@@ -198,7 +198,19 @@ pub fn reviews(world: &World, fx: &Fixture, s: &Settings) -> Vec<Row> {
     let cpu0 = cpu_time(pid);
     let closed = run(&review, Pace::Closed, s.reviews, authenticated);
     let cores = (cpu_time(pid) - cpu0).as_secs_f64() / closed.wall.as_secs_f64();
-    let paced = run(&review, Pace::Open(20_000.0), s.reviews, authenticated);
+    // The webhook's latency target is the broker's. The test IdP shares
+    // this machine's 2 cores only because the bench has one machine, and
+    // reviews never call it; but its garbage collector wakes every ~0.6 s
+    // after use and takes both cores for 4-8 ms (perf sched, see
+    // docs/performance.md). So the figure is measured with the IdP
+    // paused, and once more with it running, for the record.
+    let with_idp = run(&review, Pace::Open(20_000.0), s.reviews, authenticated);
+    let steal0 = steal_time();
+    let paced = {
+        let _paused = Paused::new(world.idp.pid());
+        run(&review, Pace::Open(20_000.0), s.reviews, authenticated)
+    };
+    let stolen = steal_time().saturating_sub(steal0);
 
     // Revocation: review, revoke, and the very next review must fail.
     let before = json_of(&mut conn, &review);
@@ -247,8 +259,13 @@ pub fn reviews(world: &World, fx: &Fixture, s: &Settings) -> Vec<Row> {
             target: "p99 < 2 ms".into(),
             met: Some(p99 < Duration::from_millis(2) && paced.rate() >= 19_000.0),
             detail: format!(
-                "p99.9 {}; latency counted from when each request was due",
-                ms(paced.pct(99.9))
+                "latency counted from when each request was due; test IdP paused; p99.9 {}; \
+                 the hypervisor took {} of vCPU time (steal) during the run; \
+                 with the test IdP running on the same cores: p99 {}, p99.9 {}",
+                ms(paced.pct(99.9)),
+                ms(stolen),
+                ms(with_idp.pct(99.0)),
+                ms(with_idp.pct(99.9)),
             ),
         },
         Row {
@@ -265,6 +282,25 @@ pub fn reviews(world: &World, fx: &Fixture, s: &Settings) -> Vec<Row> {
             detail: format!("error: {}", after["status"]["error"]),
         },
     ]
+}
+
+/// Stops a process (SIGSTOP) until dropped (SIGCONT).
+struct Paused(libc::pid_t);
+
+impl Paused {
+    fn new(pid: u32) -> Paused {
+        let pid = pid as libc::pid_t;
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        Paused(pid)
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
+    }
 }
 
 /// Sessions (with a token each) for `alice` at `demo`, stored the way the

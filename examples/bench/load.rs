@@ -1,8 +1,11 @@
-//! The load generator: keep-alive HTTPS/1.1 connections to 127.0.0.1, one
-//! blocking thread each, with a hand-written request and just enough
-//! response parsing (status, `Content-Length`) to stay cheap: it shares the
-//! machine's cores with the broker it measures. Every run is bounded by a
-//! request count *and* a deadline.
+//! The load generator: keep-alive HTTPS/1.1 connections to 127.0.0.1 with a
+//! hand-written request and just enough response parsing (status,
+//! `Content-Length`) to stay cheap. Loads run all their connections on one
+//! event loop per generator thread (`run`): the generator shares the
+//! machine's 2 cores with the broker it measures, and 64 blocking client
+//! threads made the scheduler, not the broker, set the latency tail (see
+//! docs/performance.md). `Conn` is the blocking client for one-off calls.
+//! Every run is bounded by a request count *and* a deadline.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -78,40 +81,38 @@ impl Conn {
         self.stream.flush()?;
         self.buf.clear();
         let mut chunk = [0u8; 16 * 1024];
-        let head_end = loop {
-            if let Some(p) = find(&self.buf, b"\r\n\r\n") {
-                break p + 4;
+        loop {
+            if let Some(answer) = parse_response(&self.buf) {
+                return Ok(answer);
             }
-            let n = self.stream.read(&mut chunk)?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = std::str::from_utf8(&self.buf[..head_end]).unwrap_or_default();
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let len: usize = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse().ok())
-                    .flatten()
-            })
-            .unwrap_or(0);
-        while self.buf.len() < head_end + len {
             let n = self.stream.read(&mut chunk)?;
             if n == 0 {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
             self.buf.extend_from_slice(&chunk[..n]);
         }
-        Ok((status, self.buf[head_end..head_end + len].to_vec()))
     }
+}
+
+/// The status and body once `buf` holds a whole response, else `None`.
+fn parse_response(buf: &[u8]) -> Option<(u16, Vec<u8>)> {
+    let head_end = find(buf, b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&buf[..head_end]).unwrap_or_default();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())
+                .flatten()
+        })
+        .unwrap_or(0);
+    (buf.len() >= head_end + len).then(|| (status, buf[head_end..head_end + len].to_vec()))
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -140,12 +141,25 @@ impl Load {
 /// How a run is driven.
 #[derive(Clone, Copy)]
 pub enum Pace {
-    /// Every client sends its next request as soon as the last is answered.
+    /// Every connection sends its next request as soon as the last is
+    /// answered.
     Closed,
-    /// Together the clients start requests at this many per second; latency
-    /// counts from when a request was due, so a stalled server is not hidden
-    /// by clients that wait for it (coordinated omission).
+    /// Together the connections start requests at this many per second;
+    /// latency counts from when a request was due, so a stalled server is
+    /// not hidden by connections that wait for it (coordinated omission).
     Open(f64),
+}
+
+impl Pace {
+    /// Generator threads: one event loop paces an open run precisely and
+    /// leaves the broker the most CPU; a closed run wants the highest rate,
+    /// and one thread of client-side TLS would cap it below the broker's.
+    fn threads(self) -> usize {
+        match self {
+            Pace::Open(_) => 1,
+            Pace::Closed => 2,
+        }
+    }
 }
 
 /// Sends `request` `count` times (or until `deadline`) over `clients`
@@ -160,72 +174,323 @@ pub fn run(
     request: &[u8],
     ok: fn(u16, &[u8]) -> bool,
 ) -> Load {
+    let threads = pace.threads().min(clients).max(1);
     let request: Arc<[u8]> = request.into();
     let issued = Arc::new(AtomicUsize::new(0));
-    let barrier = Arc::new(Barrier::new(clients + 1));
-    let mut threads = Vec::new();
-    for i in 0..clients {
-        let (target, request, issued, barrier) = (
-            target.clone(),
-            request.clone(),
-            issued.clone(),
-            barrier.clone(),
-        );
-        threads.push(std::thread::spawn(move || {
-            let mut conn = target.connect();
-            // Handshake and first request outside the measured window.
-            let _ = conn.send(&get(kaccess::protocol::HEALTHZ_PATH));
-            barrier.wait();
-            let start = Instant::now();
-            let period = match pace {
-                Pace::Open(rate) => Some(Duration::from_secs_f64(clients as f64 / rate)),
-                Pace::Closed => None,
+    let barrier = Arc::new(Barrier::new(threads));
+    let shards: Vec<_> = (0..threads)
+        .map(|shard| {
+            let job = Shard {
+                target: target.clone(),
+                // Connections split as evenly as they go.
+                conns: clients / threads + usize::from(shard < clients % threads),
+                count,
+                deadline,
+                pace: match pace {
+                    Pace::Open(rate) => Pace::Open(rate / threads as f64),
+                    Pace::Closed => Pace::Closed,
+                },
+                offset: shard as f64 / threads as f64,
+                request: request.clone(),
+                ok,
+                issued: issued.clone(),
+                barrier: barrier.clone(),
             };
-            let mut due =
-                start + period.map_or(Duration::ZERO, |p| p.mul_f64(i as f64 / clients as f64));
-            let (mut lat, mut good, mut bad) = (Vec::new(), 0, 0);
-            while issued.fetch_add(1, Ordering::Relaxed) < count && start.elapsed() < deadline {
-                let from = match period {
-                    Some(p) => {
-                        let now = Instant::now();
-                        if due > now {
-                            std::thread::sleep(due - now);
-                        }
-                        let d = due;
-                        due += p;
-                        d
-                    }
-                    None => Instant::now(),
-                };
-                match conn.send(&request) {
-                    Ok((status, body)) if ok(status, &body) => {
-                        good += 1;
-                        lat.push(from.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                    }
-                    Ok(_) => bad += 1,
-                    Err(_) => {
-                        bad += 1;
-                        conn = target.connect();
-                    }
-                }
-            }
-            (lat, good, bad, start.elapsed())
-        }));
-    }
-    barrier.wait();
+            std::thread::spawn(move || job.run())
+        })
+        .collect();
     let mut load = Load {
         ok: 0,
         failed: 0,
         wall: Duration::ZERO,
         latencies: Vec::new(),
     };
-    for t in threads {
-        let (lat, good, bad, wall) = t.join().expect("load thread");
-        load.latencies.extend(lat);
-        load.ok += good;
-        load.failed += bad;
-        load.wall = load.wall.max(wall);
+    for s in shards {
+        let part = s.join().expect("load generator thread");
+        load.latencies.extend(part.latencies);
+        load.ok += part.ok;
+        load.failed += part.failed;
+        load.wall = load.wall.max(part.wall);
     }
     load.latencies.sort_unstable();
     load
+}
+
+/// One generator thread's share of a run: its connections on one
+/// single-threaded event loop.
+struct Shard {
+    target: Target,
+    conns: usize,
+    count: usize,
+    deadline: Duration,
+    pace: Pace,
+    /// Where in one pacing period this shard's schedule starts (0..1).
+    offset: f64,
+    request: Arc<[u8]>,
+    ok: fn(u16, &[u8]) -> bool,
+    /// Requests started by all shards: the run stops at `count`.
+    issued: Arc<AtomicUsize>,
+    barrier: Arc<Barrier>,
+}
+
+/// How long after a run's deadline unanswered requests are given up on.
+const WATCHDOG: Duration = Duration::from_secs(10);
+
+type Stream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+/// What one connection saw: latencies (µs), served, failed.
+type Seen = (Vec<u32>, usize, usize);
+
+impl Shard {
+    fn run(self) -> Load {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            // Only for the watchdog: pacing uses `Timer`.
+            .enable_time()
+            .build()
+            .expect("generator event loop");
+        let connector = tokio_rustls::TlsConnector::from(self.target.tls.clone());
+        let addr = self.target.addr;
+        // Handshakes and a first request happen outside the measured window.
+        let streams: Vec<Stream> = rt.block_on(async {
+            let mut streams = Vec::new();
+            for _ in 0..self.conns {
+                let mut s = connect(&connector, addr)
+                    .await
+                    .expect("connect to the broker");
+                exchange(
+                    &mut s,
+                    &get(kaccess::protocol::HEALTHZ_PATH),
+                    &mut Vec::new(),
+                )
+                .await
+                .expect("first request");
+                streams.push(s);
+            }
+            streams
+        });
+        self.barrier.wait();
+        rt.block_on(self.measure(streams, connector))
+    }
+
+    async fn measure(self, streams: Vec<Stream>, connector: tokio_rustls::TlsConnector) -> Load {
+        let start = Instant::now();
+        let pace = self.pace;
+        let started = Arc::new(AtomicUsize::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut queues = Vec::new();
+        for stream in streams {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+            queues.push(tx);
+            let conn = Connection {
+                stream,
+                connector: connector.clone(),
+                addr: self.target.addr,
+                request: self.request.clone(),
+                ok: self.ok,
+                buf: Vec::with_capacity(8192),
+                started: started.clone(),
+            };
+            let (issued, count, deadline) = (self.issued.clone(), self.count, self.deadline);
+            tasks.spawn(async move {
+                match pace {
+                    Pace::Closed => conn.closed(&issued, count, start + deadline).await,
+                    Pace::Open(_) => conn.open(rx).await,
+                }
+            });
+        }
+        // Requests handed to connections (open pace only).
+        let mut dispatched = 0usize;
+        if let Pace::Open(rate) = self.pace {
+            let period = Duration::from_secs_f64(1.0 / rate);
+            let timer = Timer::new().expect("timerfd");
+            let mut due = start + period.mul_f64(self.offset);
+            let end = start + self.deadline;
+            while due < end && self.issued.fetch_add(1, Ordering::Relaxed) < self.count {
+                timer.sleep_until(due).await;
+                // Round robin: a busy connection queues its due times, and
+                // their latency counts from when they were due.
+                let _ = queues[dispatched % queues.len()].send(due);
+                dispatched += 1;
+                due += period;
+            }
+        }
+        drop(queues);
+        let (mut latencies, mut ok, mut failed) = (Vec::new(), 0, 0);
+        // A broker that stops answering must not hang the bench: this long
+        // after the deadline, unfinished connections are dropped and
+        // everything they began counts as failed.
+        let watchdog = tokio::time::Instant::from_std(start + self.deadline + WATCHDOG);
+        loop {
+            match tokio::time::timeout_at(watchdog, tasks.join_next()).await {
+                Ok(Some(seen)) => {
+                    let (lat, good, bad) = seen.expect("connection task");
+                    latencies.extend(lat);
+                    ok += good;
+                    failed += bad;
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    tasks.abort_all();
+                    failed = started.load(Ordering::Relaxed).max(dispatched) - ok;
+                    break;
+                }
+            }
+        }
+        Load {
+            ok,
+            failed,
+            wall: start.elapsed(),
+            latencies,
+        }
+    }
+}
+
+async fn connect(
+    connector: &tokio_rustls::TlsConnector,
+    addr: SocketAddr,
+) -> std::io::Result<Stream> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    connector.connect(name, tcp).await
+}
+
+/// Writes `request` and reads one whole response.
+async fn exchange(
+    stream: &mut Stream,
+    request: &[u8],
+    buf: &mut Vec<u8>,
+) -> std::io::Result<(u16, Vec<u8>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(request).await?;
+    stream.flush().await?;
+    buf.clear();
+    loop {
+        if let Some(answer) = parse_response(buf) {
+            return Ok(answer);
+        }
+        if stream.read_buf(buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+}
+
+/// One keep-alive connection of a load run.
+struct Connection {
+    stream: Stream,
+    connector: tokio_rustls::TlsConnector,
+    addr: SocketAddr,
+    request: Arc<[u8]>,
+    ok: fn(u16, &[u8]) -> bool,
+    buf: Vec<u8>,
+    /// Requests this shard's connections have begun.
+    started: Arc<AtomicUsize>,
+}
+
+impl Connection {
+    /// Sends once, counting latency from `from`.
+    async fn once(&mut self, from: Instant, seen: &mut Seen) {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        match exchange(&mut self.stream, &self.request, &mut self.buf).await {
+            Ok((status, body)) if (self.ok)(status, &body) => {
+                seen.0
+                    .push(from.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                seen.1 += 1;
+            }
+            Ok(_) => seen.2 += 1,
+            Err(_) => {
+                seen.2 += 1;
+                if let Ok(s) = connect(&self.connector, self.addr).await {
+                    self.stream = s;
+                }
+            }
+        }
+    }
+
+    async fn closed(mut self, issued: &AtomicUsize, count: usize, end: Instant) -> Seen {
+        let mut seen = (Vec::new(), 0, 0);
+        while Instant::now() < end && issued.fetch_add(1, Ordering::Relaxed) < count {
+            self.once(Instant::now(), &mut seen).await;
+        }
+        seen
+    }
+
+    async fn open(mut self, mut due: tokio::sync::mpsc::UnboundedReceiver<Instant>) -> Seen {
+        let mut seen = (Vec::new(), 0, 0);
+        while let Some(from) = due.recv().await {
+            self.once(from, &mut seen).await;
+        }
+        seen
+    }
+}
+
+/// A sleep with the kernel's timer precision. Tokio's timer wheel ticks
+/// in whole milliseconds, which would add up to 1 ms of the generator's own
+/// lateness to latencies counted from when each request was due; a
+/// `timerfd` wakes the event loop within microseconds.
+struct Timer(tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>);
+
+impl Timer {
+    fn new() -> std::io::Result<Timer> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: timerfd_create has no preconditions; a non-negative
+        // return is a new fd that we own.
+        let fd = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: fd is valid and owned by nothing else.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        // SAFETY: the OwnedFd stays in the AsyncFd, unreplaced, until both
+        // are dropped together.
+        let registered = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)?
+        };
+        Ok(Timer(registered))
+    }
+
+    async fn sleep_until(&self, due: Instant) {
+        use std::os::fd::AsRawFd;
+        let now = Instant::now();
+        // Closer than this, the wakeup would cost more than it saves.
+        if due <= now + Duration::from_micros(20) {
+            return;
+        }
+        let wait = due - now;
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: wait.as_secs() as libc::time_t,
+                tv_nsec: wait.subsec_nanos() as libc::c_long,
+            },
+        };
+        let fd = self.0.get_ref().as_raw_fd();
+        // SAFETY: fd is our timerfd; spec is a valid itimerspec.
+        let armed = unsafe { libc::timerfd_settime(fd, 0, &spec, std::ptr::null_mut()) };
+        if armed != 0 {
+            std::thread::sleep(wait);
+            return;
+        }
+        loop {
+            let Ok(mut ready) = self.0.readable().await else {
+                return;
+            };
+            let mut expirations = [0u8; 8];
+            // SAFETY: reads at most 8 bytes into an 8-byte buffer.
+            let n = unsafe { libc::read(fd, expirations.as_mut_ptr().cast(), 8) };
+            if n == 8 {
+                return;
+            }
+            ready.clear_ready();
+        }
+    }
 }

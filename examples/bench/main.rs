@@ -7,6 +7,7 @@
 //! --example bench`.
 //!
 //! `--quick` shrinks counts (and the largest store) for a smoke run.
+//! `--only 1,3` measures only those figures (the table says so).
 
 #[path = "../../tests/it/support/mod.rs"]
 mod support;
@@ -106,6 +107,8 @@ impl Drop for RuntimeDir {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let only = figures_wanted();
+    let wants = |figure: u8| only.as_ref().is_none_or(|f| f.contains(&figure));
     let s = if quick {
         Settings::quick()
     } else {
@@ -119,40 +122,66 @@ fn main() {
     let disk = RuntimeDir::new(false, world.root().join("run-disk"));
     let mut rows = Vec::new();
 
-    eprintln!("bench: 4 login overhead");
-    rows.extend(client::login(&world, &tmpfs.0, &s));
-    eprintln!("bench: 1 credential cache hit");
-    rows.extend(client::credential(
-        &world,
-        &tmpfs.0,
-        "runtime dir on tmpfs",
-        &s,
-    ));
-    // The same on disk: where the runtime dir lives without XDG_RUNTIME_DIR.
-    if disk.0 != tmpfs.0 {
-        let one = Settings {
-            logins: 1,
-            ..Settings::quick()
-        };
-        let _ = client::login(&world, &disk.0, &one);
+    if wants(4) {
+        eprintln!("bench: 4 login overhead");
+        rows.extend(client::login(&world, &tmpfs.0, &s));
+    }
+    if wants(1) {
+        eprintln!("bench: 1 credential cache hit");
+        if !wants(4) {
+            // The cache hit needs a session to hit.
+            let one = Settings {
+                logins: 1,
+                ..Settings::quick()
+            };
+            let _ = client::login(&world, &tmpfs.0, &one);
+        }
         rows.extend(client::credential(
             &world,
-            &disk.0,
-            "runtime dir on disk",
+            &tmpfs.0,
+            "runtime dir on tmpfs",
             &s,
         ));
+        // The same on disk: where the runtime dir lives without XDG_RUNTIME_DIR.
+        if disk.0 != tmpfs.0 {
+            let one = Settings {
+                logins: 1,
+                ..Settings::quick()
+            };
+            let _ = client::login(&world, &disk.0, &one);
+            rows.extend(client::credential(
+                &world,
+                &disk.0,
+                "runtime dir on disk",
+                &s,
+            ));
+        }
     }
 
     let fx = broker::Fixture::new(&world);
-    eprintln!("bench: 2 exchanges");
-    rows.extend(broker::exchanges(&world, &fx, &s));
-    eprintln!("bench: 3 TokenReview");
-    rows.extend(broker::reviews(&world, &fx, &s));
-    eprintln!("bench: 5 growth");
-    rows.extend(broker::growth(&world, &fx, &s));
+    if wants(2) {
+        eprintln!("bench: 2 exchanges");
+        rows.extend(broker::exchanges(&world, &fx, &s));
+    }
+    if wants(3) {
+        eprintln!("bench: 3 TokenReview");
+        rows.extend(broker::reviews(&world, &fx, &s));
+    }
+    if wants(5) {
+        eprintln!("bench: 5 growth");
+        rows.extend(broker::growth(&world, &fx, &s));
+    }
 
     let load = format!("{load_before} → {}", stats::load_average());
-    print_table(&rows, started.elapsed(), quick, &load);
+    let mut scope = String::new();
+    if quick {
+        scope.push_str(", QUICK counts");
+    }
+    if let Some(f) = &only {
+        let f: Vec<String> = f.iter().map(u8::to_string).collect();
+        scope.push_str(&format!(", only figures {}", f.join(",")));
+    }
+    print_table(&rows, started.elapsed(), &scope, &load);
     drop(disk);
     drop(tmpfs);
     drop(world);
@@ -161,7 +190,31 @@ fn main() {
     }
 }
 
-fn print_table(rows: &[Row], took: Duration, quick: bool, load: &str) {
+/// `--only 1,3` (or `--only=3`): the figures to measure; all when absent.
+fn figures_wanted() -> Option<Vec<u8>> {
+    let args: Vec<String> = std::env::args().collect();
+    let list = args.iter().enumerate().find_map(|(i, a)| {
+        a.strip_prefix("--only=")
+            .map(str::to_string)
+            .or_else(|| (a == "--only").then(|| args.get(i + 1).cloned().unwrap_or_default()))
+    })?;
+    let figures: Vec<u8> = list
+        .split(',')
+        .map(|f| match f.trim().parse::<u8>() {
+            Ok(n @ 1..=5) => n,
+            _ => {
+                eprintln!(
+                    "bench: error: `--only {list}`: figures are numbers 1 to 5, comma-separated"
+                );
+                eprintln!("help: scripts/bench --only 3");
+                std::process::exit(2);
+            }
+        })
+        .collect();
+    Some(figures)
+}
+
+fn print_table(rows: &[Row], took: Duration, scope: &str, load: &str) {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     // target/<profile>/examples/bench
     let profile = std::env::current_exe()
@@ -181,7 +234,7 @@ fn print_table(rows: &[Row], took: Duration, quick: bool, load: &str) {
         .unwrap_or_default();
     println!(
         "kaccess bench: {cores} cores (1-min load average {load}), `{profile}` build, everything on 127.0.0.1{}; measured in {:.0} s{build}",
-        if quick { ", QUICK counts" } else { "" },
+        scope,
         took.as_secs_f64()
     );
     println!();

@@ -30,6 +30,22 @@ pub fn cpu_time(pid: u32) -> Duration {
     Duration::from_micros(ticks * 1_000_000 / hz)
 }
 
+/// Time the hypervisor ran something else on this machine's virtual
+/// CPUs (steal, summed over CPUs) so far. On a shared VM a vCPU taken away
+/// for a few milliseconds stalls whatever thread was on it; this says how
+/// much of that a run saw.
+pub fn steal_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: u64 = stat
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .and_then(|l| l.split_whitespace().nth(8)?.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_micros(ticks * 1_000_000 / hz)
+}
+
 /// Runs `cmd` to the end; its wall time and exit code.
 pub fn timed_run(cmd: &mut std::process::Command) -> (Duration, i32) {
     let start = std::time::Instant::now();
