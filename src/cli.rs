@@ -285,8 +285,10 @@ pub enum AuditCommand {
 
 #[derive(Debug, Args)]
 pub struct AuditVerifyArgs {
-    /// Audit log (JSON lines)
-    pub file: PathBuf,
+    /// Audit log (JSON lines). After rotation, name every file oldest first:
+    /// each must continue the one before it
+    #[arg(required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

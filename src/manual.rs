@@ -346,7 +346,10 @@ pub const PAGES: &[Page] = &[
                 grants of its policy, signs short-lived client certificates with the cluster CA \
                 or issues revocable tokens, answers kube-apiserver's TokenReview webhook, and \
                 writes every decision to a hash-chained audit log (JSON lines, to a file or \
-                stdout). SIGTERM stops it gracefully.",
+                stdout). SIGTERM or SIGINT stops it gracefully. SIGHUP starts a new audit file \
+                when the old one was renamed (its first line chains to the old file) and \
+                reloads the serving certificate and key; a failure is logged and changes \
+                nothing.",
         examples: &[
             x(
                 "Run the broker",
@@ -364,11 +367,20 @@ pub const PAGES: &[Page] = &[
     Page {
         notes: "Each line's `prev` must be the previous line's `hash`, and each `hash` the \
                 SHA-256 of its canonical record. Exits 1 and names the first broken line \
-                otherwise.",
-        examples: &[x(
-            "Check the broker's log",
-            "kaccess audit verify /var/log/kaccess/audit.jsonl",
-        )],
+                otherwise. A rotated log is several files: name them oldest first, and each \
+                must continue the one before it. A file may begin mid-chain only with the \
+                broker's rotation record; any other first line that does not start a chain \
+                means lines were cut from its head.",
+        examples: &[
+            x(
+                "Check the broker's log",
+                "kaccess audit verify /var/log/kaccess/audit.jsonl",
+            ),
+            x(
+                "Check a rotated log as one chain, oldest file first",
+                "kaccess audit verify audit.jsonl.2 audit.jsonl.1 audit.jsonl",
+            ),
+        ],
         ..page("audit verify")
     },
     page("rbac"),

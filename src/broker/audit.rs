@@ -10,6 +10,12 @@
 //! request waits for more than one sync after its own. If writing fails the
 //! whole batch is refused, the file is cut back to its last good length,
 //! and the broker answers `503 audit_unavailable` — it fails closed.
+//!
+//! Rotation: the operator renames the file and sends `SIGHUP`; the writer
+//! then creates a new file at the configured path whose first line is an
+//! `audit`/`rotated` record chained to the old file's last hash, so the
+//! chain runs on across files (`kaccess audit verify OLD NEW`) and a
+//! restart continues it from the new file.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -159,7 +165,18 @@ enum Msg {
         Box<AuditRecord>,
         tokio::sync::oneshot::Sender<Result<(), AuditError>>,
     ),
+    Reopen(tokio::sync::oneshot::Sender<Result<Reopened, AuditError>>),
     Stop,
+}
+
+/// What a reopen did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reopened {
+    /// The path still names the open file (nothing was rotated) or is not
+    /// a regular file: the writer goes on as before.
+    Unchanged,
+    /// A new file was started, its first line chained to the old file.
+    Rotated,
 }
 
 /// Handle to the writer thread; cheap to share.
@@ -228,6 +245,18 @@ impl AuditLog {
             let tx = self.tx.lock().map_err(|_| AuditError::Closed)?;
             tx.send(Msg::Record(Box::new(record), done))
                 .map_err(|_| AuditError::Closed)?;
+        }
+        wait.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// After the operator renamed the log: starts a new file at the
+    /// configured path, chained to the old one. Records queued before this
+    /// call go to the old file.
+    pub async fn reopen(&self) -> Result<Reopened, AuditError> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        {
+            let tx = self.tx.lock().map_err(|_| AuditError::Closed)?;
+            tx.send(Msg::Reopen(done)).map_err(|_| AuditError::Closed)?;
         }
         wait.await.map_err(|_| AuditError::Closed)?
     }
@@ -302,22 +331,27 @@ impl Writer {
         while !stop {
             let Ok(first) = rx.recv() else { break };
             let mut batch: Vec<(Box<AuditRecord>, Ack)> = Vec::new();
+            let mut reopen = None;
             let mut next = Some(first);
             while let Some(m) = next.take() {
                 match m {
                     Msg::Record(r, a) => batch.push((r, a)),
+                    // Ends the batch: what came before goes to the old file.
+                    Msg::Reopen(a) => reopen = Some(a),
                     Msg::Stop => stop = true,
                 }
-                if !stop && batch.len() < MAX_BATCH {
+                if !stop && reopen.is_none() && batch.len() < MAX_BATCH {
                     next = rx.try_recv().ok();
                 }
             }
-            if batch.is_empty() {
-                continue;
+            if !batch.is_empty() {
+                let result = self.write_batch(batch.iter_mut().map(|(r, _)| &mut **r));
+                for (_, ack) in batch {
+                    let _ = ack.send(result.clone());
+                }
             }
-            let result = self.write_batch(batch.iter_mut().map(|(r, _)| &mut **r));
-            for (_, ack) in batch {
-                let _ = ack.send(result.clone());
+            if let Some(ack) = reopen {
+                let _ = ack.send(self.reopen());
             }
         }
         let _ = self.file.sync_data();
@@ -375,6 +409,62 @@ impl Writer {
             let _ = out.write_all(&buf).and_then(|()| out.flush());
         }
         Ok(())
+    }
+
+    fn reopen(&mut self) -> Result<Reopened, AuditError> {
+        use std::os::unix::fs::MetadataExt;
+        if !self.regular {
+            return Ok(Reopened::Unchanged);
+        }
+        let open = self.file.metadata().map_err(|e| self.fail(e.to_string()))?;
+        match std::fs::metadata(&self.path) {
+            Ok(m) if m.dev() == open.dev() && m.ino() == open.ino() => {
+                return Ok(Reopened::Unchanged);
+            }
+            Ok(m) if m.len() > 0 => {
+                // Not ours: continuing its chain would splice two logs.
+                return Err(self.fail(
+                    "after rotation the path names another file that is not empty; \
+                     still writing to the renamed file"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+        self.file
+            .sync_data()
+            .map_err(|e| self.fail(e.to_string()))?;
+        let created = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .mode(0o600)
+            .open(&self.path)
+            .and_then(|f| {
+                crate::fsutil::sync_parent(&self.path)?;
+                Ok(f)
+            })
+            .map_err(|e| self.fail(e.to_string()))?;
+        // The rotation record goes into the new file before it is used;
+        // if it cannot be written, the writer stays on the old file.
+        let old_file = std::mem::replace(&mut self.file, created);
+        let old_len = std::mem::replace(&mut self.good_len, 0);
+        let mut record = AuditRecord {
+            outcome: "rotated".into(),
+            cause: Some(
+                "the log was rotated (SIGHUP); `prev` is the last hash of the previous file".into(),
+            ),
+            ..AuditRecord::new("audit")
+        };
+        match self.write_batch(std::iter::once(&mut record)) {
+            Ok(()) => Ok(Reopened::Rotated),
+            Err(e) => {
+                self.file = old_file;
+                self.good_len = old_len;
+                let _ = std::fs::remove_file(&self.path);
+                Err(e)
+            }
+        }
     }
 
     fn fail(&self, cause: String) -> AuditError {

@@ -149,6 +149,11 @@ pub async fn serve(config: BrokerConfig) -> Result<()> {
         })
     };
 
+    let reloader = tokio::spawn(reload_on_hangup(
+        state.clone(),
+        tls.clone().zip(state.config.tls.clone()),
+    ));
+
     let listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot listen on `{listen}`"))?;
     listener.set_nonblocking(true)?;
@@ -194,10 +199,61 @@ pub async fn serve(config: BrokerConfig) -> Result<()> {
     }
     .context("the server failed")?;
     pruner.abort();
+    reloader.abort();
     let audit = state.audit.clone();
     tokio::task::spawn_blocking(move || audit.shutdown()).await?;
     tracing::info!("broker stopped; audit log synced");
     Ok(())
+}
+
+/// `SIGHUP`, as after logrotate or cert-manager: starts a new audit file
+/// if the old one was renamed, and reloads the serving certificate and key
+/// (new connections get them). A failure is logged and changes nothing.
+async fn reload_on_hangup(
+    state: Shared,
+    tls: Option<(
+        axum_server::tls_rustls::RustlsConfig,
+        super::config::KeyPairFiles,
+    )>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        let path = state.audit.path().display().to_string();
+        match state.audit.reopen().await {
+            Ok(super::audit::Reopened::Rotated) => {
+                tracing::info!(
+                    path,
+                    "SIGHUP: started a new audit file, chained to the renamed one"
+                )
+            }
+            Ok(super::audit::Reopened::Unchanged) => {
+                tracing::info!(
+                    path,
+                    "SIGHUP: the audit log was not renamed; still writing to it"
+                )
+            }
+            Err(e) => tracing::error!(error = %e, "SIGHUP: cannot start a new audit file"),
+        }
+        if let Some((config, files)) = &tls {
+            match config
+                .reload_from_pem_file(&files.cert_file, &files.key_file)
+                .await
+            {
+                Ok(()) => tracing::info!(
+                    cert = %files.cert_file.display(),
+                    "SIGHUP: reloaded the serving certificate"
+                ),
+                Err(e) => tracing::error!(
+                    error = %e,
+                    cert = %files.cert_file.display(),
+                    "SIGHUP: cannot reload the serving certificate; keeping the old one"
+                ),
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

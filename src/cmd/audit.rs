@@ -1,6 +1,7 @@
-//! `kaccess audit verify FILE`: check the audit log's hash chain.
+//! `kaccess audit verify FILE...`: check the audit log's hash chain,
+//! across rotated files when several are named.
 
-use crate::broker::audit_verify::verify_file;
+use crate::broker::audit_verify::verify_files;
 use crate::cli::{AuditCommand, AuditVerifyArgs};
 use crate::error::{Exit, Failure};
 use anyhow::Result;
@@ -12,23 +13,50 @@ pub fn run(cmd: AuditCommand) -> Result<Exit> {
 }
 
 fn verify(args: AuditVerifyArgs) -> Result<Exit> {
-    let report = verify_file(&args.file)?;
-    let file = args.file.display();
-    match report.broken {
-        None => {
-            eprintln!(
-                "audit log `{file}`: {} records, chain intact (last hash {})",
-                report.lines, report.head
-            );
-            Ok(Exit::Ok)
+    let reports = verify_files(&args.files)?;
+    for (i, (path, report)) in reports.iter().enumerate() {
+        let file = path.display();
+        if let Some((line, why)) = &report.broken {
+            let intact = if *line > 1 {
+                format!("lines 1-{} are intact", line - 1)
+            } else {
+                "no line of it is".to_string()
+            };
+            let before = if i > 0 {
+                " (the files before it are intact)".to_string()
+            } else {
+                String::new()
+            };
+            return Err(Failure::error(format!(
+                "audit log `{file}` is broken at line {line}: {why}"
+            ))
+            .help(format!(
+                "{intact}{before}; compare line {line} with the broker's backups or log shipper"
+            ))
+            .into());
         }
-        Some((line, why)) => Err(Failure::error(format!(
-            "audit log `{file}` is broken at line {line}: {why}"
-        ))
-        .help(format!(
-            "lines 1-{} are intact; compare line {line} with the broker's backups or log shipper",
-            line - 1
-        ))
-        .into()),
+        eprintln!(
+            "audit log `{file}`: {} records, chain intact (last hash {})",
+            report.lines, report.head
+        );
+        if let Some(hash) = &report.continues {
+            eprintln!(
+                "note: `{file}` starts with a rotation record: it continues an earlier file \
+                 whose last hash is {hash}"
+            );
+            eprintln!(
+                "help: to check that link too, name the earlier file first: \
+                 `kaccess audit verify OLDER {file}`"
+            );
+        }
     }
+    if reports.len() > 1 {
+        let head = &reports.last().expect("several reports").1.head;
+        let total: usize = reports.iter().map(|(_, r)| r.lines).sum();
+        eprintln!(
+            "{} files, {total} records: one intact chain (last hash {head})",
+            reports.len()
+        );
+    }
+    Ok(Exit::Ok)
 }

@@ -6,6 +6,8 @@
 use crate::support::broker::{Broker, BrokerOptions};
 use crate::support::idp::{Idp, IdpOptions, Mint};
 use serde_json::{Value, json};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::time::Duration;
 
 struct Env {
@@ -787,6 +789,109 @@ async fn restart_keeps_sessions_revocations_and_the_audit_chain() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn verify(files: &[&Path]) -> (bool, String) {
+    let mut args = vec!["audit", "verify"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let out = kaccess(&args);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_rotates_on_sighup_and_its_chain_runs_across_files() {
+    let mut env = env();
+    let id_token = env.token(json!({}));
+    env.token_session(&id_token).await;
+    let current = env.broker.audit_path().to_path_buf();
+    let rotated = env.broker.dir().join("audit.jsonl.1");
+
+    // logrotate renames first; until SIGHUP the broker writes on to the
+    // renamed file, so nothing is lost in between.
+    std::fs::rename(&current, &rotated).unwrap();
+    env.token_session(&id_token).await;
+    assert!(!current.exists());
+    env.broker.signal(libc::SIGHUP);
+    env.broker.wait_for_log("started a new audit file", 1);
+    env.token_session(&id_token).await;
+
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    assert_eq!(old.lines().count(), 2, "{old}");
+    let new = env.broker.audit_lines();
+    assert_eq!(new.len(), 2, "{new:?}");
+    assert_eq!(
+        (new[0]["event"].as_str(), new[0]["outcome"].as_str()),
+        (Some("audit"), Some("rotated"))
+    );
+    let old_head: Value = serde_json::from_str(old.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        new[0]["prev"], old_head["hash"],
+        "the new file continues the old chain"
+    );
+    let mode = std::fs::metadata(&current).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let (ok, err) = verify(&[&rotated, &current]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("2 files, 4 records: one intact chain"),
+        "{err}"
+    );
+    let (ok, err) = verify(&[&current]);
+    assert!(ok, "{err}");
+    assert!(err.contains("continues an earlier file"), "{err}");
+    let (ok, err) = verify(&[&current, &rotated]);
+    assert!(!ok, "files in the wrong order must not verify: {err}");
+
+    // A SIGHUP without a rename changes nothing.
+    env.broker.signal(libc::SIGHUP);
+    env.broker.wait_for_log("was not renamed", 1);
+    assert_eq!(env.broker.audit_lines().len(), 2);
+
+    // A restart continues the chain from the new file.
+    env.broker.restart();
+    env.client = env.broker.client();
+    env.token_session(&id_token).await;
+    let (ok, err) = verify(&[&rotated, &current]);
+    assert!(ok, "{err}");
+    assert!(err.contains("2 files, 5 records"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_serving_certificate_and_keeps_the_old_one_if_the_new_is_bad() {
+    let mut env = env();
+    let old_client = env.broker.client();
+    let healthz = env.broker.url("/healthz");
+    assert!(old_client.get(&healthz).send().await.is_ok());
+
+    // A bad file: refused, logged, and the old certificate stays in use.
+    let cert = env.broker.dir().join("broker.crt");
+    let good = std::fs::read(&cert).unwrap();
+    std::fs::write(&cert, "not a certificate").unwrap();
+    env.broker.signal(libc::SIGHUP);
+    env.broker
+        .wait_for_log("cannot reload the serving certificate", 1);
+    assert!(env.broker.client().get(&healthz).send().await.is_ok());
+    std::fs::write(&cert, good).unwrap();
+
+    // A new certificate from another CA: new connections get it.
+    let old_ca = env.broker.tls_ca_pem().to_string();
+    env.broker.replace_serving_cert();
+    env.broker.signal(libc::SIGHUP);
+    env.broker
+        .wait_for_log("reloaded the serving certificate", 1);
+    let resp = env.broker.client().get(&healthz).send().await;
+    assert!(resp.is_ok(), "a client trusting the new CA: {resp:?}");
+    let old_ca = reqwest::Certificate::from_pem(old_ca.as_bytes()).unwrap();
+    let trusts_old_only = kaccess::http::client(vec![old_ca]).unwrap();
+    let resp = trusts_old_only.get(&healthz).send().await;
+    assert!(
+        resp.is_err(),
+        "a new connection still got the old certificate: {resp:?}"
     );
 }
 

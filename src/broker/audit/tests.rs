@@ -80,3 +80,55 @@ async fn a_full_disk_refuses_the_record() {
         AuditError::Closed
     ));
 }
+
+#[tokio::test]
+async fn reopen_after_a_rename_starts_a_chained_file_and_is_a_no_op_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let old = dir.path().join("audit.jsonl.1");
+    let log = AuditLog::open(&path, false).unwrap();
+    log.append(rec("exchange", 1)).await.unwrap();
+    assert_eq!(log.reopen().await.unwrap(), Reopened::Unchanged);
+
+    std::fs::rename(&path, &old).unwrap();
+    log.append(rec("exchange", 2)).await.unwrap();
+    assert_eq!(log.reopen().await.unwrap(), Reopened::Rotated);
+    log.append(rec("exchange", 3)).await.unwrap();
+    log.shutdown();
+
+    let old_text = std::fs::read_to_string(&old).unwrap();
+    let new_text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        old_text.contains("\"user2\""),
+        "until reopen, the renamed file"
+    );
+    assert!(new_text.contains("\"user3\"") && !new_text.contains("\"user2\""));
+    let reports = crate::broker::audit_verify::verify_files(&[old, path]).unwrap();
+    assert!(
+        reports.iter().all(|(_, r)| r.broken.is_none()),
+        "{reports:?}"
+    );
+    assert_eq!(reports[1].1.lines, 2, "rotation record, then user3");
+}
+
+#[tokio::test]
+async fn reopen_refuses_a_foreign_file_at_the_path_and_keeps_writing_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let old = dir.path().join("audit.jsonl.1");
+    let log = AuditLog::open(&path, false).unwrap();
+    log.append(rec("exchange", 1)).await.unwrap();
+    std::fs::rename(&path, &old).unwrap();
+    std::fs::write(&path, "someone else's line\n").unwrap();
+
+    let err = log.reopen().await.unwrap_err();
+    assert!(err.to_string().contains("not empty"), "{err}");
+    log.append(rec("exchange", 2)).await.unwrap();
+    log.shutdown();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "someone else's line\n"
+    );
+    let report = verify_file(&old).unwrap();
+    assert_eq!((report.lines, report.broken), (2, None));
+}

@@ -77,6 +77,22 @@ fn ca(name: &str) -> (KeyPair, CertificateParams, String) {
     (key, params, cert.pem())
 }
 
+/// A new TLS CA and a serving certificate for 127.0.0.1 signed by it, as
+/// `broker.crt`/`broker.key` in `dir`; returns the CA's PEM.
+fn write_serving_cert(dir: &Path) -> String {
+    let (tls_ca_key, tls_ca_params, tls_ca_pem) = ca("kaccess test TLS CA");
+    let issuer = Issuer::new(tls_ca_params, tls_ca_key);
+    let server_key = KeyPair::generate().unwrap();
+    let mut sp = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    sp.subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    sp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let server_cert = sp.signed_by(&server_key, &issuer).unwrap();
+    std::fs::write(dir.join("broker.crt"), server_cert.pem()).unwrap();
+    std::fs::write(dir.join("broker.key"), server_key.serialize_pem()).unwrap();
+    tls_ca_pem
+}
+
 impl Broker {
     pub fn start(opts: BrokerOptions) -> Broker {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -86,16 +102,7 @@ impl Broker {
         std::fs::write(p.join("prod-ca.crt"), &cluster_ca_pem).unwrap();
         std::fs::write(p.join("prod-ca.key"), cluster_key.serialize_pem()).unwrap();
         // TLS: a CA the test client trusts and a server cert for 127.0.0.1.
-        let (tls_ca_key, tls_ca_params, tls_ca_pem) = ca("kaccess test TLS CA");
-        let issuer = Issuer::new(tls_ca_params, tls_ca_key);
-        let server_key = KeyPair::generate().unwrap();
-        let mut sp = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-        sp.subject_alt_names
-            .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
-        sp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let server_cert = sp.signed_by(&server_key, &issuer).unwrap();
-        std::fs::write(p.join("broker.crt"), server_cert.pem()).unwrap();
-        std::fs::write(p.join("broker.key"), server_key.serialize_pem()).unwrap();
+        let tls_ca_pem = write_serving_cert(p);
         let audit = opts
             .audit_file
             .clone()
@@ -209,6 +216,36 @@ clusters:
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
+    }
+
+    /// Writes a serving certificate from a new TLS CA over the broker's
+    /// files (as cert-manager would); returns the new CA's PEM. The broker
+    /// loads it on SIGHUP.
+    pub fn replace_serving_cert(&mut self) -> String {
+        let pem = write_serving_cert(self.dir.path());
+        self.tls_ca_pem = pem.clone();
+        pem
+    }
+
+    /// Sends `signal` to the running broker.
+    pub fn signal(&self, signal: libc::c_int) {
+        let pid = self.pid().expect("the broker is running") as libc::pid_t;
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(pid, signal) };
+    }
+
+    /// Waits (up to 10 s) until the broker's stderr holds `text` at least
+    /// `times` times; panics with the log otherwise.
+    pub fn wait_for_log(&self, text: &str, times: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.stderr().matches(text).count() < times {
+            assert!(
+                Instant::now() < deadline,
+                "the broker never logged `{text}` ({times}×):\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The running broker's pid (for /proc samples).
