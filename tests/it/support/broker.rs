@@ -77,6 +77,52 @@ fn ca(name: &str) -> (KeyPair, CertificateParams, String) {
     (key, params, cert.pem())
 }
 
+/// Starts `kaccess serve --config CONFIG` with `KACCESS_LOG=filter`,
+/// collects its stderr lines into `log`, and waits (30 s at most) for the
+/// URL it listens on. Panics with its stderr if it exits or stays silent.
+pub fn spawn_serve(
+    kaccess: &Path,
+    config: &Path,
+    filter: &str,
+    log: &Arc<Mutex<Vec<String>>>,
+) -> (Child, String) {
+    let mut child = Command::new(kaccess)
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("KACCESS_LOG", filter)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start `kaccess serve`");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("kaccess: listening on ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Ok(url) = rx.recv_timeout(Duration::from_millis(100)) {
+            return (child, url);
+        }
+        let log = || log.lock().unwrap().join("\n");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("`kaccess serve` exited with {status}:\n{}", log());
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`kaccess serve` did not start in time:\n{}", log());
+        }
+    }
+}
+
 /// A new TLS CA and a serving certificate for 127.0.0.1 signed by it, as
 /// `broker.crt`/`broker.key` in `dir`; returns the CA's PEM.
 fn write_serving_cert(dir: &Path) -> String {
@@ -157,42 +203,9 @@ clusters:
     }
 
     fn spawn(&mut self) {
-        let mut child = Command::new(super::kaccess_bin())
-            .args(["serve", "--config"])
-            .arg(&self.config)
-            .env("KACCESS_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start `kaccess serve`");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let log = self.log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("kaccess: listening on ") {
-                    let _ = tx.send(url.to_string());
-                }
-                log.lock().unwrap().push(line);
-            }
-        });
+        let (child, url) = spawn_serve(&super::kaccess_bin(), &self.config, "info", &self.log);
         self.child = Some(child);
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Ok(url) = rx.recv_timeout(Duration::from_millis(100)) {
-                self.base = url;
-                return;
-            }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("`kaccess serve` exited with {status}:\n{}", self.stderr());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "`kaccess serve` did not start in time:\n{}",
-                self.stderr()
-            );
-        }
+        self.base = url;
     }
 
     /// SIGTERM, wait for a graceful exit (SIGKILL after 10 s).

@@ -5,13 +5,13 @@
 //! stops when the `World` is dropped.
 
 use super::apiserver::{ApiServer, ApiServerOptions, Webhook};
+use super::broker::spawn_serve;
 use super::idp::{Idp, IdpOptions};
 use super::pki::TestCa;
 use base64::Engine;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// What a world should look like; `Default` is a typical cluster `demo`.
@@ -52,7 +52,8 @@ pub struct Broker {
     pub config_path: PathBuf,
     pub audit_path: PathBuf,
     kaccess: PathBuf,
-    stderr: mpsc::Receiver<String>,
+    /// Its stderr lines, kept across restarts.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Broker {
@@ -63,39 +64,8 @@ impl Broker {
         audit_path: &Path,
         serving_ca_pem: &str,
     ) -> Broker {
-        let mut child = Command::new(kaccess)
-            .args(["serve", "--config"])
-            .arg(config_path)
-            .env("KACCESS_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start kaccess serve");
-        let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().expect("stderr piped");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        let url = loop {
-            match rx.recv_timeout(Duration::from_secs(20)) {
-                Ok(line) => {
-                    if let Some(u) = line.strip_prefix("kaccess: listening on ") {
-                        break u.trim().to_owned();
-                    }
-                    seen.push(line);
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("broker did not start; stderr:\n{}", seen.join("\n"));
-                }
-            }
-        };
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (child, url) = spawn_serve(kaccess, config_path, "warn", &log);
         Broker {
             child,
             url,
@@ -103,7 +73,7 @@ impl Broker {
             config_path: config_path.to_owned(),
             audit_path: audit_path.to_owned(),
             kaccess: kaccess.to_owned(),
-            stderr: rx,
+            log,
         }
     }
 
@@ -122,9 +92,9 @@ impl Broker {
             .collect()
     }
 
-    /// Lines the broker printed on stderr since the last call.
-    pub fn drain_stderr(&self) -> Vec<String> {
-        self.stderr.try_iter().collect()
+    /// Everything the broker printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.log.lock().unwrap().join("\n")
     }
 
     /// Sends `signal` to the broker (SIGSTOP/SIGCONT to make it hang and
