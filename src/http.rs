@@ -91,7 +91,7 @@ pub type OidcFuture<'c> =
     Pin<Box<dyn Future<Output = Result<openidconnect::HttpResponse, AdapterError>> + Send + 'c>>;
 
 /// `openidconnect::AsyncHttpClient` over our reqwest client.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct OidcHttp(pub reqwest::Client);
 
 impl<'c> openidconnect::AsyncHttpClient<'c> for OidcHttp {

@@ -347,9 +347,11 @@ pub const PAGES: &[Page] = &[
                 or issues revocable tokens, answers kube-apiserver's TokenReview webhook, and \
                 writes every decision to a hash-chained audit log (JSON lines, to a file or \
                 stdout). SIGTERM or SIGINT stops it gracefully. SIGHUP starts a new audit file \
-                when the old one was renamed (its first line chains to the old file) and \
-                reloads the serving certificate and key; a failure is logged and changes \
-                nothing.",
+                when the old one was renamed (its first line chains to the old file), re-reads \
+                the configuration (grants, TTLs, issuers, cluster CAs; listen, tls, state and \
+                audit only change on restart), and reloads the serving certificate and key. \
+                Each step that fails is logged and changes nothing; every reload is audited \
+                with the file's SHA-256.",
         examples: &[
             x(
                 "Run the broker",

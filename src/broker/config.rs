@@ -15,7 +15,7 @@ use std::time::Duration;
 /// Where the state lives when `state:` is left out.
 pub const DEFAULT_STATE_DB: &str = "/var/lib/kaccess/state.db";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BrokerConfig {
     pub listen: SocketAddr,
@@ -31,14 +31,14 @@ pub struct BrokerConfig {
     pub clusters: BTreeMap<String, ClusterConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct KeyPairFiles {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct StateConfig {
     pub sqlite: PathBuf,
@@ -52,7 +52,7 @@ impl Default for StateConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AuditConfig {
     pub file: PathBuf,
@@ -61,7 +61,7 @@ pub struct AuditConfig {
     pub stdout: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct IssuerConfig {
     pub issuer: String,
@@ -86,7 +86,7 @@ fn default_groups_claim() -> String {
 
 /// Which `amr`/`acr` values count as MFA. With both lists empty no token
 /// passes: the broker never issues without MFA.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct MfaConfig {
     #[serde(default)]
@@ -95,7 +95,7 @@ pub struct MfaConfig {
     pub acr_any: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ClusterConfig {
     pub ca: KeyPairFiles,

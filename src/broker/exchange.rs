@@ -10,7 +10,7 @@ use super::error::AppError;
 use super::keys::{KeyError, peek_issuer};
 use super::policy::{PolicyError, decide};
 use super::request::{Caller, MAX_AUDIT_TEXT, MAX_REASON, bearer, clip, json_body};
-use super::server::Shared;
+use super::server::{LiveConfig, Shared};
 use super::state::{Session, TokenEntry};
 use super::tokens::{TokenHash, looks_like_session_id, new_session_id, new_token};
 use crate::oidc::verify::VerifiedIdToken;
@@ -95,15 +95,15 @@ struct Issued {
 /// Verifies `raw` against the issuer it names; fills the identity fields
 /// of `rec`.
 pub async fn verify_caller(
-    st: &Shared,
+    live: &LiveConfig,
     raw: &str,
     rec: &mut AuditRecord,
 ) -> Result<(usize, VerifiedIdToken), AppError> {
     let claimed = peek_issuer(raw);
     let index = claimed
         .as_deref()
-        .and_then(|c| st.issuers.iter().position(|k| k.config.issuer == c))
-        .or_else(|| (st.issuers.len() == 1).then_some(0))
+        .and_then(|c| live.issuers.iter().position(|k| k.config.issuer == c))
+        .or_else(|| (live.issuers.len() == 1).then_some(0))
         .ok_or_else(|| {
             AppError::unauthenticated(format!(
                 "the ID token's issuer {} is not trusted by this broker",
@@ -113,7 +113,7 @@ pub async fn verify_caller(
                 ))
             ))
         })?;
-    let keys = &st.issuers[index];
+    let keys = &live.issuers[index];
     rec.issuer = Some(keys.config.issuer.clone());
     let token = keys
         .verify(raw, OffsetDateTime::now_utc())
@@ -146,8 +146,10 @@ async fn exchange(
     rec.reason = req.reason.as_deref().map(|r| clip(r, MAX_AUDIT_TEXT * 4));
     rec.session_id = req.session_id.as_deref().map(|s| clip(s, 64));
 
-    let (issuer_index, token) = verify_caller(st, raw, rec).await?;
-    let issuer = &st.issuers[issuer_index];
+    // One snapshot of the configuration for the whole exchange.
+    let live = st.live();
+    let (issuer_index, token) = verify_caller(&live, raw, rec).await?;
+    let issuer = &live.issuers[issuer_index];
     let now = super::state::now_secs();
     let username = token
         .claim_string(&issuer.config.username_claim)
@@ -176,18 +178,18 @@ async fn exchange(
     }
     let idp_groups = token.groups(&issuer.config.groups_claim);
 
-    let (cluster_name, cluster) =
-        st.config
-            .clusters
-            .get_key_value(&req.cluster)
-            .ok_or_else(|| {
-                AppError::new(
-                    StatusCode::NOT_FOUND,
-                    ErrorCode::UnknownCluster,
-                    format!("the broker knows no cluster `{}`", clip(&req.cluster, 64)),
-                )
-            })?;
-    let ca = st
+    let (cluster_name, cluster) = live
+        .config
+        .clusters
+        .get_key_value(&req.cluster)
+        .ok_or_else(|| {
+            AppError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::UnknownCluster,
+                format!("the broker knows no cluster `{}`", clip(&req.cluster, 64)),
+            )
+        })?;
+    let ca = live
         .cas
         .get(cluster_name)
         .ok_or_else(|| AppError::internal(format!("no CA loaded for `{cluster_name}`")))?;

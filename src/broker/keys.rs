@@ -72,6 +72,11 @@ impl IssuerKeys {
         self.keys.read().ok()?.clone()
     }
 
+    /// Whether keys were fetched yet (a reload prefetches the ones not).
+    pub fn has_keys(&self) -> bool {
+        self.cached().is_some()
+    }
+
     /// Discovers (or refetches) the keys unless the last attempt was less
     /// than [`MIN_REFETCH`] ago; returns what is cached afterwards.
     pub async fn refresh(&self) -> Result<Arc<Keys>, KeyError> {

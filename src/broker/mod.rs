@@ -9,7 +9,8 @@
 //! - `audit`: the hash-chained, group-committed log; `audit_verify` checks it
 //! - `keys`: per-issuer JWKS cache; `request`: what handlers read first
 //! - `exchange`, `revoke`, `review`: the handlers; `error`: refusals as HTTP
-//! - `server`: state, router, TLS, shutdown; `metrics`: Prometheus text
+//! - `server`: state, router, TLS, signals; `reload`: SIGHUP re-reads the
+//!   config; `metrics`: Prometheus text
 //! - `rbac`, `apiserver`: what to install on the cluster side
 
 pub mod apiserver;
@@ -23,6 +24,7 @@ pub mod keys;
 pub mod metrics;
 pub mod policy;
 pub mod rbac;
+pub mod reload;
 pub mod request;
 pub mod review;
 pub mod revoke;

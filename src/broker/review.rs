@@ -26,8 +26,9 @@ pub const API_VERSIONS: [&str; 2] = ["authentication.k8s.io/v1", "authentication
 
 /// `/v1/tokenreview`: the broker's only cluster.
 pub async fn handle(State(st): State<Shared>, req: Request) -> Response {
-    let only = (st.config.clusters.len() == 1)
-        .then(|| st.config.clusters.keys().next().cloned())
+    let live = st.live();
+    let only = (live.config.clusters.len() == 1)
+        .then(|| live.config.clusters.keys().next().cloned())
         .flatten();
     match only {
         Some(cluster) => review(st, cluster, req).await,
@@ -47,7 +48,7 @@ pub async fn handle_cluster(
     Path(cluster): Path<String>,
     req: Request,
 ) -> Response {
-    if !st.config.clusters.contains_key(&cluster) {
+    if !st.live().config.clusters.contains_key(&cluster) {
         let (parts, _) = req.into_parts();
         let e = AppError::new(
             axum::http::StatusCode::NOT_FOUND,

@@ -23,7 +23,7 @@ pub async fn handle(State(st): State<Shared>, Path(id): Path<String>, req: Reque
     rec.session_id = Some(clip(&id, 64));
     let result = async {
         let raw = bearer(&parts.headers)?.to_string();
-        let (_, token) = verify_caller(&st, &raw, &mut rec).await?;
+        let (_, token) = verify_caller(&st.live(), &raw, &mut rec).await?;
         let unknown = || {
             AppError::new(
                 StatusCode::NOT_FOUND,

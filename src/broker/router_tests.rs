@@ -43,7 +43,9 @@ clusters:
 "#;
     let cfg = BrokerConfig::parse(yaml, dir.path()).unwrap();
     let audit = cfg.audit.file.clone();
-    let state = Arc::new(AppState::open(cfg).unwrap());
+    let path = dir.path().join("broker.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let state = Arc::new(AppState::open(cfg, Some(path)).unwrap());
     Fixture {
         _dir: dir,
         state,
@@ -210,7 +212,7 @@ async fn a_failing_audit_log_refuses_with_503() {
     if !std::path::Path::new("/dev/full").exists() {
         return;
     }
-    let mut state = AppState::open(f.state.config.clone()).unwrap();
+    let mut state = AppState::open(f.state.live().config.clone(), None).unwrap();
     state.audit = super::audit::AuditLog::open(std::path::Path::new("/dev/full"), false).unwrap();
     let broken = Fixture {
         _dir: tempfile::tempdir().unwrap(),
@@ -222,4 +224,74 @@ async fn a_failing_audit_log_refuses_with_503() {
     let err = error_of(&body);
     assert_eq!(err.error, ErrorCode::AuditUnavailable);
     assert!(err.message.contains("/dev/full"), "{}", err.message);
+}
+
+fn review_body(token: &str) -> String {
+    json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}})
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_reload_puts_the_new_policy_in_force_and_audits_it() {
+    let f = fixture();
+    let staging = || post("/v1/tokenreview/staging", None, review_body("x"));
+    assert_eq!(call(&f, staging()).await.0, StatusCode::NOT_FOUND);
+
+    let path = f.state.config_path.clone().unwrap();
+    let yaml = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("listen: 127.0.0.1:0", "listen: 127.0.0.1:1")
+        + "  staging:\n    ca: {cert-file: ca.crt, key-file: ca.key}\n    credential-ttl: 5m\n    max-session: 1h\n";
+    std::fs::write(&path, &yaml).unwrap();
+    super::reload::reload_config(&f.state).await;
+
+    let (status, body) = call(&f, staging()).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let live = f.state.live();
+    assert!(live.config.clusters.contains_key("staging"));
+    assert_eq!(
+        live.config.listen.port(),
+        1,
+        "the file's value, even if unused until restart"
+    );
+    let lines = audit_lines(&f);
+    let reloads: Vec<&Value> = lines.iter().filter(|l| l["event"] == "config").collect();
+    assert_eq!(reloads.len(), 1, "{lines:?}");
+    assert_eq!(reloads[0]["outcome"], "reloaded");
+    let cause = reloads[0]["cause"].as_str().unwrap();
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(yaml.as_bytes()));
+    assert!(cause.contains(&sha), "{cause}");
+    assert!(
+        cause.contains("not applied until a restart: listen"),
+        "{cause}"
+    );
+    assert_eq!(verify_file(&f.audit).unwrap().broken, None);
+}
+
+#[tokio::test]
+async fn an_invalid_file_on_reload_leaves_the_running_policy_in_force() {
+    let f = fixture();
+    let path = f.state.config_path.clone().unwrap();
+    let good = std::fs::read_to_string(&path).unwrap();
+    for bad in [
+        "listen: [".to_string(),
+        good.replace("credential-ttl: 10m", "credential-ttl: soon"),
+        good.replace("ca.crt", "missing.crt"),
+    ] {
+        std::fs::write(&path, &bad).unwrap();
+        let err = super::reload::reload(&f.state).await.unwrap_err();
+        assert!(err.to_string().contains("broker.yaml"), "{err}");
+        super::reload::reload_config(&f.state).await;
+        let lines = audit_lines(&f);
+        let last = lines.last().unwrap();
+        assert_eq!(last["outcome"], "refused", "{last}");
+    }
+    let live = f.state.live();
+    assert_eq!(live.config.clusters["prod"].credential_ttl.as_secs(), 600);
+    assert_eq!(
+        call(&f, post("/v1/tokenreview/prod", None, review_body("x")))
+            .await
+            .0,
+        StatusCode::OK
+    );
 }

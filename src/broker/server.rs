@@ -14,6 +14,7 @@ use super::{exchange, review, revoke};
 use crate::http::OidcHttp;
 use crate::protocol::{EXCHANGE_PATH, ErrorCode, HEALTHZ_PATH, METRICS_PATH, TOKENREVIEW_PATH};
 use anyhow::{Context, Result};
+use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -21,6 +22,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -28,41 +30,88 @@ use time::OffsetDateTime;
 /// Everything the handlers share.
 #[derive(Debug)]
 pub struct AppState {
-    pub config: BrokerConfig,
-    pub issuers: Vec<IssuerKeys>,
-    pub cas: HashMap<String, ClusterCa>,
+    /// What `broker.yaml` says now; SIGHUP swaps it (`reload`).
+    live: ArcSwap<LiveConfig>,
+    /// Where the config came from; `None` when built in memory (tests).
+    pub config_path: Option<PathBuf>,
     pub store: Arc<Store>,
     pub audit: Arc<AuditLog>,
     pub metrics: Metrics,
+    http: OidcHttp,
+}
+
+/// The configuration and what is built from it: one consistent snapshot
+/// for the whole of a request, even when a reload lands meanwhile.
+#[derive(Debug)]
+pub struct LiveConfig {
+    pub config: BrokerConfig,
+    pub issuers: Vec<Arc<IssuerKeys>>,
+    pub cas: HashMap<String, ClusterCa>,
 }
 
 pub type Shared = Arc<AppState>;
 
-impl AppState {
-    /// Loads CAs, opens the state database and the audit log. Blocking.
-    pub fn open(config: BrokerConfig) -> Result<AppState> {
+impl LiveConfig {
+    /// Loads the CAs and sets up the issuers; an issuer whose settings are
+    /// unchanged in `previous` keeps its key cache. Blocking (reads files).
+    pub fn build(
+        config: BrokerConfig,
+        previous: Option<&LiveConfig>,
+        http: &OidcHttp,
+    ) -> Result<LiveConfig> {
         let mut cas = HashMap::new();
         for (name, c) in &config.clusters {
             let ca = ClusterCa::load(&c.ca.cert_file, &c.ca.key_file)
                 .with_context(|| format!("cannot load the CA of cluster `{name}`"))?;
             cas.insert(name.clone(), ca);
         }
-        let store = Store::open(&config.state.sqlite)?;
-        let audit = AuditLog::open(&config.audit.file, config.audit.stdout)?;
-        let http = OidcHttp(crate::http::client(Vec::new())?);
         let issuers = config
             .issuers
             .iter()
-            .map(|i| IssuerKeys::new(i.clone(), http.clone()))
+            .map(|i| {
+                previous
+                    .and_then(|p| p.issuers.iter().find(|k| k.config == *i))
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(IssuerKeys::new(i.clone(), http.clone())))
+            })
             .collect();
-        Ok(AppState {
+        Ok(LiveConfig {
             config,
             issuers,
             cas,
+        })
+    }
+}
+
+impl AppState {
+    /// Loads CAs, opens the state database and the audit log. Blocking.
+    pub fn open(config: BrokerConfig, config_path: Option<PathBuf>) -> Result<AppState> {
+        let store = Store::open(&config.state.sqlite)?;
+        let audit = AuditLog::open(&config.audit.file, config.audit.stdout)?;
+        let http = OidcHttp(crate::http::client(Vec::new())?);
+        let live = LiveConfig::build(config, None, &http)?;
+        Ok(AppState {
+            live: ArcSwap::from_pointee(live),
+            config_path,
             store,
             audit,
             metrics: Metrics::default(),
+            http,
         })
+    }
+
+    /// The configuration in force; hold it for the whole request.
+    pub fn live(&self) -> Arc<LiveConfig> {
+        self.live.load_full()
+    }
+
+    /// Puts `next` in force for requests that start from now on.
+    pub fn replace_live(&self, next: LiveConfig) {
+        self.live.store(Arc::new(next));
+    }
+
+    pub fn http(&self) -> &OidcHttp {
+        &self.http
     }
 }
 
@@ -106,7 +155,8 @@ const DRAIN: Duration = Duration::from_secs(20);
 
 /// Runs the broker until SIGTERM/SIGINT. Prints
 /// `kaccess: listening on URL` to stderr once it accepts connections.
-pub async fn serve(config: BrokerConfig) -> Result<()> {
+/// `config_path` is where SIGHUP re-reads the configuration from.
+pub async fn serve(config: BrokerConfig, config_path: Option<PathBuf>) -> Result<()> {
     crate::http::install_crypto_provider();
     let listen = config.listen;
     let tls = if config.insecure_http {
@@ -125,15 +175,15 @@ pub async fn serve(config: BrokerConfig) -> Result<()> {
                 })?,
         )
     };
+    let tls_files = config.tls.clone();
     let state: Shared =
-        Arc::new(tokio::task::spawn_blocking(move || AppState::open(config)).await??);
+        Arc::new(tokio::task::spawn_blocking(move || AppState::open(config, config_path)).await??);
 
     // Discover every issuer now, without waiting: an IdP that is down
     // must not keep the broker from starting.
-    for i in 0..state.issuers.len() {
-        let st = state.clone();
+    for issuer in state.live().issuers.clone() {
         tokio::spawn(async move {
-            let _ = st.issuers[i].refresh().await;
+            let _ = issuer.refresh().await;
         });
     }
     let pruner = {
@@ -149,10 +199,7 @@ pub async fn serve(config: BrokerConfig) -> Result<()> {
         })
     };
 
-    let reloader = tokio::spawn(reload_on_hangup(
-        state.clone(),
-        tls.clone().zip(state.config.tls.clone()),
-    ));
+    let reloader = tokio::spawn(reload_on_hangup(state.clone(), tls.clone().zip(tls_files)));
 
     let listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot listen on `{listen}`"))?;
@@ -206,9 +253,10 @@ pub async fn serve(config: BrokerConfig) -> Result<()> {
     Ok(())
 }
 
-/// `SIGHUP`, as after logrotate or cert-manager: starts a new audit file
-/// if the old one was renamed, and reloads the serving certificate and key
-/// (new connections get them). A failure is logged and changes nothing.
+/// `SIGHUP`, as after logrotate, a policy edit or cert-manager: starts a
+/// new audit file if the old one was renamed, re-reads the configuration,
+/// and reloads the serving certificate and key (new connections get them).
+/// Each failure is logged and changes nothing.
 async fn reload_on_hangup(
     state: Shared,
     tls: Option<(
@@ -237,6 +285,9 @@ async fn reload_on_hangup(
             }
             Err(e) => tracing::error!(error = %e, "SIGHUP: cannot start a new audit file"),
         }
+        // After the audit file: a new file then starts with the policy in
+        // force.
+        super::reload::reload_config(&state).await;
         if let Some((config, files)) = &tls {
             match config
                 .reload_from_pem_file(&files.cert_file, &files.key_file)

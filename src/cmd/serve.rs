@@ -20,7 +20,7 @@ pub fn run(args: ServeArgs) -> Result<Exit> {
         .thread_name("kaccess-broker")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(server::serve(cfg))?;
+    runtime.block_on(server::serve(cfg, Some(args.config.clone())))?;
     Ok(Exit::Ok)
 }
 

@@ -821,8 +821,11 @@ async fn the_audit_log_rotates_on_sighup_and_its_chain_runs_across_files() {
 
     let old = std::fs::read_to_string(&rotated).unwrap();
     assert_eq!(old.lines().count(), 2, "{old}");
+    // The new file: the rotation record, the configuration in force (the
+    // same SIGHUP re-reads it), then the exchange.
     let new = env.broker.audit_lines();
-    assert_eq!(new.len(), 2, "{new:?}");
+    assert_eq!(new.len(), 3, "{new:?}");
+    assert_eq!(new[1]["event"], "config");
     assert_eq!(
         (new[0]["event"].as_str(), new[0]["outcome"].as_str()),
         (Some("audit"), Some("rotated"))
@@ -838,7 +841,7 @@ async fn the_audit_log_rotates_on_sighup_and_its_chain_runs_across_files() {
     let (ok, err) = verify(&[&rotated, &current]);
     assert!(ok, "{err}");
     assert!(
-        err.contains("2 files, 4 records: one intact chain"),
+        err.contains("2 files, 5 records: one intact chain"),
         "{err}"
     );
     let (ok, err) = verify(&[&current]);
@@ -847,10 +850,14 @@ async fn the_audit_log_rotates_on_sighup_and_its_chain_runs_across_files() {
     let (ok, err) = verify(&[&current, &rotated]);
     assert!(!ok, "files in the wrong order must not verify: {err}");
 
-    // A SIGHUP without a rename changes nothing.
+    // A SIGHUP without a rename starts no new file (it only records the
+    // configuration re-read).
     env.broker.signal(libc::SIGHUP);
     env.broker.wait_for_log("was not renamed", 1);
-    assert_eq!(env.broker.audit_lines().len(), 2);
+    env.broker.wait_for_log("reloaded the configuration", 2);
+    let lines = env.broker.audit_lines();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(lines[3]["event"], "config");
 
     // A restart continues the chain from the new file.
     env.broker.restart();
@@ -858,7 +865,7 @@ async fn the_audit_log_rotates_on_sighup_and_its_chain_runs_across_files() {
     env.token_session(&id_token).await;
     let (ok, err) = verify(&[&rotated, &current]);
     assert!(ok, "{err}");
-    assert!(err.contains("2 files, 5 records"), "{err}");
+    assert!(err.contains("2 files, 7 records"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -893,6 +900,68 @@ async fn sighup_reloads_the_serving_certificate_and_keeps_the_old_one_if_the_new
         resp.is_err(),
         "a new connection still got the old certificate: {resp:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_policy_and_a_bad_file_keeps_the_running_one() {
+    let env = env();
+    let id_token = env.token(json!({}));
+    let (session, token) = env.token_session(&id_token).await;
+    let config = env.broker.config_path().to_path_buf();
+    let good = std::fs::read_to_string(&config).unwrap();
+
+    // An invalid edit: refused, audited, and sre keeps its grant.
+    std::fs::write(
+        &config,
+        good.replace("credential-ttl: 10m", "credential-ttl: 10 parsecs"),
+    )
+    .unwrap();
+    env.broker.signal(libc::SIGHUP);
+    env.broker
+        .wait_for_log("cannot reload the configuration", 1);
+    env.token_session(&id_token).await;
+
+    // The grant for sre on prod is taken away.
+    std::fs::write(
+        &config,
+        good.replace(
+            "idp-groups: [sre]\n        kube-groups: [\"kaccess:prod:sre\"]",
+            "idp-groups: [dba]\n        kube-groups: [\"kaccess:prod:dba\"]",
+        ),
+    )
+    .unwrap();
+    assert_ne!(
+        std::fs::read_to_string(&config).unwrap(),
+        good,
+        "the edit must change the grant"
+    );
+    env.broker.signal(libc::SIGHUP);
+    env.broker.wait_for_log("reloaded the configuration", 1);
+
+    let body = json!({"cluster": "prod", "credential": "token", "reason": "INC-9"});
+    let (status, v) = env.exchange(&id_token, body).await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (403, Some("forbidden")),
+        "{v}"
+    );
+    // A running session gets nothing more under the new policy either...
+    let body = json!({"cluster": "prod", "credential": "token", "session_id": session});
+    let (status, v) = env.exchange(&id_token, body).await;
+    assert_eq!(status, 403, "{v}");
+    // ...while a token issued before keeps working until it expires.
+    let v = env.review("authentication.k8s.io/v1", &token).await;
+    assert_eq!(v["status"]["authenticated"], true, "{v}");
+
+    let lines = env.broker.audit_lines();
+    let reloads: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["event"] == "config")
+        .map(|l| l["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(reloads, ["refused", "reloaded"]);
+    let (ok, err) = verify(&[env.broker.audit_path()]);
+    assert!(ok, "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
