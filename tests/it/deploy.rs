@@ -1,7 +1,9 @@
 //! The deployment kit stays in step with the code: every manifest is valid
 //! YAML, the broker config inside the ConfigMap is accepted by the broker's
 //! own parser, and the broker runs hardened (non-root, read-only root fs,
-//! readiness on /healthz, one replica while state is local).
+//! readiness on /healthz, one replica while state is local). The systemd
+//! unit passes `systemd-analyze verify`, and the logrotate config is run by
+//! the real logrotate against a running broker.
 
 use std::path::Path;
 
@@ -60,4 +62,123 @@ fn webhook_template_points_at_a_per_cluster_tokenreview_path() {
         .as_str()
         .unwrap();
     assert!(server.ends_with("/v1/tokenreview/prod"), "{server}");
+}
+
+fn deploy_file(rel: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_systemd_unit_is_valid_hardened_and_reloads_with_sighup() {
+    let unit = deploy_file("systemd/kaccess-broker.service");
+    for line in [
+        "ExecStart=/usr/local/bin/kaccess serve --config /etc/kaccess/broker.yaml",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "StateDirectory=kaccess",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "CapabilityBoundingSet=\n",
+    ] {
+        assert!(unit.contains(line), "the unit lacks `{line}`");
+    }
+    // systemd's own parser, with ExecStart pointing at a binary that exists.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("kaccess-broker.service");
+    let bin = crate::support::kaccess_bin();
+    std::fs::write(
+        &copy,
+        unit.replace("/usr/local/bin/kaccess", bin.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .expect("systemd-analyze (Debian package `systemd`; .ci/run installs it)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && err.trim().is_empty(),
+        "systemd-analyze verify: {err}"
+    );
+}
+
+/// The shipped logrotate config, run by the real logrotate against a
+/// running broker: the renamed file and the new one verify as one chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_logrotate_config_rotates_a_running_brokers_audit_log() {
+    use crate::support::broker::{Broker, BrokerOptions};
+    // No IdP needed: refused token reviews are audited too.
+    let broker = Broker::start(BrokerOptions::new("http://127.0.0.1:9"));
+    let client = broker.client();
+    let refuse_one = || async {
+        let body = r#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"not-a-token"}}"#;
+        let resp = client
+            .post(broker.url("/v1/tokenreview/prod"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    };
+    refuse_one().await;
+    refuse_one().await;
+
+    let audit = broker.audit_path().to_path_buf();
+    let pid = broker.pid().unwrap();
+    let conf = deploy_file("systemd/kaccess-broker.logrotate")
+        .replace("/var/lib/kaccess/audit.jsonl", audit.to_str().unwrap())
+        .replace(
+            "systemctl reload kaccess-broker.service",
+            &format!("kill -HUP {pid}"),
+        );
+    assert!(
+        conf.contains(&format!("kill -HUP {pid}")),
+        "postrotate must signal the broker"
+    );
+    let work = tempfile::tempdir().unwrap();
+    let conf_path = work.path().join("kaccess-broker");
+    std::fs::write(&conf_path, conf).unwrap();
+    let out = std::process::Command::new("logrotate")
+        .arg("--force")
+        .arg("--state")
+        .arg(work.path().join("state"))
+        .arg(&conf_path)
+        .output()
+        .expect("logrotate (Debian package `logrotate`; .ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "logrotate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    broker.wait_for_log("started a new audit file", 1);
+    refuse_one().await;
+
+    let rotated: Vec<_> = std::fs::read_dir(audit.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("audit.jsonl-")
+        })
+        .collect();
+    assert_eq!(rotated.len(), 1, "one dated file: {rotated:?}");
+    let verify = std::process::Command::new(crate::support::kaccess_bin())
+        .args(["audit", "verify"])
+        .arg(&rotated[0])
+        .arg(&audit)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&verify.stderr);
+    assert!(verify.status.success(), "{err}");
+    // Two refusals, then rotation + config records and one more refusal.
+    assert!(
+        err.contains("2 files, 5 records: one intact chain"),
+        "{err}"
+    );
 }
