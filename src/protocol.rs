@@ -103,6 +103,47 @@ pub struct RevokeResponse {
     pub revoked: bool,
 }
 
+/// `POST /v1/sessions/{id}/revoke` body. Optional for the session's owner;
+/// an admin revoking someone else's session must say why.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `GET /v1/sessions`: live sessions. The caller's own, or for a broker
+/// admin everyone's, narrowed by the `cluster` and `username` query
+/// parameters.
+pub const SESSIONS_PATH: &str = "/v1/sessions";
+
+/// Most sessions one listing returns.
+pub const MAX_LISTED_SESSIONS: usize = 1000;
+
+/// One live session as the broker lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub session_id: String,
+    pub cluster: String,
+    pub username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// RFC 3339.
+    pub started_at: String,
+    /// RFC 3339: no credential after this.
+    pub expires_at: String,
+}
+
+/// `GET /v1/sessions` success body, newest session first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionList {
+    pub sessions: Vec<SessionInfo>,
+    /// More matched than [`MAX_LISTED_SESSIONS`]; narrow the query.
+    pub truncated: bool,
+}
+
 /// Machine-readable error codes. The client maps them to exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

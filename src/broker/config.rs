@@ -29,6 +29,10 @@ pub struct BrokerConfig {
     pub audit: AuditConfig,
     pub issuers: Vec<IssuerConfig>,
     pub clusters: BTreeMap<String, ClusterConfig>,
+    /// IdP groups whose members may list every live session and revoke
+    /// anyone's (with a reason and a fresh MFA login). Empty: nobody.
+    #[serde(default)]
+    pub admin_groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -8,11 +8,13 @@
 //!   revocations, token hashes
 //! - `audit`: the hash-chained, group-committed log; `audit_verify` checks it
 //! - `keys`: per-issuer JWKS cache; `request`: what handlers read first
-//! - `exchange`, `revoke`, `review`: the handlers; `error`: refusals as HTTP
+//! - `exchange`, `revoke`, `review`: the handlers; `admin`: listing and
+//!   revoking other users' sessions; `error`: refusals as HTTP
 //! - `server`: state, router, TLS, signals; `reload`: SIGHUP re-reads the
 //!   config; `metrics`: Prometheus text
 //! - `rbac`, `apiserver`: what to install on the cluster side
 
+pub mod admin;
 pub mod apiserver;
 pub mod audit;
 pub mod audit_verify;

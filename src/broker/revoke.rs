@@ -1,15 +1,16 @@
 //! `POST /v1/sessions/{id}/revoke`: the session's owner (same issuer and
-//! subject, proven by a valid ID token) ends it. From that instant its
-//! tokens fail review and no new credential is issued for it. Revoking an
-//! already revoked session answers 200 with `revoked: false` (a replay)
-//! and is audited as such.
+//! subject, proven by a valid ID token) ends it, or a broker admin does,
+//! with a reason (see `admin`). From that instant its tokens fail review
+//! and no new credential is issued for it. Revoking an already revoked
+//! session answers 200 with `revoked: false` (a replay) and is audited as
+//! such.
 
 use super::error::AppError;
 use super::exchange::verify_caller;
-use super::request::{Caller, bearer, clip};
+use super::request::{Caller, MAX_REASON, bearer, clip};
 use super::server::Shared;
 use super::tokens::looks_like_session_id;
-use crate::protocol::{ErrorCode, RevokeResponse};
+use crate::protocol::{ErrorCode, MAX_BODY_BYTES, RevokeRequest, RevokeResponse};
 use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -17,13 +18,15 @@ use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
 
 pub async fn handle(State(st): State<Shared>, Path(id): Path<String>, req: Request) -> Response {
-    let (parts, _body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let caller = Caller::of(&parts);
     let mut rec = caller.record("revoke");
     rec.session_id = Some(clip(&id, 64));
     let result = async {
         let raw = bearer(&parts.headers)?.to_string();
-        let (_, token) = verify_caller(&st.live(), &raw, &mut rec).await?;
+        let live = st.live();
+        let (issuer, token) = verify_caller(&live, &raw, &mut rec).await?;
+        let asked = revoke_request(body).await?;
         let unknown = || {
             AppError::new(
                 StatusCode::NOT_FOUND,
@@ -39,10 +42,34 @@ pub async fn handle(State(st): State<Shared>, Path(id): Path<String>, req: Reque
         rec.username = Some(session.username.clone());
         rec.reason = session.reason.clone();
         if session.subject != token.subject || session.issuer != token.issuer {
-            return Err(AppError::forbidden(
-                ErrorCode::SessionNotYours,
-                format!("session `{id}` belongs to another user"),
-            ));
+            let who = super::admin::identify(&live, issuer, &token);
+            if !who.admin_group {
+                return Err(AppError::forbidden(
+                    ErrorCode::SessionNotYours,
+                    format!("session `{id}` belongs to another user"),
+                ));
+            }
+            let admin =
+                super::admin::require_admin(&live, issuer, &token, "revoke other users' sessions")?;
+            let reason = asked
+                .reason
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .ok_or_else(|| {
+                    AppError::new(
+                        StatusCode::BAD_REQUEST,
+                        ErrorCode::ReasonRequired,
+                        "revoking another user's session needs a `reason`",
+                    )
+                })?;
+            if reason.len() > MAX_REASON || reason.chars().any(char::is_control) {
+                return Err(AppError::bad_request(format!(
+                    "`reason` must be one line of at most {MAX_REASON} bytes"
+                )));
+            }
+            rec.actor = Some(admin.username);
+            rec.cause = Some(format!("revoked by an admin: {reason}"));
         }
         st.store
             .revoke(&id, OffsetDateTime::now_utc())
@@ -78,4 +105,23 @@ pub async fn handle(State(st): State<Shared>, Path(id): Path<String>, req: Reque
             err.into_response()
         }
     }
+}
+
+/// The optional body: empty (older clients, the owner) or a
+/// [`RevokeRequest`].
+async fn revoke_request(body: axum::body::Body) -> Result<RevokeRequest, AppError> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
+                format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+            )
+        })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(RevokeRequest::default());
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| AppError::bad_request(format!("the request body is not valid: {e}")))
 }

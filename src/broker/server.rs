@@ -10,9 +10,11 @@ use super::error::AppError;
 use super::keys::IssuerKeys;
 use super::metrics::Metrics;
 use super::state::Store;
-use super::{exchange, review, revoke};
+use super::{admin, exchange, review, revoke};
 use crate::http::OidcHttp;
-use crate::protocol::{EXCHANGE_PATH, ErrorCode, HEALTHZ_PATH, METRICS_PATH, TOKENREVIEW_PATH};
+use crate::protocol::{
+    EXCHANGE_PATH, ErrorCode, HEALTHZ_PATH, METRICS_PATH, SESSIONS_PATH, TOKENREVIEW_PATH,
+};
 use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
 use axum::Router;
@@ -120,6 +122,7 @@ pub fn app(state: Shared) -> Router {
     Router::new()
         .route(EXCHANGE_PATH, post(exchange::handle))
         .route("/v1/sessions/{id}/revoke", post(revoke::handle))
+        .route(SESSIONS_PATH, get(admin::list))
         .route(TOKENREVIEW_PATH, post(review::handle))
         .route("/v1/tokenreview/{cluster}", post(review::handle_cluster))
         .route(HEALTHZ_PATH, get(healthz))

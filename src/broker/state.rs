@@ -247,6 +247,30 @@ impl Store {
         })
     }
 
+    /// Live sessions that `keep` accepts, newest first, at most `limit`;
+    /// the flag says whether more matched. A scan: for admins, not a hot
+    /// path.
+    pub fn live_sessions(
+        &self,
+        now: OffsetDateTime,
+        keep: impl Fn(&Session) -> bool,
+        limit: usize,
+    ) -> (Vec<Session>, bool) {
+        let Ok(m) = self.mem.read() else {
+            return (Vec::new(), false);
+        };
+        let mut found: Vec<Session> = m
+            .sessions
+            .values()
+            .filter(|s| s.revoked_at.is_none() && s.expires_at > now && keep(s))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(a.id.cmp(&b.id)));
+        let more = found.len() > limit;
+        found.truncate(limit);
+        (found, more)
+    }
+
     /// Drops expired tokens, and sessions a day past their end.
     pub async fn prune(&self, now: OffsetDateTime) -> Result<()> {
         if let Ok(mut m) = self.mem.write() {

@@ -964,6 +964,139 @@ async fn sighup_reloads_the_policy_and_a_bad_file_keeps_the_running_one() {
     assert!(ok, "{err}");
 }
 
+impl Env {
+    async fn get(&self, path: &str, bearer: &str) -> (u16, Value) {
+        let resp = self
+            .client
+            .get(self.broker.url(path))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .expect("broker answers");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn revoke_with(&self, id: &str, token: &str, body: Value) -> (u16, Value) {
+        self.post(
+            &format!("/v1/sessions/{id}/revoke"),
+            Some(token),
+            body.to_string().into_bytes(),
+        )
+        .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_lists_everyones_sessions_and_revokes_one_with_a_reason() {
+    let env = env_with(|o| o.admin_groups = vec!["secops".into()]);
+    let alice = env.token(json!({}));
+    let (alice_session, alice_token) = env.token_session(&alice).await;
+    let bob = env.token(json!({"sub": "bob", "email": "bob@example.com"}));
+    let (bob_session, _) = env.token_session(&bob).await;
+    let admin =
+        env.token(json!({"sub": "carol", "email": "carol@example.com", "groups": ["secops"]}));
+
+    // Users see their own sessions only; the admin sees both.
+    let (status, mine) = env.get("/v1/sessions", &bob).await;
+    assert_eq!(status, 200, "{mine}");
+    let ids: Vec<&str> = mine["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [bob_session.as_str()]);
+    let (status, all) = env
+        .get("/v1/sessions?username=alice@example.com", &admin)
+        .await;
+    assert_eq!(status, 200, "{all}");
+    let listed = all["sessions"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{all}");
+    assert_eq!(listed[0]["session_id"], alice_session.as_str());
+    assert_eq!(listed[0]["reason"], "INC-7");
+
+    // Bob may not revoke Alice's session; the admin may, but only with a reason.
+    let (status, v) = env
+        .revoke_with(&alice_session, &bob, json!({"reason": "mine now"}))
+        .await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (403, Some("session_not_yours")),
+        "{v}"
+    );
+    let (status, v) = env.revoke_with(&alice_session, &admin, json!({})).await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (400, Some("reason_required")),
+        "{v}"
+    );
+    let v = env.review("authentication.k8s.io/v1", &alice_token).await;
+    assert_eq!(
+        v["status"]["authenticated"], true,
+        "refusals change nothing: {v}"
+    );
+    let (status, v) = env
+        .revoke_with(
+            &alice_session,
+            &admin,
+            json!({"reason": "SEC-42 laptop stolen"}),
+        )
+        .await;
+    assert_eq!((status, v["revoked"].as_bool()), (200, Some(true)), "{v}");
+    let v = env.review("authentication.k8s.io/v1", &alice_token).await;
+    assert_eq!(v["status"]["authenticated"], false, "revoked at once: {v}");
+
+    // An admin whose MFA login is older than max-auth-age gets nothing.
+    let stale = env.token(json!({"sub": "carol", "email": "carol@example.com", "groups": ["secops"], "auth_time": now() - 3600}));
+    let (status, v) = env
+        .revoke_with(&bob_session, &stale, json!({"reason": "x"}))
+        .await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (403, Some("mfa_required")),
+        "{v}"
+    );
+    let (status, v) = env.get("/v1/sessions", &stale).await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (403, Some("mfa_required")),
+        "{v}"
+    );
+
+    let lines = env.broker.audit_lines();
+    let revoked: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "revoke" && l["outcome"] == "revoked")
+        .collect();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0]["actor"], "carol@example.com");
+    assert_eq!(revoked[0]["username"], "alice@example.com");
+    assert!(revoked[0]["cause"].as_str().unwrap().contains("SEC-42"));
+    let listings = lines.iter().filter(|l| l["event"] == "sessions").count();
+    assert_eq!(listings, 3, "every listing is audited, refused ones too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_admin_groups_nobody_revokes_another_users_session() {
+    let env = env();
+    let alice = env.token(json!({}));
+    let (alice_session, _) = env.token_session(&alice).await;
+    let other =
+        env.token(json!({"sub": "carol", "email": "carol@example.com", "groups": ["secops"]}));
+    let (status, v) = env
+        .revoke_with(&alice_session, &other, json!({"reason": "because"}))
+        .await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (403, Some("session_not_yours")),
+        "{v}"
+    );
+    let (status, v) = env.get("/v1/sessions", &other).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["sessions"], json!([]), "only their own (none)");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotated_idp_keys_are_fetched_and_the_old_key_is_refused() {
     let env = env();

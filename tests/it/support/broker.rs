@@ -37,6 +37,8 @@ pub struct BrokerOptions {
     pub extra_clusters: String,
     /// Audit file; default `audit.jsonl` in the temp dir.
     pub audit_file: Option<PathBuf>,
+    /// `admin-groups`; none by default.
+    pub admin_groups: Vec<String>,
 }
 
 impl BrokerOptions {
@@ -50,6 +52,7 @@ impl BrokerOptions {
             max_auth_age: "10m".into(),
             extra_clusters: String::new(),
             audit_file: None,
+            admin_groups: Vec::new(),
         }
     }
 }
@@ -159,6 +162,7 @@ impl Broker {
 tls: {{cert-file: broker.crt, key-file: broker.key}}
 state: {{sqlite: state.db}}
 audit: {{file: "{audit}", stdout: false}}
+admin-groups: {admins}
 issuers:
   - issuer: {issuer}
     audiences: [{aud}]
@@ -186,6 +190,7 @@ clusters:
             session = opts.max_session,
             reason = opts.require_reason,
             extra = opts.extra_clusters,
+            admins = serde_json::to_string(&opts.admin_groups).unwrap(),
         );
         std::fs::write(&config, yaml).unwrap();
         let mut broker = Broker {

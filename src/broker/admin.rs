@@ -1,0 +1,156 @@
+//! Broker admins: members of an IdP group listed in `admin-groups` may
+//! list every live session (`GET /v1/sessions`) and revoke anyone's (with
+//! a reason). The incident case: a laptop is lost, and security revokes
+//! its owner's sessions now instead of waiting for `credential-ttl`.
+//! Admin rights need the same MFA as a new session (`max-auth-age`
+//! included), and every listing and revocation is audited with the admin
+//! as `actor`. Everyone else lists only their own sessions.
+
+use super::error::AppError;
+use super::exchange::verify_caller;
+use super::request::{Caller, bearer, clip};
+use super::server::{LiveConfig, Shared};
+use super::state::Session;
+use crate::oidc::verify::VerifiedIdToken;
+use crate::protocol::{ErrorCode, MAX_LISTED_SESSIONS, SessionInfo, SessionList};
+use axum::Json;
+use axum::extract::{Query, Request, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Who called, as the broker names them.
+pub struct Identity {
+    pub username: String,
+    /// A member of `admin-groups` (MFA not yet checked).
+    pub admin_group: bool,
+}
+
+/// The caller's username (the issuer's `username-claim`) and whether their
+/// groups include an admin group.
+pub fn identify(live: &LiveConfig, issuer: usize, token: &VerifiedIdToken) -> Identity {
+    let keys = &live.issuers[issuer];
+    let username = token
+        .claim_string(&keys.config.username_claim)
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| token.subject.clone());
+    let groups = token.groups(&keys.config.groups_claim);
+    Identity {
+        username,
+        admin_group: groups.iter().any(|g| live.config.admin_groups.contains(g)),
+    }
+}
+
+/// Admin rights for this request: an admin group and MFA as fresh as a
+/// new session needs.
+pub fn require_admin(
+    live: &LiveConfig,
+    issuer: usize,
+    token: &VerifiedIdToken,
+    what: &str,
+) -> Result<Identity, AppError> {
+    let who = identify(live, issuer, token);
+    if !who.admin_group {
+        return Err(AppError::forbidden(
+            ErrorCode::Forbidden,
+            format!("only members of the broker's `admin-groups` may {what}"),
+        ));
+    }
+    let now = super::state::now_secs();
+    crate::oidc::mfa::check_mfa(token, &live.issuers[issuer].mfa, now, true).map_err(|e| {
+        AppError::forbidden(
+            ErrorCode::MfaRequired,
+            format!(
+                "admin actions need a fresh MFA login: {e}; {}",
+                e.idp_hint()
+            ),
+        )
+    })?;
+    Ok(who)
+}
+
+/// `GET /v1/sessions?cluster=&username=`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub cluster: Option<String>,
+    pub username: Option<String>,
+}
+
+pub async fn list(
+    State(st): State<Shared>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    req: Request,
+) -> Response {
+    let (parts, _) = req.into_parts();
+    let caller = Caller::of(&parts);
+    let mut rec = caller.record("sessions");
+    let result = async {
+        let Query(q) = query.map_err(|e| AppError::bad_request(e.body_text()))?;
+        rec.cluster = q.cluster.as_deref().map(|c| clip(c, 64));
+        rec.username = q.username.as_deref().map(|u| clip(u, 256));
+        let raw = bearer(&parts.headers)?.to_string();
+        let live = st.live();
+        // The caller's identity fields (subject, email, groups) and the
+        // filter (`cluster`, `username`) go in the record; the caller's
+        // name is `actor`.
+        let (issuer, token) = verify_caller(&live, &raw, &mut rec).await?;
+        let who = identify(&live, issuer, &token);
+        let everyone = who.admin_group;
+        if everyone {
+            require_admin(&live, issuer, &token, "list other users' sessions")?;
+        }
+        rec.actor = Some(who.username);
+        let now = OffsetDateTime::now_utc();
+        let keep = |s: &Session| {
+            (everyone || (s.issuer == token.issuer && s.subject == token.subject))
+                && q.cluster.as_ref().is_none_or(|c| &s.cluster == c)
+                && q.username.as_ref().is_none_or(|u| &s.username == u)
+        };
+        let (found, truncated) = st.store.live_sessions(now, keep, MAX_LISTED_SESSIONS);
+        Ok::<_, AppError>(SessionList {
+            sessions: found.iter().map(info).collect(),
+            truncated,
+        })
+    }
+    .await;
+    match result {
+        Ok(list) => {
+            rec.outcome = "listed".into();
+            rec.status = Some(200);
+            rec.cause = Some(format!(
+                "{} live sessions{}",
+                list.sessions.len(),
+                if list.truncated { " (truncated)" } else { "" }
+            ));
+            if let Err(e) = st.audit.append(rec).await {
+                return AppError::audit_unavailable(e).into_response();
+            }
+            Json(list).into_response()
+        }
+        Err(err) => {
+            rec.outcome = "refused".into();
+            rec.status = Some(err.status.as_u16());
+            rec.error = Some(err.code_str());
+            rec.cause = Some(err.cause.clone());
+            if let Err(e) = st.audit.append(rec).await {
+                return AppError::audit_unavailable(e).into_response();
+            }
+            err.into_response()
+        }
+    }
+}
+
+fn info(s: &Session) -> SessionInfo {
+    let at = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    SessionInfo {
+        session_id: s.id.clone(),
+        cluster: s.cluster.clone(),
+        username: s.username.clone(),
+        email: s.email.clone(),
+        reason: s.reason.clone(),
+        started_at: at(s.started_at),
+        expires_at: at(s.expires_at),
+    }
+}
