@@ -34,6 +34,7 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
             [CompletionResult]::new('kubeconfig', 'kubeconfig', [CompletionResultType]::ParameterValue, 'Print the path of CLUSTER''s session kubeconfig')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspect or create the client configuration')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the kaccess broker (HTTPS server that issues credentials)')
+            [CompletionResult]::new('admin', 'admin', [CompletionResultType]::ParameterValue, 'Broker admins: list everyone''s live sessions at a broker, revoke anyone''s')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Work with the broker''s hash-chained audit log')
             [CompletionResult]::new('rbac', 'rbac', [CompletionResultType]::ParameterValue, 'Generate Kubernetes RBAC from the broker policy')
             [CompletionResult]::new('__reap', '__reap', [CompletionResultType]::ParameterValue, 'Internal: remove a session''s files when it ends (started by `login`)')
@@ -168,6 +169,54 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'kaccess;admin' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('sessions', 'sessions', [CompletionResultType]::ParameterValue, 'List live sessions at CLUSTER''s broker (yours, or everyone''s for an admin)')
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke sessions at CLUSTER''s broker: by id, or every live one of `--user`')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'kaccess;admin;sessions' {
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Only this user''s sessions (the broker''s username, e.g. an email)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Client configuration file')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;admin;revoke' {
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Revoke every live session of this user on CLUSTER')
+            [CompletionResult]::new('--reason', '--reason', [CompletionResultType]::ParameterName, 'Why (required; recorded in the broker''s audit log with your name)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Client configuration file')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;admin;help' {
+            [CompletionResult]::new('sessions', 'sessions', [CompletionResultType]::ParameterValue, 'List live sessions at CLUSTER''s broker (yours, or everyone''s for an admin)')
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke sessions at CLUSTER''s broker: by id, or every live one of `--user`')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'kaccess;admin;help;sessions' {
+            break
+        }
+        'kaccess;admin;help;revoke' {
+            break
+        }
+        'kaccess;admin;help;help' {
+            break
+        }
         'kaccess;audit' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -250,6 +299,7 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
             [CompletionResult]::new('kubeconfig', 'kubeconfig', [CompletionResultType]::ParameterValue, 'Print the path of CLUSTER''s session kubeconfig')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspect or create the client configuration')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the kaccess broker (HTTPS server that issues credentials)')
+            [CompletionResult]::new('admin', 'admin', [CompletionResultType]::ParameterValue, 'Broker admins: list everyone''s live sessions at a broker, revoke anyone''s')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Work with the broker''s hash-chained audit log')
             [CompletionResult]::new('rbac', 'rbac', [CompletionResultType]::ParameterValue, 'Generate Kubernetes RBAC from the broker policy')
             [CompletionResult]::new('__reap', '__reap', [CompletionResultType]::ParameterValue, 'Internal: remove a session''s files when it ends (started by `login`)')
@@ -290,6 +340,17 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
             break
         }
         'kaccess;help;serve' {
+            break
+        }
+        'kaccess;help;admin' {
+            [CompletionResult]::new('sessions', 'sessions', [CompletionResultType]::ParameterValue, 'List live sessions at CLUSTER''s broker (yours, or everyone''s for an admin)')
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke sessions at CLUSTER''s broker: by id, or every live one of `--user`')
+            break
+        }
+        'kaccess;help;admin;sessions' {
+            break
+        }
+        'kaccess;help;admin;revoke' {
             break
         }
         'kaccess;help;audit' {

@@ -22,6 +22,9 @@ _kaccess() {
             kaccess,__reap)
                 cmd="kaccess__subcmd____reap"
                 ;;
+            kaccess,admin)
+                cmd="kaccess__subcmd__admin"
+                ;;
             kaccess,audit)
                 cmd="kaccess__subcmd__audit"
                 ;;
@@ -57,6 +60,24 @@ _kaccess() {
                 ;;
             kaccess,status)
                 cmd="kaccess__subcmd__status"
+                ;;
+            kaccess__subcmd__admin,help)
+                cmd="kaccess__subcmd__admin__subcmd__help"
+                ;;
+            kaccess__subcmd__admin,revoke)
+                cmd="kaccess__subcmd__admin__subcmd__revoke"
+                ;;
+            kaccess__subcmd__admin,sessions)
+                cmd="kaccess__subcmd__admin__subcmd__sessions"
+                ;;
+            kaccess__subcmd__admin__subcmd__help,help)
+                cmd="kaccess__subcmd__admin__subcmd__help__subcmd__help"
+                ;;
+            kaccess__subcmd__admin__subcmd__help,revoke)
+                cmd="kaccess__subcmd__admin__subcmd__help__subcmd__revoke"
+                ;;
+            kaccess__subcmd__admin__subcmd__help,sessions)
+                cmd="kaccess__subcmd__admin__subcmd__help__subcmd__sessions"
                 ;;
             kaccess__subcmd__audit,help)
                 cmd="kaccess__subcmd__audit__subcmd__help"
@@ -94,6 +115,9 @@ _kaccess() {
             kaccess__subcmd__help,__reap)
                 cmd="kaccess__subcmd__help__subcmd____reap"
                 ;;
+            kaccess__subcmd__help,admin)
+                cmd="kaccess__subcmd__help__subcmd__admin"
+                ;;
             kaccess__subcmd__help,audit)
                 cmd="kaccess__subcmd__help__subcmd__audit"
                 ;;
@@ -130,6 +154,12 @@ _kaccess() {
             kaccess__subcmd__help,status)
                 cmd="kaccess__subcmd__help__subcmd__status"
                 ;;
+            kaccess__subcmd__help__subcmd__admin,revoke)
+                cmd="kaccess__subcmd__help__subcmd__admin__subcmd__revoke"
+                ;;
+            kaccess__subcmd__help__subcmd__admin,sessions)
+                cmd="kaccess__subcmd__help__subcmd__admin__subcmd__sessions"
+                ;;
             kaccess__subcmd__help__subcmd__audit,verify)
                 cmd="kaccess__subcmd__help__subcmd__audit__subcmd__verify"
                 ;;
@@ -161,7 +191,7 @@ _kaccess() {
 
     case "${cmd}" in
         kaccess)
-            opts="-h -V --help --version login logout credential exec env status kubeconfig config serve audit rbac __reap __generate help"
+            opts="-h -V --help --version login logout credential exec env status kubeconfig config serve admin audit rbac __reap __generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -200,6 +230,140 @@ _kaccess() {
                     return 0
                     ;;
                 --runtime-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__admin)
+            opts="-h -V --help --version sessions revoke help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__admin__subcmd__help)
+            opts="sessions revoke help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__admin__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__admin__subcmd__help__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__admin__subcmd__help__subcmd__sessions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__admin__subcmd__revoke)
+            opts="-o -h -V --user --reason --output --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__admin__subcmd__sessions)
+            opts="-o -h -V --user --output --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -461,7 +625,7 @@ _kaccess() {
             return 0
             ;;
         kaccess__subcmd__help)
-            opts="login logout credential exec env status kubeconfig config serve audit rbac __reap __generate help"
+            opts="login logout credential exec env status kubeconfig config serve admin audit rbac __reap __generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -491,6 +655,48 @@ _kaccess() {
         kaccess__subcmd__help__subcmd____reap)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__help__subcmd__admin)
+            opts="sessions revoke"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__help__subcmd__admin__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__help__subcmd__admin__subcmd__sessions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

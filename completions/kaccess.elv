@@ -31,6 +31,7 @@ set edit:completion:arg-completer[kaccess] = {|@words|
             cand kubeconfig 'Print the path of CLUSTER''s session kubeconfig'
             cand config 'Inspect or create the client configuration'
             cand serve 'Run the kaccess broker (HTTPS server that issues credentials)'
+            cand admin 'Broker admins: list everyone''s live sessions at a broker, revoke anyone''s'
             cand audit 'Work with the broker''s hash-chained audit log'
             cand rbac 'Generate Kubernetes RBAC from the broker policy'
             cand __reap 'Internal: remove a session''s files when it ends (started by `login`)'
@@ -149,6 +150,47 @@ set edit:completion:arg-completer[kaccess] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'kaccess;admin'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand sessions 'List live sessions at CLUSTER''s broker (yours, or everyone''s for an admin)'
+            cand revoke 'Revoke sessions at CLUSTER''s broker: by id, or every live one of `--user`'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'kaccess;admin;sessions'= {
+            cand --user 'Only this user''s sessions (the broker''s username, e.g. an email)'
+            cand -o 'o'
+            cand --output 'output'
+            cand --config 'Client configuration file'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;admin;revoke'= {
+            cand --user 'Revoke every live session of this user on CLUSTER'
+            cand --reason 'Why (required; recorded in the broker''s audit log with your name)'
+            cand -o 'o'
+            cand --output 'output'
+            cand --config 'Client configuration file'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;admin;help'= {
+            cand sessions 'List live sessions at CLUSTER''s broker (yours, or everyone''s for an admin)'
+            cand revoke 'Revoke sessions at CLUSTER''s broker: by id, or every live one of `--user`'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'kaccess;admin;help;sessions'= {
+        }
+        &'kaccess;admin;help;revoke'= {
+        }
+        &'kaccess;admin;help;help'= {
+        }
         &'kaccess;audit'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -219,6 +261,7 @@ set edit:completion:arg-completer[kaccess] = {|@words|
             cand kubeconfig 'Print the path of CLUSTER''s session kubeconfig'
             cand config 'Inspect or create the client configuration'
             cand serve 'Run the kaccess broker (HTTPS server that issues credentials)'
+            cand admin 'Broker admins: list everyone''s live sessions at a broker, revoke anyone''s'
             cand audit 'Work with the broker''s hash-chained audit log'
             cand rbac 'Generate Kubernetes RBAC from the broker policy'
             cand __reap 'Internal: remove a session''s files when it ends (started by `login`)'
@@ -248,6 +291,14 @@ set edit:completion:arg-completer[kaccess] = {|@words|
         &'kaccess;help;config;init'= {
         }
         &'kaccess;help;serve'= {
+        }
+        &'kaccess;help;admin'= {
+            cand sessions 'List live sessions at CLUSTER''s broker (yours, or everyone''s for an admin)'
+            cand revoke 'Revoke sessions at CLUSTER''s broker: by id, or every live one of `--user`'
+        }
+        &'kaccess;help;admin;sessions'= {
+        }
+        &'kaccess;help;admin;revoke'= {
         }
         &'kaccess;help;audit'= {
             cand verify 'Check the hash chain of an audit log; report the first broken line'

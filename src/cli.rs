@@ -72,6 +72,9 @@ pub enum Command {
     Config(ConfigCommand),
     /// Run the kaccess broker (HTTPS server that issues credentials)
     Serve(ServeArgs),
+    /// Broker admins: list everyone's live sessions at a broker, revoke anyone's
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Work with the broker's hash-chained audit log
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -275,6 +278,46 @@ pub struct ServeArgs {
     /// Cluster for --print-apiserver-config (default: the only one)
     #[arg(long, requires = "print_apiserver_config")]
     pub cluster: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// List live sessions at CLUSTER's broker (yours, or everyone's for an admin)
+    Sessions(AdminSessionsArgs),
+    /// Revoke sessions at CLUSTER's broker: by id, or every live one of `--user`
+    Revoke(AdminRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminSessionsArgs {
+    /// Cluster whose broker to ask (and whose sessions to list)
+    pub cluster: String,
+    /// Only this user's sessions (the broker's username, e.g. an email)
+    #[arg(long, value_name = "USERNAME")]
+    pub user: Option<String>,
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    #[command(flatten)]
+    pub client: ClientOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminRevokeArgs {
+    /// Cluster whose broker holds the sessions
+    pub cluster: String,
+    /// Session ids (from `kaccess admin sessions`)
+    #[arg(required_unless_present = "user", conflicts_with = "user")]
+    pub session_ids: Vec<String>,
+    /// Revoke every live session of this user on CLUSTER
+    #[arg(long, value_name = "USERNAME")]
+    pub user: Option<String>,
+    /// Why (required; recorded in the broker's audit log with your name)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    #[command(flatten)]
+    pub client: ClientOpts,
 }
 
 #[derive(Debug, Subcommand)]

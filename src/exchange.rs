@@ -1,5 +1,5 @@
 //! Client side of the broker protocol: trade a verified ID token for a
-//! credential, and revoke a session. Broker refusals come back as
+//! credential, revoke a session, list sessions. Broker refusals come back as
 //! [`ExchangeError::Refused`] with the broker's error code, which decides
 //! the exit code and the `help:` line.
 
@@ -147,6 +147,50 @@ impl BrokerClient {
         .await
     }
 
+    /// Revokes `session_id`, saying why (needed when it is someone else's).
+    pub async fn revoke_because(
+        &self,
+        id_token: &Secret,
+        session_id: &str,
+        reason: &str,
+    ) -> Result<RevokeResponse, ExchangeError> {
+        let body = crate::protocol::RevokeRequest {
+            reason: Some(reason.to_owned()),
+        };
+        self.post(&crate::protocol::revoke_path(session_id), id_token, &body)
+            .await
+    }
+
+    /// Live sessions: the caller's own, or for a broker admin everyone's,
+    /// narrowed to `cluster` and `username`.
+    pub async fn sessions(
+        &self,
+        id_token: &Secret,
+        cluster: &str,
+        username: Option<&str>,
+    ) -> Result<crate::protocol::SessionList, ExchangeError> {
+        let mut url = url::Url::parse(&format!("{}{}", self.base, crate::protocol::SESSIONS_PATH))
+            .map_err(|e| ExchangeError::BadResponse {
+                url: self.base.clone(),
+                why: format!("not a URL: {e}"),
+            })?;
+        url.query_pairs_mut().append_pair("cluster", cluster);
+        if let Some(u) = username {
+            url.query_pairs_mut().append_pair("username", u);
+        }
+        let resp = self
+            .http
+            .get(url.clone())
+            .bearer_auth(id_token.expose())
+            .send()
+            .await
+            .map_err(|source| ExchangeError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
+        self.answer(url.as_str(), resp).await
+    }
+
     async fn post<B: serde::Serialize, R: serde::de::DeserializeOwned>(
         &self,
         path: &str,
@@ -165,6 +209,15 @@ impl BrokerClient {
                 url: self.base.clone(),
                 source,
             })?;
+        self.answer(&url, resp).await
+    }
+
+    /// The success body as `R`, or the broker's refusal.
+    async fn answer<R: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        resp: reqwest::Response,
+    ) -> Result<R, ExchangeError> {
         let status = resp.status();
         let bytes = resp
             .bytes()
@@ -175,7 +228,7 @@ impl BrokerClient {
             })?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| ExchangeError::BadResponse {
-                url: url.clone(),
+                url: url.to_owned(),
                 why: e.to_string(),
             });
         }
@@ -185,51 +238,12 @@ impl BrokerClient {
                 body,
             }),
             Err(_) => Err(ExchangeError::BadResponse {
-                url,
+                url: url.to_owned(),
                 why: format!(
                     "HTTP {status}: {}",
                     String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
                 ),
             }),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::error::{Exit, exit_of};
-
-    fn refused(code: ErrorCode) -> ExchangeError {
-        ExchangeError::Refused {
-            status: 403,
-            body: ErrorBody {
-                error: code,
-                message: "no".into(),
-            },
-        }
-    }
-
-    #[test]
-    fn refusals_map_to_documented_exit_codes_and_next_steps() {
-        let e = refused(ErrorCode::SessionRevoked).into_failure("prod");
-        assert_eq!(exit_of(&e), Exit::LoginRequired);
-        let mut text = String::new();
-        crate::error::render(&e, &mut text);
-        assert!(text.contains("help: run: kaccess login prod"), "{text}");
-        assert_eq!(
-            exit_of(&refused(ErrorCode::MfaRequired).into_failure("p")),
-            Exit::Denied
-        );
-        assert_eq!(
-            exit_of(&refused(ErrorCode::Forbidden).into_failure("p")),
-            Exit::Denied
-        );
-        assert_eq!(
-            exit_of(&refused(ErrorCode::UnknownCluster).into_failure("p")),
-            Exit::Usage
-        );
-        assert!(refused(ErrorCode::SessionExpired).session_over());
-        assert!(!refused(ErrorCode::Forbidden).session_over());
     }
 }

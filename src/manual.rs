@@ -365,6 +365,58 @@ pub const PAGES: &[Page] = &[
         env: &["KACCESS_LOG", "KACCESS_LOG_FORMAT"],
         ..page("serve")
     },
+    Page {
+        notes: "Members of an IdP group named in the broker's `admin-groups` see every live \
+                session at the broker and may revoke anyone's, with a reason that the broker \
+                audits next to their name; everyone else sees and revokes only their own. \
+                Admin rights need an MFA login no older than the broker's `max-auth-age`. The \
+                ID token comes from this machine's session for CLUSTER (cached, or refreshed); \
+                without one, a new login runs when a person is at the terminal, and otherwise \
+                the command exits 3 without prompting.",
+        ..page("admin")
+    },
+    Page {
+        examples: &[
+            x(
+                "Who has access to `prod` right now",
+                "kaccess admin sessions prod",
+            ),
+            x(
+                "One user's sessions, as JSON",
+                "kaccess admin sessions prod --user alice@example.com -o json",
+            ),
+        ],
+        env: &[
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+        ],
+        files: &["RUNTIME/sessions/CLUSTER.json", "RUNTIME/tokens/"],
+        ..page("admin sessions")
+    },
+    Page {
+        notes: "From the moment the broker answers, the session's tokens fail review and no \
+                new credential is issued for it. A client certificate it already holds stays \
+                valid until it expires (`credential-ttl`): Kubernetes cannot revoke client \
+                certificates.",
+        examples: &[
+            x(
+                "Cut off a user whose laptop was stolen",
+                "kaccess admin revoke prod --user alice@example.com --reason \"SEC-42 laptop stolen\"",
+            ),
+            x(
+                "Revoke one session",
+                "kaccess admin revoke prod 6ce580d95d322ac1c1ef844def36c74a --reason \"SEC-43\"",
+            ),
+        ],
+        env: &[
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+        ],
+        files: &["RUNTIME/sessions/CLUSTER.json", "RUNTIME/tokens/"],
+        ..page("admin revoke")
+    },
     page("audit"),
     Page {
         notes: "Each line's `prev` must be the previous line's `hash`, and each `hash` the \

@@ -27,6 +27,16 @@ pub async fn handle(State(st): State<Shared>, Path(id): Path<String>, req: Reque
         let live = st.live();
         let (issuer, token) = verify_caller(&live, &raw, &mut rec).await?;
         let asked = revoke_request(body).await?;
+        let reason = asked
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
+        if reason.is_some_and(|r| r.len() > MAX_REASON || r.chars().any(char::is_control)) {
+            return Err(AppError::bad_request(format!(
+                "`reason` must be one line of at most {MAX_REASON} bytes"
+            )));
+        }
         let unknown = || {
             AppError::new(
                 StatusCode::NOT_FOUND,
@@ -51,25 +61,17 @@ pub async fn handle(State(st): State<Shared>, Path(id): Path<String>, req: Reque
             }
             let admin =
                 super::admin::require_admin(&live, issuer, &token, "revoke other users' sessions")?;
-            let reason = asked
-                .reason
-                .as_deref()
-                .map(str::trim)
-                .filter(|r| !r.is_empty())
-                .ok_or_else(|| {
-                    AppError::new(
-                        StatusCode::BAD_REQUEST,
-                        ErrorCode::ReasonRequired,
-                        "revoking another user's session needs a `reason`",
-                    )
-                })?;
-            if reason.len() > MAX_REASON || reason.chars().any(char::is_control) {
-                return Err(AppError::bad_request(format!(
-                    "`reason` must be one line of at most {MAX_REASON} bytes"
-                )));
-            }
+            let reason = reason.ok_or_else(|| {
+                AppError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::ReasonRequired,
+                    "revoking another user's session needs a `reason`",
+                )
+            })?;
             rec.actor = Some(admin.username);
             rec.cause = Some(format!("revoked by an admin: {reason}"));
+        } else if let Some(reason) = reason {
+            rec.cause = Some(format!("revoked by its owner: {reason}"));
         }
         st.store
             .revoke(&id, OffsetDateTime::now_utc())

@@ -1,5 +1,6 @@
 //! Command dispatch: one `run` per subcommand, one exit path.
 
+pub mod admin;
 pub mod audit;
 pub mod config;
 pub mod exec;
@@ -82,6 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(Exit::Ok)
         }
         Command::Serve(args) => serve::run(args),
+        Command::Admin(cmd) => admin::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Rbac(cmd) => rbac::run(cmd),
     }?;

@@ -2,6 +2,7 @@
 //! real parts (oidc-provider, the kaccess binary, kubectl, the keyring) on
 //! 127.0.0.1 and stops what it starts.
 
+mod admin;
 mod apiserver;
 mod broker;
 mod config;

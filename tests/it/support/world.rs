@@ -23,6 +23,8 @@ pub struct WorldOptions {
     pub require_reason: bool,
     /// Extra keys under the client's `clusters.demo`.
     pub client_extra: String,
+    /// The broker's `admin-groups`.
+    pub admin_groups: Vec<&'static str>,
     /// The `kaccess` that serves and logs in (the demo passes the
     /// installed one).
     pub kaccess: PathBuf,
@@ -40,6 +42,7 @@ impl Default for WorldOptions {
             max_session: "8h",
             require_reason: true,
             client_extra: String::new(),
+            admin_groups: Vec::new(),
             kaccess: super::kaccess_bin(),
         }
     }
@@ -192,6 +195,7 @@ impl World {
 tls: {{cert-file: broker.crt, key-file: broker.key}}
 state: {{sqlite: state.db}}
 audit: {{file: audit.jsonl}}
+admin-groups: {admins}
 issuers:
   - issuer: {issuer}
     audiences: [kaccess]
@@ -215,6 +219,7 @@ clusters:
             ttl = opts.credential_ttl,
             max = opts.max_session,
             reason = opts.require_reason,
+            admins = serde_json::to_string(&opts.admin_groups).expect("JSON list"),
         );
         let broker_config = root.join("broker.yaml");
         write(&broker_config, &broker_yaml);
