@@ -247,3 +247,42 @@ impl BrokerClient {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{Exit, exit_of};
+
+    fn refused(code: ErrorCode) -> ExchangeError {
+        ExchangeError::Refused {
+            status: 403,
+            body: ErrorBody {
+                error: code,
+                message: "no".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn refusals_map_to_documented_exit_codes_and_next_steps() {
+        let e = refused(ErrorCode::SessionRevoked).into_failure("prod");
+        assert_eq!(exit_of(&e), Exit::LoginRequired);
+        let mut text = String::new();
+        crate::error::render(&e, &mut text);
+        assert!(text.contains("help: run: kaccess login prod"), "{text}");
+        assert_eq!(
+            exit_of(&refused(ErrorCode::MfaRequired).into_failure("p")),
+            Exit::Denied
+        );
+        assert_eq!(
+            exit_of(&refused(ErrorCode::Forbidden).into_failure("p")),
+            Exit::Denied
+        );
+        assert_eq!(
+            exit_of(&refused(ErrorCode::UnknownCluster).into_failure("p")),
+            Exit::Usage
+        );
+        assert!(refused(ErrorCode::SessionExpired).session_over());
+        assert!(!refused(ErrorCode::Forbidden).session_over());
+    }
+}
