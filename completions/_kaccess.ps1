@@ -163,6 +163,7 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Broker configuration file')
             [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'Cluster for --print-apiserver-config (default: the only one)')
             [CompletionResult]::new('--print-apiserver-config', '--print-apiserver-config', [CompletionResultType]::ParameterName, 'Print the kube-apiserver flags and webhook kubeconfig for this broker, then exit')
+            [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Check the configuration and the files it names (CAs, TLS pair), then exit: before a start or a SIGHUP')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')

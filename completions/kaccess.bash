@@ -1097,7 +1097,7 @@ _kaccess() {
             return 0
             ;;
         kaccess__subcmd__serve)
-            opts="-h -V --config --print-apiserver-config --cluster --help --version"
+            opts="-h -V --config --print-apiserver-config --cluster --check --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

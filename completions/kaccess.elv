@@ -145,6 +145,7 @@ set edit:completion:arg-completer[kaccess] = {|@words|
             cand --config 'Broker configuration file'
             cand --cluster 'Cluster for --print-apiserver-config (default: the only one)'
             cand --print-apiserver-config 'Print the kube-apiserver flags and webhook kubeconfig for this broker, then exit'
+            cand --check 'Check the configuration and the files it names (CAs, TLS pair), then exit: before a start or a SIGHUP'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'

@@ -278,6 +278,9 @@ pub struct ServeArgs {
     /// Cluster for --print-apiserver-config (default: the only one)
     #[arg(long, requires = "print_apiserver_config")]
     pub cluster: Option<String>,
+    /// Check the configuration and the files it names (CAs, TLS pair), then exit: before a start or a SIGHUP
+    #[arg(long, conflicts_with = "print_apiserver_config")]
+    pub check: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -361,6 +361,10 @@ pub const PAGES: &[Page] = &[
                 "The kube-apiserver flags and webhook kubeconfig for cluster `prod`",
                 "kaccess serve --config broker.yaml --print-apiserver-config --cluster prod",
             ),
+            x(
+                "Check an edited configuration before a start or a SIGHUP",
+                "kaccess serve --config /etc/kaccess/broker.yaml --check",
+            ),
         ],
         env: &["KACCESS_LOG", "KACCESS_LOG_FORMAT"],
         ..page("serve")

@@ -1097,6 +1097,45 @@ async fn without_admin_groups_nobody_revokes_another_users_session() {
     assert_eq!(v["sessions"], json!([]), "only their own (none)");
 }
 
+#[test]
+fn serve_check_loads_every_file_the_config_names_and_names_the_bad_one() {
+    let mut broker = Broker::start(BrokerOptions::new("http://127.0.0.1:9"));
+    let config = broker.config_path().to_str().unwrap().to_string();
+    let check = || kaccess(&["serve", "--config", &config, "--check"]);
+    let out = check();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("is valid") && err.contains("clusters:     prod"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+
+    // A CA key that is not a key.
+    let ca_key = broker.dir().join("prod-ca.key");
+    let good_key = std::fs::read(&ca_key).unwrap();
+    std::fs::write(&ca_key, "garbage").unwrap();
+    let out = check();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("the CA of cluster `prod`"), "{err}");
+    assert!(
+        err.contains("--check"),
+        "the help line names the command: {err}"
+    );
+    std::fs::write(&ca_key, good_key).unwrap();
+
+    // A serving certificate whose key belongs to another certificate.
+    let cert = broker.dir().join("broker.crt");
+    let old_cert = std::fs::read(&cert).unwrap();
+    broker.replace_serving_cert();
+    std::fs::write(&cert, old_cert).unwrap();
+    let out = check();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("serving certificate and key"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotated_idp_keys_are_fetched_and_the_old_key_is_refused() {
     let env = env();
