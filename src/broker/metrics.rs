@@ -1,6 +1,6 @@
 //! Prometheus text exposition for `GET /metrics`: exchanges by outcome,
-//! exchange latency histogram, TokenReviews by result, revocations, and
-//! active sessions. Counters are atomics or a small locked map; nothing
+//! exchange latency histogram, TokenReviews by result, revocations, SIGHUP
+//! reloads (so a refused one can raise an alert), and active sessions. Counters are atomics or a small locked map; nothing
 //! here may slow the TokenReview path.
 
 use std::collections::BTreeMap;
@@ -24,6 +24,8 @@ pub struct Metrics {
     reviews_ok: AtomicU64,
     reviews_refused: AtomicU64,
     revocations: Mutex<BTreeMap<String, u64>>,
+    /// (what, outcome) → count.
+    reloads: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -61,6 +63,14 @@ impl Metrics {
     pub fn revocation(&self, outcome: &str) {
         if let Ok(mut m) = self.revocations.lock() {
             *m.entry(outcome.to_string()).or_default() += 1;
+        }
+    }
+
+    /// One SIGHUP step: `what` is `config`, `audit` or `tls`; `outcome` is
+    /// `applied`, `unchanged` or `refused`.
+    pub fn reload(&self, what: &'static str, outcome: &'static str) {
+        if let Ok(mut m) = self.reloads.lock() {
+            *m.entry((what, outcome)).or_default() += 1;
         }
     }
 
@@ -113,6 +123,18 @@ impl Metrics {
                 let _ = writeln!(out, "kaccess_revocations_total{{outcome=\"{k}\"}} {v}");
             }
         }
+        out.push_str(
+            "# HELP kaccess_reloads_total SIGHUP steps (config, audit file, tls), by outcome.\n",
+        );
+        out.push_str("# TYPE kaccess_reloads_total counter\n");
+        if let Ok(m) = self.reloads.lock() {
+            for ((what, outcome), v) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "kaccess_reloads_total{{what=\"{what}\",outcome=\"{outcome}\"}} {v}"
+                );
+            }
+        }
         out.push_str("# HELP kaccess_active_sessions Sessions neither expired nor revoked.\n");
         out.push_str("# TYPE kaccess_active_sessions gauge\n");
         let _ = writeln!(out, "kaccess_active_sessions {active_sessions}");
@@ -131,6 +153,7 @@ mod tests {
         m.exchange("issued", Duration::from_millis(30));
         m.exchange("forbidden", Duration::from_millis(1));
         m.review(true);
+        m.reload("config", "refused");
         let text = m.render(7);
         assert!(
             text.contains("kaccess_exchanges_total{outcome=\"issued\"} 2\n"),
@@ -142,5 +165,6 @@ mod tests {
         assert!(text.contains("kaccess_exchange_duration_seconds_count 3\n"));
         assert!(text.contains("kaccess_tokenreviews_total{result=\"authenticated\"} 1\n"));
         assert!(text.contains("kaccess_active_sessions 7\n"));
+        assert!(text.contains("kaccess_reloads_total{what=\"config\",outcome=\"refused\"} 1\n"));
     }
 }

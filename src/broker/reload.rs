@@ -64,6 +64,7 @@ pub async fn reload_config(st: &Shared) {
                 );
             }
             rec.cause = Some(cause);
+            st.metrics.reload("config", "applied");
             tracing::info!(
                 path,
                 sha256 = applied.sha256,
@@ -73,6 +74,7 @@ pub async fn reload_config(st: &Shared) {
         Err(e) => {
             rec.outcome = "refused".into();
             rec.cause = Some(e.to_string());
+            st.metrics.reload("config", "refused");
             tracing::error!(error = %e, "SIGHUP: cannot reload the configuration; the running one stays");
         }
     }

@@ -275,18 +275,23 @@ async fn reload_on_hangup(
         let path = state.audit.path().display().to_string();
         match state.audit.reopen().await {
             Ok(super::audit::Reopened::Rotated) => {
+                state.metrics.reload("audit", "applied");
                 tracing::info!(
                     path,
                     "SIGHUP: started a new audit file, chained to the renamed one"
                 )
             }
             Ok(super::audit::Reopened::Unchanged) => {
+                state.metrics.reload("audit", "unchanged");
                 tracing::info!(
                     path,
                     "SIGHUP: the audit log was not renamed; still writing to it"
                 )
             }
-            Err(e) => tracing::error!(error = %e, "SIGHUP: cannot start a new audit file"),
+            Err(e) => {
+                state.metrics.reload("audit", "refused");
+                tracing::error!(error = %e, "SIGHUP: cannot start a new audit file")
+            }
         }
         // After the audit file: a new file then starts with the policy in
         // force.
@@ -296,15 +301,21 @@ async fn reload_on_hangup(
                 .reload_from_pem_file(&files.cert_file, &files.key_file)
                 .await
             {
-                Ok(()) => tracing::info!(
-                    cert = %files.cert_file.display(),
-                    "SIGHUP: reloaded the serving certificate"
-                ),
-                Err(e) => tracing::error!(
-                    error = %e,
-                    cert = %files.cert_file.display(),
-                    "SIGHUP: cannot reload the serving certificate; keeping the old one"
-                ),
+                Ok(()) => {
+                    state.metrics.reload("tls", "applied");
+                    tracing::info!(
+                        cert = %files.cert_file.display(),
+                        "SIGHUP: reloaded the serving certificate"
+                    )
+                }
+                Err(e) => {
+                    state.metrics.reload("tls", "refused");
+                    tracing::error!(
+                        error = %e,
+                        cert = %files.cert_file.display(),
+                        "SIGHUP: cannot reload the serving certificate; keeping the old one"
+                    )
+                }
             }
         }
     }

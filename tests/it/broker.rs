@@ -960,6 +960,22 @@ async fn sighup_reloads_the_policy_and_a_bad_file_keeps_the_running_one() {
         .map(|l| l["outcome"].as_str().unwrap())
         .collect();
     assert_eq!(reloads, ["refused", "reloaded"]);
+    let metrics = env
+        .client
+        .get(env.broker.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "kaccess_reloads_total{what=\"config\",outcome=\"refused\"} 1",
+        "kaccess_reloads_total{what=\"config\",outcome=\"applied\"} 1",
+        "kaccess_reloads_total{what=\"audit\",outcome=\"unchanged\"} 2",
+    ] {
+        assert!(metrics.contains(line), "no `{line}` in\n{metrics}");
+    }
     let (ok, err) = verify(&[env.broker.audit_path()]);
     assert!(ok, "{err}");
 }
