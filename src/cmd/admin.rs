@@ -78,20 +78,10 @@ impl Caller {
 
     async fn session_token(&self) -> Option<Secret> {
         let rec = record::read(&self.layout, &self.cluster.name).ok()?;
-        let now = OffsetDateTime::now_utc();
-        if let Some(t) = rec
-            .id_token
-            .as_ref()
-            .filter(|t| t.expires_at - time::Duration::seconds(30) > now)
-        {
+        if let Some(t) = rec.usable_id_token(OffsetDateTime::now_utc()) {
             return Some(t.token.clone());
         }
-        let choice = match rec.token_store.as_str() {
-            "keyring" => Choice::Keyring,
-            "file" => Choice::File,
-            _ => return None,
-        };
-        let store = TokenStore::new(choice, &self.layout.root);
+        let store = rec.token_store(&self.layout.root)?;
         let refreshed = refresh(&self.cluster, &store, &rec.subject).await.ok()?;
         Some(refreshed.id_token.raw)
     }

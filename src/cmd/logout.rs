@@ -5,7 +5,7 @@
 //! may fail (offline laptop); the local wipe always happens, and the output
 //! says plainly what could not be revoked and what that leaves behind.
 
-use crate::cli::{LogoutArgs, TokenStore as Choice};
+use crate::cli::LogoutArgs;
 use crate::cmd::sessions::swept_layout;
 use crate::config::{ClusterConfig, Config};
 use crate::error::{Exit, Failure};
@@ -61,7 +61,7 @@ async fn logout_one(layout: &Layout, cluster: &str, cfg: Option<&ClusterConfig>)
         eprintln!("No session for `{cluster}`; nothing to revoke.");
         return;
     };
-    let store = token_store(layout, &rec);
+    let store = rec.token_store(&layout.root);
     let key = TokenKey {
         issuer: rec.issuer.clone(),
         client_id: rec.client_id.clone(),
@@ -126,15 +126,6 @@ async fn logout_one(layout: &Layout, cluster: &str, cfg: Option<&ClusterConfig>)
     );
 }
 
-fn token_store(layout: &Layout, rec: &SessionRecord) -> Option<TokenStore> {
-    let choice = match rec.token_store.as_str() {
-        "keyring" => Choice::Keyring,
-        "file" => Choice::File,
-        _ => return None,
-    };
-    Some(TokenStore::new(choice, &layout.root))
-}
-
 /// Revokes the session at its broker; `Ok(false)` when it was revoked
 /// already. Needs an ID token of the session's subject: the cached one, or
 /// a fresh one from the refresh token.
@@ -143,12 +134,7 @@ async fn revoke_at_broker(
     cfg: Option<&ClusterConfig>,
     store: Option<&TokenStore>,
 ) -> Result<bool> {
-    let now = OffsetDateTime::now_utc();
-    let id_token = match rec
-        .id_token
-        .as_ref()
-        .filter(|t| t.expires_at - time::Duration::seconds(30) > now)
-    {
+    let id_token = match rec.usable_id_token(OffsetDateTime::now_utc()) {
         Some(t) => t.token.clone(),
         None => {
             let (Some(cfg), Some(store)) = (cfg, store) else {

@@ -77,7 +77,29 @@ pub struct SessionRecord {
     pub id_token: Option<CachedIdToken>,
 }
 
+/// An ID token with less than this left is refreshed before a broker call,
+/// so it cannot expire on the way.
+pub const ID_TOKEN_MARGIN: time::Duration = time::Duration::seconds(60);
+
 impl SessionRecord {
+    /// The cached ID token, while it has [`ID_TOKEN_MARGIN`] left.
+    pub fn usable_id_token(&self, now: OffsetDateTime) -> Option<&CachedIdToken> {
+        self.id_token
+            .as_ref()
+            .filter(|t| t.expires_at - ID_TOKEN_MARGIN > now)
+    }
+
+    /// Where login kept the refresh token; `None` when it kept none.
+    pub fn token_store(&self, root: &Path) -> Option<crate::tokenstore::TokenStore> {
+        use crate::cli::TokenStore as Choice;
+        let choice = match self.token_store.as_str() {
+            "keyring" => Choice::Keyring,
+            "file" => Choice::File,
+            _ => return None,
+        };
+        Some(crate::tokenstore::TokenStore::new(choice, root))
+    }
+
     /// When the session's files must be gone.
     pub fn delete_at(&self) -> OffsetDateTime {
         if self.embedded {

@@ -8,20 +8,16 @@
 
 use super::paths::Layout;
 use super::record::{self, CachedCredential, CachedIdToken, RecordError, SessionRecord};
-use crate::cli::{CredentialArgs, TokenStore as TokenStoreChoice};
+use crate::cli::CredentialArgs;
 use crate::config::Config;
 use crate::credential::{self, ExecInfo};
 use crate::error::{Exit, Failure};
 use crate::exchange::BrokerClient;
 use crate::protocol::{CredentialKind, ExchangeRequest};
 use crate::secret::Secret;
-use crate::tokenstore::TokenStore;
 use anyhow::{Context, Result};
 use std::io::Write;
 use time::OffsetDateTime;
-
-/// An ID token with less than this left is not sent to the broker.
-const ID_TOKEN_MARGIN: time::Duration = time::Duration::seconds(60);
 
 /// `seen` is the fingerprint of the cached credential the caller found
 /// unusable (expired, or rejected by the API server: see `handout`); it is
@@ -67,7 +63,7 @@ pub fn run(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let id_token = match usable_id_token(&rec, now) {
+    let id_token = match rec.usable_id_token(now).cloned() {
         Some(t) => t,
         None => match rt.block_on(refresh_id_token(layout, args, &rec)) {
             Ok(t) => t,
@@ -100,12 +96,6 @@ pub fn run(
     print(info, &rec)
 }
 
-fn usable_id_token(rec: &SessionRecord, now: OffsetDateTime) -> Option<CachedIdToken> {
-    rec.id_token
-        .clone()
-        .filter(|t| t.expires_at - ID_TOKEN_MARGIN > now)
-}
-
 /// A fresh ID token from the refresh token kept at login. Exit 3 (login
 /// required) when there is none or the IdP no longer honours it.
 async fn refresh_id_token(
@@ -113,20 +103,15 @@ async fn refresh_id_token(
     args: &CredentialArgs,
     rec: &SessionRecord,
 ) -> Result<CachedIdToken> {
-    let choice = match rec.token_store.as_str() {
-        "keyring" => TokenStoreChoice::Keyring,
-        "file" => TokenStoreChoice::File,
-        _ => {
-            return Err(
-                Failure::login_required("no refresh token was kept for this session")
-                    .help(format!("run: kaccess login {}", rec.cluster))
-                    .into(),
-            );
-        }
+    let Some(store) = rec.token_store(&layout.root) else {
+        return Err(
+            Failure::login_required("no refresh token was kept for this session")
+                .help(format!("run: kaccess login {}", rec.cluster))
+                .into(),
+        );
     };
     let config = Config::load_from(args.client.config.as_deref())?;
     let cluster = config.cluster(&rec.cluster)?;
-    let store = TokenStore::new(choice, &layout.root);
     let login = crate::oidc::login::refresh(cluster, &store, &rec.subject).await?;
     Ok(CachedIdToken {
         token: login.id_token.raw.clone(),
