@@ -134,28 +134,16 @@ impl BrokerClient {
         self.post(EXCHANGE_PATH, id_token, req).await
     }
 
+    /// Revokes `session_id`; `reason` is needed when it is someone
+    /// else's (an admin revocation).
     pub async fn revoke(
         &self,
         id_token: &Secret,
         session_id: &str,
-    ) -> Result<RevokeResponse, ExchangeError> {
-        self.post(
-            &crate::protocol::revoke_path(session_id),
-            id_token,
-            &serde_json::json!({}),
-        )
-        .await
-    }
-
-    /// Revokes `session_id`, saying why (needed when it is someone else's).
-    pub async fn revoke_because(
-        &self,
-        id_token: &Secret,
-        session_id: &str,
-        reason: &str,
+        reason: Option<&str>,
     ) -> Result<RevokeResponse, ExchangeError> {
         let body = crate::protocol::RevokeRequest {
-            reason: Some(reason.to_owned()),
+            reason: reason.map(str::to_owned),
         };
         self.post(&crate::protocol::revoke_path(session_id), id_token, &body)
             .await
@@ -169,26 +157,11 @@ impl BrokerClient {
         cluster: &str,
         username: Option<&str>,
     ) -> Result<crate::protocol::SessionList, ExchangeError> {
-        let mut url = url::Url::parse(&format!("{}{}", self.base, crate::protocol::SESSIONS_PATH))
-            .map_err(|e| ExchangeError::BadResponse {
-                url: self.base.clone(),
-                why: format!("not a URL: {e}"),
-            })?;
-        url.query_pairs_mut().append_pair("cluster", cluster);
-        if let Some(u) = username {
-            url.query_pairs_mut().append_pair("username", u);
-        }
-        let resp = self
-            .http
-            .get(url.clone())
-            .bearer_auth(id_token.expose())
-            .send()
+        let url = format!("{}{}", self.base, crate::protocol::SESSIONS_PATH);
+        let mut query = vec![("cluster", cluster)];
+        query.extend(username.map(|u| ("username", u)));
+        self.call(self.http.get(&url).query(&query), &url, id_token)
             .await
-            .map_err(|source| ExchangeError::Unreachable {
-                url: self.base.clone(),
-                source,
-            })?;
-        self.answer(url.as_str(), resp).await
     }
 
     async fn post<B: serde::Serialize, R: serde::de::DeserializeOwned>(
@@ -198,18 +171,27 @@ impl BrokerClient {
         body: &B,
     ) -> Result<R, ExchangeError> {
         let url = format!("{}{path}", self.base);
-        let resp = self
-            .http
-            .post(&url)
+        self.call(self.http.post(&url).json(body), &url, id_token)
+            .await
+    }
+
+    /// Sends `req` with the ID token as bearer; the success body as `R`,
+    /// or the broker's refusal.
+    async fn call<R: serde::de::DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+        id_token: &Secret,
+    ) -> Result<R, ExchangeError> {
+        let resp = req
             .bearer_auth(id_token.expose())
-            .json(body)
             .send()
             .await
             .map_err(|source| ExchangeError::Unreachable {
                 url: self.base.clone(),
                 source,
             })?;
-        self.answer(&url, resp).await
+        self.answer(url, resp).await
     }
 
     /// The success body as `R`, or the broker's refusal.

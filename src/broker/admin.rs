@@ -6,7 +6,7 @@
 //! included), and every listing and revocation is audited with the admin
 //! as `actor`. Everyone else lists only their own sessions.
 
-use super::error::AppError;
+use super::error::{AppError, audited};
 use super::exchange::verify_caller;
 use super::request::{Caller, bearer, clip};
 use super::server::{LiveConfig, Shared};
@@ -31,9 +31,8 @@ pub struct Identity {
 /// groups include an admin group.
 pub fn identify(live: &LiveConfig, issuer: usize, token: &VerifiedIdToken) -> Identity {
     let keys = &live.issuers[issuer];
-    let username = token
-        .claim_string(&keys.config.username_claim)
-        .filter(|u| !u.is_empty())
+    let username = keys
+        .username_of(token)
         .unwrap_or_else(|| token.subject.clone());
     let groups = token.groups(&keys.config.groups_claim);
     Identity {
@@ -124,20 +123,11 @@ pub async fn list(
                 list.sessions.len(),
                 if list.truncated { " (truncated)" } else { "" }
             ));
-            if let Err(e) = st.audit.append(rec).await {
-                return AppError::audit_unavailable(e).into_response();
-            }
-            Json(list).into_response()
+            audited(&st.audit, rec, Json(list).into_response()).await
         }
         Err(err) => {
-            rec.outcome = "refused".into();
-            rec.status = Some(err.status.as_u16());
-            rec.error = Some(err.code_str());
-            rec.cause = Some(err.cause.clone());
-            if let Err(e) = st.audit.append(rec).await {
-                return AppError::audit_unavailable(e).into_response();
-            }
-            err.into_response()
+            err.describe(&mut rec);
+            audited(&st.audit, rec, err.into_response()).await
         }
     }
 }

@@ -71,6 +71,29 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// Marks `rec` as this refusal: outcome, status, code and cause.
+    pub fn describe(&self, rec: &mut super::audit::AuditRecord) {
+        rec.outcome = "refused".into();
+        rec.status = Some(self.status.as_u16());
+        rec.error = Some(self.code_str());
+        rec.cause = Some(self.cause.clone());
+    }
+}
+
+/// Writes `rec`, then sends `answer`; a 503 instead when the record cannot
+/// be written, so no answer leaves the broker unaudited.
+pub async fn audited(
+    audit: &super::audit::AuditLog,
+    rec: super::audit::AuditRecord,
+    answer: Response,
+) -> Response {
+    match audit.append(rec).await {
+        Ok(()) => answer,
+        Err(e) => AppError::audit_unavailable(e).into_response(),
+    }
+}
+
 pub fn code_str(code: ErrorCode) -> String {
     serde_json::to_value(code)
         .ok()

@@ -71,10 +71,7 @@ async fn finish(
             (Json(issued.response).into_response(), "issued".into())
         }
         Err(err) => {
-            rec.outcome = "refused".into();
-            rec.status = Some(err.status.as_u16());
-            rec.error = Some(err.code_str());
-            rec.cause = Some(err.cause.clone());
+            err.describe(&mut rec);
             tracing::info!(code = %err.code_str(), cause = %err.cause, "exchange refused");
             if let Err(e) = st.audit.append(rec).await {
                 let err = AppError::audit_unavailable(e);
@@ -151,15 +148,12 @@ async fn exchange(
     let (issuer_index, token) = verify_caller(&live, raw, rec).await?;
     let issuer = &live.issuers[issuer_index];
     let now = super::state::now_secs();
-    let username = token
-        .claim_string(&issuer.config.username_claim)
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| {
-            AppError::unauthenticated(format!(
-                "the ID token has no `{}` claim (the broker's `username-claim`)",
-                issuer.config.username_claim
-            ))
-        })?;
+    let username = issuer.username_of(&token).ok_or_else(|| {
+        AppError::unauthenticated(format!(
+            "the ID token has no `{}` claim (the broker's `username-claim`)",
+            issuer.config.username_claim
+        ))
+    })?;
     rec.username = Some(username.clone());
     // An address the IdP has not verified is anyone's to claim; Kubernetes'
     // own OIDC authenticator refuses it the same way.

@@ -72,6 +72,13 @@ impl IssuerKeys {
         self.keys.read().ok()?.clone()
     }
 
+    /// The username this issuer's `username-claim` gives `token`, if any.
+    pub fn username_of(&self, token: &VerifiedIdToken) -> Option<String> {
+        token
+            .claim_string(&self.config.username_claim)
+            .filter(|u| !u.is_empty())
+    }
+
     /// Whether keys were fetched yet (a reload prefetches the ones not).
     pub fn has_keys(&self) -> bool {
         self.cached().is_some()

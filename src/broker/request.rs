@@ -88,6 +88,18 @@ pub async fn json_body<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<T, AppError> {
+    parse_json(&body_bytes(headers, body).await?)
+}
+
+/// Parses a request body as `T`; a 400 saying why otherwise.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| AppError::bad_request(format!("the request body is not valid: {e}")))
+}
+
+/// The body, refused with 413 beyond `MAX_BODY_BYTES` (by its declared
+/// length before reading, or while reading).
+pub async fn body_bytes(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, AppError> {
     let too_large = || {
         AppError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -102,11 +114,9 @@ pub async fn json_body<T: DeserializeOwned>(
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| too_large())?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| AppError::bad_request(format!("the request body is not valid: {e}")))
+        .map_err(|_| too_large())
 }
 
 #[cfg(test)]

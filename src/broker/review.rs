@@ -8,7 +8,7 @@
 //! shows up in the log); successful ones only counted, as the apiserver
 //! asks on every uncached request.
 
-use super::error::AppError;
+use super::error::{AppError, audited};
 use super::request::{Caller, clip, json_body};
 use super::server::Shared;
 use super::tokens::TokenHash;
@@ -141,12 +141,6 @@ async fn review(st: Shared, cluster: String, req: Request) -> Response {
 async fn refuse_malformed(st: &Shared, caller: &Caller, e: AppError) -> Response {
     st.metrics.review(false);
     let mut rec = caller.record("tokenreview");
-    rec.outcome = "refused".into();
-    rec.status = Some(e.status.as_u16());
-    rec.error = Some(e.code_str());
-    rec.cause = Some(e.cause.clone());
-    if let Err(ae) = st.audit.append(rec).await {
-        return AppError::audit_unavailable(ae).into_response();
-    }
-    e.into_response()
+    e.describe(&mut rec);
+    audited(&st.audit, rec, e.into_response()).await
 }

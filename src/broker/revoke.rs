@@ -5,12 +5,12 @@
 //! session answers 200 with `revoked: false` (a replay) and is audited as
 //! such.
 
-use super::error::AppError;
+use super::error::{AppError, audited};
 use super::exchange::verify_caller;
-use super::request::{Caller, MAX_REASON, bearer, clip};
+use super::request::{Caller, MAX_REASON, bearer, body_bytes, clip, parse_json};
 use super::server::Shared;
 use super::tokens::looks_like_session_id;
-use crate::protocol::{ErrorCode, MAX_BODY_BYTES, RevokeRequest, RevokeResponse};
+use crate::protocol::{ErrorCode, RevokeRequest, RevokeResponse};
 use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -26,7 +26,7 @@ pub async fn handle(State(st): State<Shared>, Path(id): Path<String>, req: Reque
         let raw = bearer(&parts.headers)?.to_string();
         let live = st.live();
         let (issuer, token) = verify_caller(&live, &raw, &mut rec).await?;
-        let asked = revoke_request(body).await?;
+        let asked = revoke_request(&parts.headers, body).await?;
         let reason = asked
             .reason
             .as_deref()
@@ -84,46 +84,32 @@ pub async fn handle(State(st): State<Shared>, Path(id): Path<String>, req: Reque
             rec.outcome = if fresh { "revoked" } else { "replay" }.into();
             rec.status = Some(200);
             st.metrics.revocation(&rec.outcome);
-            if let Err(e) = st.audit.append(rec).await {
-                // The revocation stands (it is the safe direction); only
-                // the answer says the record is missing.
-                return AppError::audit_unavailable(e).into_response();
-            }
-            Json(RevokeResponse {
+            // Should the record fail, the revocation still stands (it is
+            // the safe direction); only the answer says the record is
+            // missing.
+            let answer = Json(RevokeResponse {
                 session_id: id,
                 revoked: fresh,
-            })
-            .into_response()
+            });
+            audited(&st.audit, rec, answer.into_response()).await
         }
         Err(err) => {
-            rec.outcome = "refused".into();
-            rec.status = Some(err.status.as_u16());
-            rec.error = Some(err.code_str());
-            rec.cause = Some(err.cause.clone());
+            err.describe(&mut rec);
             st.metrics.revocation("refused");
-            if let Err(e) = st.audit.append(rec).await {
-                return AppError::audit_unavailable(e).into_response();
-            }
-            err.into_response()
+            audited(&st.audit, rec, err.into_response()).await
         }
     }
 }
 
 /// The optional body: empty (older clients, the owner) or a
 /// [`RevokeRequest`].
-async fn revoke_request(body: axum::body::Body) -> Result<RevokeRequest, AppError> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            AppError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::PayloadTooLarge,
-                format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
-            )
-        })?;
+async fn revoke_request(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<RevokeRequest, AppError> {
+    let bytes = body_bytes(headers, body).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(RevokeRequest::default());
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| AppError::bad_request(format!("the request body is not valid: {e}")))
+    parse_json(&bytes)
 }

@@ -61,12 +61,7 @@ impl LiveConfig {
         previous: Option<&LiveConfig>,
         http: &OidcHttp,
     ) -> Result<LiveConfig> {
-        let mut cas = HashMap::new();
-        for (name, c) in &config.clusters {
-            let ca = ClusterCa::load(&c.ca.cert_file, &c.ca.key_file)
-                .with_context(|| format!("cannot load the CA of cluster `{name}`"))?;
-            cas.insert(name.clone(), ca);
-        }
+        let cas = load_cas(&config)?;
         let issuers = config
             .issuers
             .iter()
@@ -83,6 +78,19 @@ impl LiveConfig {
             cas,
         })
     }
+}
+
+/// Every cluster's CA, by cluster name. Blocking (reads files).
+pub fn load_cas(config: &BrokerConfig) -> Result<HashMap<String, ClusterCa>> {
+    config
+        .clusters
+        .iter()
+        .map(|(name, c)| {
+            let ca = ClusterCa::load(&c.ca.cert_file, &c.ca.key_file)
+                .with_context(|| format!("cannot load the CA of cluster `{name}`"))?;
+            Ok((name.clone(), ca))
+        })
+        .collect()
 }
 
 impl AppState {

@@ -265,7 +265,7 @@ async fn revoke(args: AdminRevokeArgs) -> Result<Exit> {
         let done = caller
             .with_token(|broker, token| {
                 let (id, reason) = (id_owned.clone(), reason.clone());
-                async move { broker.revoke_because(&token, &id, &reason).await }
+                async move { broker.revoke(&token, &id, Some(&reason)).await }
             })
             .await?;
         if done.revoked {

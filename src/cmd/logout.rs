@@ -151,7 +151,7 @@ async fn revoke_at_broker(
     };
     let broker = BrokerClient::new(&rec.broker_url, rec.broker_ca_file.as_deref())?;
     let resp = broker
-        .revoke(&id_token, &rec.session_id)
+        .revoke(&id_token, &rec.session_id, None)
         .await
         .map_err(|e| e.into_failure(&rec.cluster))?;
     Ok(resp.revoked)

@@ -39,10 +39,7 @@ fn check(cfg: &BrokerConfig, path: &std::path::Path) -> Result<Exit> {
             ))
             .into()
     };
-    for (name, c) in &cfg.clusters {
-        crate::broker::ca::ClusterCa::load(&c.ca.cert_file, &c.ca.key_file)
-            .map_err(|e| fail(format!("the CA of cluster `{name}`"), e))?;
-    }
+    server::load_cas(cfg).map_err(|e| fail("a cluster CA".into(), e))?;
     if let Some(tls) = &cfg.tls {
         crate::http::install_crypto_provider();
         load_serving_pair(&tls.cert_file, &tls.key_file)

@@ -178,7 +178,7 @@ async fn retire(
     {
         return;
     }
-    let revoke = broker.revoke(id_token, &old.session_id);
+    let revoke = broker.revoke(id_token, &old.session_id, None);
     match tokio::time::timeout(std::time::Duration::from_secs(3), revoke).await {
         Ok(Ok(_)) => {}
         _ => eprintln!(
