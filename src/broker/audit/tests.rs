@@ -1,5 +1,8 @@
 use super::*;
 use crate::broker::audit_verify::verify_file;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
 
 fn rec(event: &str, n: usize) -> AuditRecord {
     AuditRecord {

@@ -1,0 +1,358 @@
+//! Writing the audit log. A record is written and fdatasync'ed before the
+//! response that it records is sent, so no credential leaves the broker
+//! unrecorded.
+//!
+//! One writer thread does all file I/O. It takes every record waiting in
+//! its queue, writes them with one `write`, syncs once, and then acks them
+//! all (group commit): under load one sync covers many requests, and no
+//! request waits for more than one sync after its own. If writing fails the
+//! whole batch is refused, the file is cut back to its last good length,
+//! and the broker answers `503 audit_unavailable` — it fails closed.
+//!
+//! Rotation: the operator renames the file and sends `SIGHUP`; the writer
+//! then creates a new file at the configured path whose first line is an
+//! `audit`/`rotated` record chained to the old file's last hash, so the
+//! chain runs on across files (`kaccess audit verify OLD NEW`) and a
+//! restart continues it from the new file.
+
+use super::{AuditRecord, GENESIS, canonical_json, record_hash};
+use serde_json::Value;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Most records one sync covers; bounds the memory of a batch.
+const MAX_BATCH: usize = 4096;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuditError {
+    #[error("cannot write the audit log `{path}`: {cause}")]
+    Write { path: PathBuf, cause: String },
+    #[error(
+        "the audit log `{path}` is in an unknown state after a failed write ({cause}); \
+         fix it, check it with `kaccess audit verify`, and restart the broker"
+    )]
+    Poisoned { path: PathBuf, cause: String },
+    #[error("the audit log is closed (the broker is shutting down)")]
+    Closed,
+}
+
+enum Msg {
+    Record(
+        Box<AuditRecord>,
+        tokio::sync::oneshot::Sender<Result<(), AuditError>>,
+    ),
+    Reopen(tokio::sync::oneshot::Sender<Result<Reopened, AuditError>>),
+    Stop,
+}
+
+/// What a reopen did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reopened {
+    /// The path still names the open file (nothing was rotated) or is not
+    /// a regular file: the writer goes on as before.
+    Unchanged,
+    /// A new file was started, its first line chained to the old file.
+    Rotated,
+}
+
+/// Handle to the writer thread; cheap to share.
+pub struct AuditLog {
+    tx: Mutex<mpsc::Sender<Msg>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl AuditLog {
+    /// Opens (or creates, mode 0600) the log and continues its chain. A torn
+    /// last line from a crash is cut off: its response was never sent.
+    pub fn open(path: &Path, also_stdout: bool) -> anyhow::Result<Arc<AuditLog>> {
+        use anyhow::Context;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("cannot open the audit log `{}`", path.display()))?;
+        let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+        let (prev, good_len) = if regular {
+            continue_chain(&mut file)
+                .with_context(|| format!("cannot continue the audit log `{}`", path.display()))?
+        } else {
+            (GENESIS.to_string(), 0)
+        };
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer {
+            file,
+            regular,
+            good_len,
+            prev,
+            path: path.to_path_buf(),
+            stdout: also_stdout,
+            poisoned: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("kaccess-audit".into())
+            .spawn(move || writer.run(rx))
+            .context("cannot start the audit writer thread")?;
+        Ok(Arc::new(AuditLog {
+            tx: Mutex::new(tx),
+            thread: Mutex::new(Some(thread)),
+            path: path.to_path_buf(),
+        }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `record` and returns once it is on disk.
+    pub async fn append(&self, record: AuditRecord) -> Result<(), AuditError> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        {
+            let tx = self.tx.lock().map_err(|_| AuditError::Closed)?;
+            tx.send(Msg::Record(Box::new(record), done))
+                .map_err(|_| AuditError::Closed)?;
+        }
+        wait.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// After the operator renamed the log: starts a new file at the
+    /// configured path, chained to the old one. Records queued before this
+    /// call go to the old file.
+    pub async fn reopen(&self) -> Result<Reopened, AuditError> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        {
+            let tx = self.tx.lock().map_err(|_| AuditError::Closed)?;
+            tx.send(Msg::Reopen(done)).map_err(|_| AuditError::Closed)?;
+        }
+        wait.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Writes what is queued, then stops the writer. Later appends fail.
+    pub fn shutdown(&self) {
+        if let Ok(tx) = self.tx.lock() {
+            let _ = tx.send(Msg::Stop);
+        }
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads the hash of the last complete line and cuts a torn tail.
+fn continue_chain(file: &mut File) -> anyhow::Result<(String, u64)> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok((GENESIS.to_string(), 0));
+    }
+    const TAIL: u64 = 1 << 20;
+    let start = len.saturating_sub(TAIL);
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    let Some(last_nl) = tail.iter().rposition(|b| *b == b'\n') else {
+        anyhow::bail!("the last line is torn or longer than 1 MiB");
+    };
+    let good_len = start + last_nl as u64 + 1;
+    if good_len < len {
+        tracing::warn!(
+            bytes = len - good_len,
+            "cutting a torn last audit line (a crash during a write; its response was never sent)"
+        );
+        file.set_len(good_len)?;
+    }
+    let body = &tail[..last_nl];
+    let line_start = body.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+    if line_start == 0 && start > 0 {
+        anyhow::bail!("the last line is longer than 1 MiB");
+    }
+    let line = &body[line_start..];
+    let v: Value = serde_json::from_slice(line).map_err(|e| {
+        anyhow::anyhow!("the last line is not JSON ({e}); run `kaccess audit verify`")
+    })?;
+    let hash = v
+        .get("hash")
+        .and_then(Value::as_str)
+        .filter(|h| h.len() == 64)
+        .ok_or_else(|| {
+            anyhow::anyhow!("the last line has no `hash`; run `kaccess audit verify`")
+        })?;
+    Ok((hash.to_string(), good_len))
+}
+
+struct Writer {
+    file: File,
+    regular: bool,
+    good_len: u64,
+    prev: String,
+    path: PathBuf,
+    stdout: bool,
+    poisoned: Option<String>,
+}
+
+type Ack = tokio::sync::oneshot::Sender<Result<(), AuditError>>;
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        let mut stop = false;
+        while !stop {
+            let Ok(first) = rx.recv() else { break };
+            let mut batch: Vec<(Box<AuditRecord>, Ack)> = Vec::new();
+            let mut reopen = None;
+            let mut next = Some(first);
+            while let Some(m) = next.take() {
+                match m {
+                    Msg::Record(r, a) => batch.push((r, a)),
+                    // Ends the batch: what came before goes to the old file.
+                    Msg::Reopen(a) => reopen = Some(a),
+                    Msg::Stop => stop = true,
+                }
+                if !stop && reopen.is_none() && batch.len() < MAX_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() {
+                let result = self.write_batch(batch.iter_mut().map(|(r, _)| &mut **r));
+                for (_, ack) in batch {
+                    let _ = ack.send(result.clone());
+                }
+            }
+            if let Some(ack) = reopen {
+                let _ = ack.send(self.reopen());
+            }
+        }
+        let _ = self.file.sync_data();
+    }
+
+    fn write_batch<'a>(
+        &mut self,
+        records: impl Iterator<Item = &'a mut AuditRecord>,
+    ) -> Result<(), AuditError> {
+        if let Some(cause) = &self.poisoned {
+            return Err(AuditError::Poisoned {
+                path: self.path.clone(),
+                cause: cause.clone(),
+            });
+        }
+        let mut buf = Vec::new();
+        let mut prev = self.prev.clone();
+        let now = OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default();
+        for rec in records {
+            rec.time = now.clone();
+            rec.prev = prev;
+            rec.hash = String::new();
+            let mut v = serde_json::to_value(&*rec).map_err(|e| self.fail(e.to_string()))?;
+            let hash = record_hash(&v);
+            if let Value::Object(map) = &mut v {
+                map.insert("hash".into(), Value::String(hash.clone()));
+            }
+            buf.extend(canonical_json(&v).into_bytes());
+            buf.push(b'\n');
+            rec.hash = hash.clone();
+            prev = hash;
+        }
+        let written = self
+            .file
+            .write_all(&buf)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            let err = self.fail(e.to_string());
+            // Cut back any part of the batch that reached the file so the
+            // chain stays intact; if even that fails, stop writing at all.
+            if self.regular
+                && let Err(cut) = self.file.set_len(self.good_len)
+            {
+                self.poisoned = Some(format!("{e}; cutting back failed: {cut}"));
+            }
+            tracing::error!(error = %err, "audit write failed; refusing to issue");
+            return Err(err);
+        }
+        self.good_len += buf.len() as u64;
+        self.prev = prev;
+        if self.stdout {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&buf).and_then(|()| out.flush());
+        }
+        Ok(())
+    }
+
+    fn reopen(&mut self) -> Result<Reopened, AuditError> {
+        use std::os::unix::fs::MetadataExt;
+        if !self.regular {
+            return Ok(Reopened::Unchanged);
+        }
+        let open = self.file.metadata().map_err(|e| self.fail(e.to_string()))?;
+        match std::fs::metadata(&self.path) {
+            Ok(m) if m.dev() == open.dev() && m.ino() == open.ino() => {
+                return Ok(Reopened::Unchanged);
+            }
+            Ok(m) if m.len() > 0 => {
+                // Not ours: continuing its chain would splice two logs.
+                return Err(self.fail(
+                    "after rotation the path names another file that is not empty; \
+                     still writing to the renamed file"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+        self.file
+            .sync_data()
+            .map_err(|e| self.fail(e.to_string()))?;
+        let created = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .mode(0o600)
+            .open(&self.path)
+            .and_then(|f| {
+                crate::fsutil::sync_parent(&self.path)?;
+                Ok(f)
+            })
+            .map_err(|e| self.fail(e.to_string()))?;
+        // The rotation record goes into the new file before it is used;
+        // if it cannot be written, the writer stays on the old file.
+        let old_file = std::mem::replace(&mut self.file, created);
+        let old_len = std::mem::replace(&mut self.good_len, 0);
+        let mut record = AuditRecord {
+            outcome: "rotated".into(),
+            cause: Some(
+                "the log was rotated (SIGHUP); `prev` is the last hash of the previous file".into(),
+            ),
+            ..AuditRecord::new("audit")
+        };
+        match self.write_batch(std::iter::once(&mut record)) {
+            Ok(()) => Ok(Reopened::Rotated),
+            Err(e) => {
+                self.file = old_file;
+                self.good_len = old_len;
+                let _ = std::fs::remove_file(&self.path);
+                Err(e)
+            }
+        }
+    }
+
+    fn fail(&self, cause: String) -> AuditError {
+        AuditError::Write {
+            path: self.path.clone(),
+            cause,
+        }
+    }
+}
