@@ -1,0 +1,304 @@
+//! Every command's page: its notes, examples, and the environment
+//! variables and files it uses (names from `super::ENVIRONMENT` and
+//! `super::FILES`).
+
+use super::{Page, page, x};
+
+const SESSION_FILES: &[&str] = &[
+    "RUNTIME/sessions/CLUSTER.kubeconfig",
+    "RUNTIME/sessions/CLUSTER.json",
+];
+
+/// One page per command, kaccess itself first; a test checks that every
+/// command has one and every page a command.
+pub const PAGES: &[Page] = &[
+    Page {
+        examples: &[
+            x(
+                "Log in to `prod` for an incident, then use kubectl as usual",
+                "kaccess login prod --reason INC-123\nexport KUBECONFIG=$(kaccess kubeconfig prod)\nkubectl get pods",
+            ),
+            x(
+                "Run one command with the session, logging in first if needed",
+                "kaccess exec prod --reason INC-123 -- kubectl get pods",
+            ),
+            x("See live sessions", "kaccess status"),
+            x("End every session now", "kaccess logout --all"),
+        ],
+        // kaccess(1) documents every variable and file.
+        ..page("")
+    },
+    Page {
+        notes: "The login is refused unless the ID token proves MFA as the cluster's `oidc.mfa` \
+                policy asks (amr or acr values, and a recent enough auth_time); the broker checks \
+                again. The session kubeconfig is printed at the end; it lasts until the session \
+                ends (the broker's max-session caps --session-ttl) and is then deleted.",
+        examples: &[
+            x(
+                "Log in, giving the reason the audit log records",
+                "kaccess login prod --reason \"INC-123\"",
+            ),
+            x(
+                "Over SSH or without a browser: a code and QR code to open on any device",
+                "kaccess login prod --flow device --reason \"CHG-42 rollout\"",
+            ),
+            x(
+                "A one-hour session, result as JSON",
+                "kaccess login prod --reason INC-7 --session-ttl 1h -o json | jq .session.expires_at",
+            ),
+        ],
+        env: &[
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+            "BROWSER",
+            "DBUS_SESSION_BUS_ADDRESS",
+        ],
+        files: &[
+            "~/.config/kaccess/config.yaml",
+            "RUNTIME/sessions/CLUSTER.kubeconfig",
+            "RUNTIME/sessions/CLUSTER.json",
+            "RUNTIME/tokens/",
+        ],
+        ..page("login")
+    },
+    Page {
+        notes: "Revokes the session at the broker (a token stops working at once; a certificate \
+                cannot be recalled and stays valid until it expires, at most the credential TTL), \
+                revokes the refresh token at the identity provider, and deletes the local files. \
+                Logging out of a cluster with no session succeeds.",
+        examples: &[
+            x("End the session of `prod`", "kaccess logout prod"),
+            x("End every session", "kaccess logout --all"),
+        ],
+        env: &[
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+        ],
+        files: &[
+            "RUNTIME/sessions/CLUSTER.kubeconfig",
+            "RUNTIME/sessions/CLUSTER.json",
+            "RUNTIME/tokens/",
+        ],
+        ..page("logout")
+    },
+    Page {
+        notes: "kubectl runs this command itself; the session kubeconfig written by `kaccess \
+                login` contains the exec stanza. On a cache hit it reads one file and prints; it \
+                never prompts unless kubectl says the session is interactive. Only the \
+                ExecCredential goes to stdout.",
+        examples: &[x(
+            "What kubectl runs (by hand, for debugging)",
+            "KUBERNETES_EXEC_INFO='{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"spec\":{\"interactive\":false}}' kaccess credential prod",
+        )],
+        env: &[
+            "KUBERNETES_EXEC_INFO",
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+        ],
+        files: &[
+            "RUNTIME/sessions/CLUSTER.json",
+            "RUNTIME/locks/CLUSTER.lock",
+            "RUNTIME/tokens/",
+            "RUNTIME/handouts/",
+        ],
+        ..page("credential")
+    },
+    Page {
+        notes: "Logs in first when there is no live session and a terminal to do it on. The \
+                command gets a private copy of the session kubeconfig, removed when it exits; \
+                kaccess exits with the command's exit code.",
+        examples: &[
+            x(
+                "One kubectl command",
+                "kaccess exec prod --reason INC-123 -- kubectl get pods",
+            ),
+            x(
+                "Any tool that reads KUBECONFIG",
+                "kaccess exec prod -- helm list",
+            ),
+        ],
+        env: &[
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+            "KUBECONFIG",
+        ],
+        files: &[
+            "RUNTIME/sessions/CLUSTER.exec-PID.kubeconfig",
+            "RUNTIME/sessions/CLUSTER.json",
+        ],
+        ..page("exec")
+    },
+    Page {
+        examples: &[
+            x(
+                "Point this shell at the session",
+                "eval \"$(kaccess env prod)\"",
+            ),
+            x("In fish", "kaccess env prod --shell fish | source"),
+        ],
+        env: &["KACCESS_RUNTIME_DIR", "KUBECONFIG"],
+        files: SESSION_FILES,
+        ..page("env")
+    },
+    Page {
+        notes: "Sessions that have ended are removed before anything is shown. With a CLUSTER \
+                and no live session for it, exits 3.",
+        examples: &[
+            x("All live sessions", "kaccess status"),
+            x(
+                "When does the session of `prod` end?",
+                "kaccess status prod -o json | jq -r '.sessions[0].session_expires_at'",
+            ),
+        ],
+        env: &["KACCESS_RUNTIME_DIR"],
+        files: SESSION_FILES,
+        ..page("status")
+    },
+    Page {
+        examples: &[x(
+            "Use the session in one command",
+            "kubectl --kubeconfig \"$(kaccess kubeconfig prod)\" get pods",
+        )],
+        env: &["KACCESS_RUNTIME_DIR"],
+        files: SESSION_FILES,
+        ..page("kubeconfig")
+    },
+    Page {
+        env: &["KACCESS_CONFIG"],
+        files: &["~/.config/kaccess/config.yaml"],
+        ..page("config")
+    },
+    Page {
+        examples: &[
+            x("Validate the whole file", "kaccess config check"),
+            x(
+                "Effective settings of `prod`, as JSON",
+                "kaccess config check prod -o json",
+            ),
+        ],
+        env: &["KACCESS_CONFIG"],
+        files: &["~/.config/kaccess/config.yaml"],
+        ..page("config check")
+    },
+    Page {
+        examples: &[
+            x("Start a configuration to edit", "kaccess config init"),
+            x("Look before writing", "kaccess config init --stdout | less"),
+        ],
+        env: &["KACCESS_CONFIG"],
+        files: &["~/.config/kaccess/config.yaml"],
+        ..page("config init")
+    },
+    Page {
+        notes: "The broker verifies ID tokens (signature, issuer, audience, MFA), applies the \
+                grants of its policy, signs short-lived client certificates with the cluster CA \
+                or issues revocable tokens, answers kube-apiserver's TokenReview webhook, and \
+                writes every decision to a hash-chained audit log (JSON lines, to a file or \
+                stdout). SIGTERM or SIGINT stops it gracefully. SIGHUP starts a new audit file \
+                when the old one was renamed (its first line chains to the old file), re-reads \
+                the configuration (grants, TTLs, issuers, cluster CAs; listen, tls, state and \
+                audit only change on restart), and reloads the serving certificate and key. \
+                Each step that fails is logged and changes nothing; every reload is audited \
+                with the file's SHA-256.",
+        examples: &[
+            x(
+                "Run the broker",
+                "kaccess serve --config /etc/kaccess/broker.yaml",
+            ),
+            x(
+                "The kube-apiserver flags and webhook kubeconfig for cluster `prod`",
+                "kaccess serve --config broker.yaml --print-apiserver-config --cluster prod",
+            ),
+            x(
+                "Check an edited configuration before a start or a SIGHUP",
+                "kaccess serve --config /etc/kaccess/broker.yaml --check",
+            ),
+        ],
+        env: &["KACCESS_LOG", "KACCESS_LOG_FORMAT"],
+        ..page("serve")
+    },
+    Page {
+        notes: "Members of an IdP group named in the broker's `admin-groups` see every live \
+                session at the broker and may revoke anyone's, with a reason that the broker \
+                audits next to their name; everyone else sees and revokes only their own. \
+                Admin rights need an MFA login no older than the broker's `max-auth-age`. The \
+                ID token comes from this machine's session for CLUSTER (cached, or refreshed); \
+                without one, a new login runs when a person is at the terminal, and otherwise \
+                the command exits 3 without prompting.",
+        ..page("admin")
+    },
+    Page {
+        examples: &[
+            x(
+                "Who has access to `prod` right now",
+                "kaccess admin sessions prod",
+            ),
+            x(
+                "One user's sessions, as JSON",
+                "kaccess admin sessions prod --user alice@example.com -o json",
+            ),
+        ],
+        env: &[
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+        ],
+        files: &["RUNTIME/sessions/CLUSTER.json", "RUNTIME/tokens/"],
+        ..page("admin sessions")
+    },
+    Page {
+        notes: "From the moment the broker answers, the session's tokens fail review and no \
+                new credential is issued for it. A client certificate it already holds stays \
+                valid until it expires (`credential-ttl`): Kubernetes cannot revoke client \
+                certificates.",
+        examples: &[
+            x(
+                "Cut off a user whose laptop was stolen",
+                "kaccess admin revoke prod --user alice@example.com --reason \"SEC-42 laptop stolen\"",
+            ),
+            x(
+                "Revoke one session",
+                "kaccess admin revoke prod 6ce580d95d322ac1c1ef844def36c74a --reason \"SEC-43\"",
+            ),
+        ],
+        env: &[
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+        ],
+        files: &["RUNTIME/sessions/CLUSTER.json", "RUNTIME/tokens/"],
+        ..page("admin revoke")
+    },
+    page("audit"),
+    Page {
+        notes: "Each line's `prev` must be the previous line's `hash`, and each `hash` the \
+                SHA-256 of its canonical record. Exits 1 and names the first broken line \
+                otherwise. A rotated log is several files: name them oldest first, and each \
+                must continue the one before it. A file may begin mid-chain only with the \
+                broker's rotation record; any other first line that does not start a chain \
+                means lines were cut from its head.",
+        examples: &[
+            x(
+                "Check the broker's log",
+                "kaccess audit verify /var/log/kaccess/audit.jsonl",
+            ),
+            x(
+                "Check a rotated log as one chain, oldest file first",
+                "kaccess audit verify audit.jsonl.2 audit.jsonl.1 audit.jsonl",
+            ),
+        ],
+        ..page("audit verify")
+    },
+    page("rbac"),
+    Page {
+        examples: &[x(
+            "Apply the bindings for cluster `prod`",
+            "kaccess rbac render --config broker.yaml --cluster prod | kubectl apply -f -",
+        )],
+        ..page("rbac render")
+    },
+];
