@@ -170,7 +170,7 @@ impl BrokerConfig {
 
     /// Parses YAML text; relative paths are resolved against `base`.
     pub fn parse(text: &str, base: &Path) -> Result<BrokerConfig, String> {
-        crate::config::file::check_yaml_shape(text)?;
+        crate::config::yaml_limits::check_yaml_shape(text)?;
         let de = serde_yaml::Deserializer::from_str(text);
         let mut cfg: BrokerConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();

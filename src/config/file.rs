@@ -7,6 +7,7 @@ use super::schema::{
     BrokerConfig, ClusterConfig, CredentialKind, DEFAULT_AMR_ANY, DEFAULT_SCOPES, MfaConfig,
     OidcConfig,
 };
+use super::yaml_limits::check_yaml_shape;
 use base64::Engine as _;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -151,32 +152,6 @@ pub fn parse(path: &Path, text: &str) -> Result<BTreeMap<String, ClusterConfig>,
         out.insert(name.clone(), ctx.resolve(&name, merged)?);
     }
     Ok(out)
-}
-
-/// Largest configuration file (client or broker) kaccess reads.
-pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
-/// Most `[`/`{` a configuration may hold. The YAML scanner's work grows
-/// with the square of the flow-nesting depth (100 000 nested `{a: ` take
-/// over a minute), so a file that could nest that deep is refused before
-/// it is scanned. Real files hold a few dozen.
-pub const MAX_FLOW_BRACKETS: usize = 4096;
-
-/// Refuses YAML text too large or too bracket-heavy to scan in bounded
-/// time. Shared by the client and broker configuration loaders.
-pub fn check_yaml_shape(text: &str) -> Result<(), String> {
-    if text.len() > MAX_CONFIG_BYTES {
-        return Err(format!(
-            "the file is {} bytes; a configuration may have at most {MAX_CONFIG_BYTES}",
-            text.len()
-        ));
-    }
-    let brackets = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
-    if brackets > MAX_FLOW_BRACKETS {
-        return Err(format!(
-            "the file has {brackets} `[`/`{{`; a configuration may have at most {MAX_FLOW_BRACKETS} (is it nested this deep on purpose?)"
-        ));
-    }
-    Ok(())
 }
 
 /// `[a-z0-9][a-z0-9._-]*`: safe as a file name and a kubeconfig context.

@@ -4,10 +4,12 @@
 //! - `schema`: the effective types (`ClusterConfig`, ...), serializable
 //! - `file`: parsing, `defaults` merging and validation with key paths
 //! - `example`: the commented example `kaccess config init` writes
+//! - `yaml_limits`: size and nesting bounds on any YAML configuration
 
 pub mod example;
 pub mod file;
 pub mod schema;
+pub mod yaml_limits;
 
 pub use file::ConfigError;
 pub use schema::{BrokerConfig, ClusterConfig, CredentialKind, MfaConfig, OidcConfig};

@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::yaml_limits::MAX_CONFIG_BYTES;
 
 const BASE: &str = "
 defaults:
