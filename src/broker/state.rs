@@ -313,6 +313,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn live_sessions_are_newest_first_filtered_and_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        let now = now_secs();
+        let mut ids = Vec::new();
+        for minutes_ago in [30, 10, 20] {
+            let s = Session {
+                started_at: now - Duration::minutes(minutes_ago),
+                ..session(now)
+            };
+            ids.push(s.id.clone());
+            store.add_session(s).await.unwrap();
+        }
+        let ended = Session {
+            expires_at: now - Duration::seconds(1),
+            ..session(now - Duration::hours(9))
+        };
+        store.add_session(ended).await.unwrap();
+        let gone = session(now);
+        store.add_session(gone.clone()).await.unwrap();
+        store.revoke(&gone.id, now).await.unwrap();
+
+        let (all, more) = store.live_sessions(now, |_| true, 10);
+        let got: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            got,
+            [&ids[1], &ids[2], &ids[0]],
+            "newest first, ended and revoked left out"
+        );
+        assert!(!more);
+        let (two, more) = store.live_sessions(now, |_| true, 2);
+        assert_eq!((two.len(), more), (2, true));
+        let (none, _) = store.live_sessions(now, |s| s.cluster == "dev", 10);
+        assert!(none.is_empty());
+    }
+
+    #[tokio::test]
     async fn sessions_tokens_and_revocations_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");

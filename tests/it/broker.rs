@@ -131,17 +131,21 @@ impl Env {
         v
     }
 
-    /// `kaccess_active_sessions` from `/metrics`.
-    async fn active_sessions(&self) -> u64 {
-        let text = self
-            .client
+    /// `/metrics`, as text.
+    async fn metrics(&self) -> String {
+        self.client
             .get(self.broker.url("/metrics"))
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// `kaccess_active_sessions` from `/metrics`.
+    async fn active_sessions(&self) -> u64 {
+        let text = self.metrics().await;
         text.lines()
             .find_map(|l| l.strip_prefix("kaccess_active_sessions "))
             .and_then(|n| n.parse().ok())
@@ -960,15 +964,7 @@ async fn sighup_reloads_the_policy_and_a_bad_file_keeps_the_running_one() {
         .map(|l| l["outcome"].as_str().unwrap())
         .collect();
     assert_eq!(reloads, ["refused", "reloaded"]);
-    let metrics = env
-        .client
-        .get(env.broker.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = env.metrics().await;
     for line in [
         "kaccess_reloads_total{what=\"config\",outcome=\"refused\"} 1",
         "kaccess_reloads_total{what=\"config\",outcome=\"applied\"} 1",
