@@ -4,9 +4,9 @@
 //! end-to-end figures with their targets come from `scripts/bench`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kaccess::broker::audit::{AuditLog, AuditRecord, canonical_json, record_hash};
+use kaccess::audit::{AuditLog, AuditRecord, canonical_json, record_hash};
 use kaccess::broker::ca::{ClusterCa, check_csr};
-use kaccess::broker::state::{Session, Store, TokenEntry};
+use kaccess::store::{CredentialEntry, CredentialKey, Session, Store};
 use kaccess::broker::tokens::{TokenHash, new_session_id, new_token};
 use kaccess::oidc::verify::{NonceCheck, OtherClaims, verify_id_token};
 use kaccess::protocol::CredentialKind;
@@ -220,7 +220,7 @@ fn token_review(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let store = Store::open(&dir.path().join("state.db")).expect("store");
+    let store = Store::open_sqlite(&dir.path().join("state.db")).expect("store");
     let now = OffsetDateTime::now_utc();
     let mut sample = None;
     rt.block_on(async {
@@ -238,7 +238,7 @@ fn token_review(c: &mut Criterion) {
                 revoked_at: None,
             };
             let (token, hash) = new_token();
-            let entry = TokenEntry {
+            let entry = CredentialEntry {
                 session_id: s.id.clone(),
                 username: s.username.clone(),
                 uid: s.subject.clone(),

@@ -8,9 +8,9 @@ use crate::support::idp::{Mint, get};
 use crate::support::world::{self, World};
 use crate::{Row, Settings};
 use kaccess::broker::ca::{ClusterCa, check_csr};
-use kaccess::broker::state::{Session, Store, TokenEntry};
 use kaccess::broker::tokens::{new_session_id, new_token};
 use kaccess::oidc::verify::{NonceCheck, verify_id_token};
+use kaccess::store::{CredentialEntry, CredentialKey, Session, Store};
 use openidconnect::core::CoreJsonWebKeySet;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -312,8 +312,8 @@ fn seed(db: &Path, issuer: &str, n: usize) -> (Vec<String>, Vec<String>) {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let store = Store::open(db).expect("state database");
-        let now = kaccess::broker::state::now_secs();
+        let store = Store::open_sqlite(db).expect("state database");
+        let now = kaccess::store::now_secs();
         let (mut ids, mut tokens) = (Vec::new(), Vec::new());
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..n {
@@ -330,7 +330,7 @@ fn seed(db: &Path, issuer: &str, n: usize) -> (Vec<String>, Vec<String>) {
                 revoked_at: None,
             };
             let (token, hash) = new_token();
-            let entry = TokenEntry {
+            let entry = CredentialEntry {
                 session_id: s.id.clone(),
                 username: s.username.clone(),
                 uid: s.subject.clone(),
@@ -342,7 +342,11 @@ fn seed(db: &Path, issuer: &str, n: usize) -> (Vec<String>, Vec<String>) {
                 tokens.push(token.expose().to_string());
             }
             let store = store.clone();
-            tasks.spawn(async move { store.add(Some(s), Some((hash, entry))).await });
+            tasks.spawn(async move {
+                store
+                    .add(Some(s), Some((CredentialKey::Token(hash), entry)))
+                    .await
+            });
             // Bounded in flight: the writer commits up to 1024 per batch.
             while tasks.len() >= 4096 {
                 tasks

@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let report = kaccess::broker::audit_verify::verify_reader(data)
+    let report = kaccess::audit::verify::verify_reader(data)
         .expect("reading from memory does not fail");
     if let Some((line, _)) = &report.broken {
         assert!(*line >= 1 && *line <= report.lines);

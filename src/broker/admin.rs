@@ -10,9 +10,9 @@ use super::error::{AppError, audited};
 use super::exchange::verify_caller;
 use super::request::{Caller, bearer, clip};
 use super::server::{LiveConfig, Shared};
-use super::state::Session;
 use crate::oidc::verify::VerifiedIdToken;
 use crate::protocol::{ErrorCode, MAX_LISTED_SESSIONS, SessionInfo, SessionList};
+use crate::store::Session;
 use axum::Json;
 use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -56,7 +56,7 @@ pub fn require_admin(
             format!("only members of the broker's `admin-groups` may {what}"),
         ));
     }
-    let now = super::state::now_secs();
+    let now = crate::store::now_secs();
     crate::oidc::mfa::check_mfa(token, &live.issuers[issuer].mfa, now, true).map_err(|e| {
         AppError::forbidden(
             ErrorCode::MfaRequired,

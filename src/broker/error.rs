@@ -73,7 +73,7 @@ impl AppError {
 
 impl AppError {
     /// Marks `rec` as this refusal: outcome, status, code and cause.
-    pub fn describe(&self, rec: &mut super::audit::AuditRecord) {
+    pub fn describe(&self, rec: &mut crate::audit::AuditRecord) {
         rec.outcome = "refused".into();
         rec.status = Some(self.status.as_u16());
         rec.error = Some(self.code_str());
@@ -84,8 +84,8 @@ impl AppError {
 /// Writes `rec`, then sends `answer`; a 503 instead when the record cannot
 /// be written, so no answer leaves the broker unaudited.
 pub async fn audited(
-    audit: &super::audit::AuditLog,
-    rec: super::audit::AuditRecord,
+    audit: &crate::audit::AuditLog,
+    rec: crate::audit::AuditRecord,
     answer: Response,
 ) -> Response {
     match audit.append(rec).await {

@@ -4,17 +4,17 @@
 //! needs the same subject and a live session. Every answer, issued or
 //! refused, is one audit record written before the response leaves.
 
-use super::audit::AuditRecord;
 use super::ca::check_csr;
 use super::error::AppError;
 use super::keys::{KeyError, peek_issuer};
 use super::policy::{PolicyError, decide};
 use super::request::{Caller, MAX_AUDIT_TEXT, MAX_REASON, bearer, clip, json_body};
 use super::server::{LiveConfig, Shared};
-use super::state::{Session, TokenEntry};
 use super::tokens::{TokenHash, looks_like_session_id, new_session_id, new_token};
+use crate::audit::AuditRecord;
 use crate::oidc::verify::VerifiedIdToken;
 use crate::protocol::{CredentialKind, ErrorCode, ExchangeRequest, ExchangeResponse};
+use crate::store::{CredentialEntry, CredentialKey, Session};
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -56,7 +56,7 @@ async fn finish(
             rec.status = Some(200);
             if let Err(e) = st.audit.append(rec).await {
                 if let Some(h) = issued.token_hash {
-                    st.store.drop_token(&h);
+                    st.store.drop_credential(&CredentialKey::Token(h));
                 }
                 let err = AppError::audit_unavailable(e);
                 let code = err.code_str();
@@ -147,7 +147,7 @@ async fn exchange(
     let live = st.live();
     let (issuer_index, token) = verify_caller(&live, raw, rec).await?;
     let issuer = &live.issuers[issuer_index];
-    let now = super::state::now_secs();
+    let now = crate::store::now_secs();
     let username = issuer.username_of(&token).ok_or_else(|| {
         AppError::unauthenticated(format!(
             "the ID token has no `{}` claim (the broker's `username-claim`)",
@@ -266,7 +266,10 @@ async fn exchange(
             };
             (s, true)
         }
-        Some(id) => (continue_session(st, id, cluster_name, &token, now)?, false),
+        Some(id) => (
+            continue_session(st, id, cluster_name, &token, now).await?,
+            false,
+        ),
     };
     rec.session_id = Some(session.id.clone());
     rec.reason = session.reason.clone();
@@ -305,8 +308,8 @@ async fn exchange(
         CredentialKind::Token => {
             let (secret, hash) = new_token();
             new_token_entry = Some((
-                hash,
-                TokenEntry {
+                CredentialKey::Token(hash),
+                CredentialEntry {
                     session_id: session.id.clone(),
                     username: username.clone(),
                     uid: token.subject.clone(),
@@ -330,7 +333,7 @@ async fn exchange(
     })
 }
 
-fn continue_session(
+async fn continue_session(
     st: &Shared,
     id: &str,
     cluster_name: &str,
@@ -347,7 +350,12 @@ fn continue_session(
     if !looks_like_session_id(id) {
         return Err(unknown());
     }
-    let s = st.store.session(id).ok_or_else(unknown)?;
+    let s = st
+        .store
+        .session(id)
+        .await
+        .map_err(AppError::internal)?
+        .ok_or_else(unknown)?;
     if s.subject != token.subject || s.issuer != token.issuer {
         return Err(AppError::forbidden(
             ErrorCode::SessionNotYours,

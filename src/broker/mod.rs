@@ -4,9 +4,8 @@
 //! broker's CA and its TokenReview webhook. Nothing leaves it unaudited.
 //!
 //! - `config`: `broker.yaml`; `policy`: grants; `ca`: CSR check and signing
-//! - `tokens`, `state` (memory) and `sqlite` (behind it): sessions,
-//!   revocations, token hashes
-//! - `audit`: the hash-chained, group-committed log; `audit_verify` checks it
+//! - `tokens`: bearer tokens and session ids (the state they index lives in
+//!   `crate::store`; the audit chain in `crate::audit`)
 //! - `keys`: per-issuer JWKS cache; `request`: what handlers read first
 //! - `exchange`, `revoke`, `review`: the handlers; `admin`: listing and
 //!   revoking other users' sessions; `error`: refusals as HTTP
@@ -16,8 +15,6 @@
 
 pub mod admin;
 pub mod apiserver;
-pub mod audit;
-pub mod audit_verify;
 pub mod ca;
 pub mod config;
 pub mod error;
@@ -31,8 +28,6 @@ pub mod request;
 pub mod review;
 pub mod revoke;
 pub mod server;
-mod sqlite;
-pub mod state;
 pub mod tokens;
 
 #[cfg(test)]

@@ -13,9 +13,9 @@
 //! record carrying the file's SHA-256, so the log shows which policy
 //! every later decision was made under.
 
-use super::audit::AuditRecord;
 use super::config::BrokerConfig;
 use super::server::{LiveConfig, Shared};
+use crate::audit::AuditRecord;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 

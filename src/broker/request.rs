@@ -3,8 +3,8 @@
 //! token (size-limited), and the body (size-limited, JSON-parsed into the
 //! protocol type with the refusal in `ErrorBody` form).
 
-use super::audit::AuditRecord;
 use super::error::AppError;
+use crate::audit::AuditRecord;
 use crate::protocol::{ErrorCode, MAX_BEARER_BYTES, MAX_BODY_BYTES};
 use axum::body::Body;
 use axum::extract::ConnectInfo;

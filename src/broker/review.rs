@@ -77,6 +77,7 @@ async fn review(st: Shared, cluster: String, req: Request) -> Response {
     let reviewed = st
         .store
         .review(&hash, OffsetDateTime::now_utc())
+        .await
         .map_err(|e| e.to_string())
         .and_then(|ok| {
             if ok.cluster == cluster {

@@ -47,7 +47,12 @@ pub async fn handle(State(st): State<Shared>, Path(id): Path<String>, req: Reque
         if !looks_like_session_id(&id) {
             return Err(unknown());
         }
-        let session = st.store.session(&id).ok_or_else(unknown)?;
+        let session = st
+            .store
+            .session(&id)
+            .await
+            .map_err(AppError::internal)?
+            .ok_or_else(unknown)?;
         rec.cluster = Some(session.cluster.clone());
         rec.username = Some(session.username.clone());
         rec.reason = session.reason.clone();

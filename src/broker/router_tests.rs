@@ -2,10 +2,10 @@
 //! status, `ErrorBody`, and audit record. The IdP-backed paths are covered
 //! by `tests/it/broker.rs` against the real provider.
 
-use super::audit_verify::verify_file;
 use super::ca::tests::test_ca;
 use super::config::BrokerConfig;
 use super::server::{AppState, Shared, app};
+use crate::audit::verify::verify_file;
 use crate::protocol::{ErrorBody, ErrorCode, MAX_BODY_BYTES, TokenReview};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -213,7 +213,7 @@ async fn a_failing_audit_log_refuses_with_503() {
         return;
     }
     let mut state = AppState::open(f.state.live().config.clone(), None).unwrap();
-    state.audit = super::audit::AuditLog::open(std::path::Path::new("/dev/full"), false).unwrap();
+    state.audit = crate::audit::AuditLog::open(std::path::Path::new("/dev/full"), false).unwrap();
     let broken = Fixture {
         _dir: tempfile::tempdir().unwrap(),
         state: Arc::new(state),

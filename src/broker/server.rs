@@ -3,18 +3,18 @@
 //! `insecure-http: true`), graceful shutdown on SIGTERM/SIGINT (in-flight
 //! requests finish, then the audit log is synced and closed).
 
-use super::audit::AuditLog;
 use super::ca::ClusterCa;
 use super::config::BrokerConfig;
 use super::error::AppError;
 use super::keys::IssuerKeys;
 use super::metrics::Metrics;
-use super::state::Store;
 use super::{admin, exchange, review, revoke};
+use crate::audit::AuditLog;
 use crate::http::OidcHttp;
 use crate::protocol::{
     EXCHANGE_PATH, ErrorCode, HEALTHZ_PATH, METRICS_PATH, SESSIONS_PATH, TOKENREVIEW_PATH,
 };
+use crate::store::Store;
 use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
 use axum::Router;
@@ -96,7 +96,7 @@ pub fn load_cas(config: &BrokerConfig) -> Result<HashMap<String, ClusterCa>> {
 impl AppState {
     /// Loads CAs, opens the state database and the audit log. Blocking.
     pub fn open(config: BrokerConfig, config_path: Option<PathBuf>) -> Result<AppState> {
-        let store = Store::open(&config.state.sqlite)?;
+        let store = Store::open_sqlite(&config.state.sqlite)?;
         let audit = AuditLog::open(&config.audit.file, config.audit.stdout)?;
         let http = OidcHttp(crate::http::client(Vec::new())?);
         let live = LiveConfig::build(config, None, &http)?;
@@ -139,8 +139,20 @@ pub fn app(state: Shared) -> Router {
         .with_state(state)
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
+/// Ready only while this replica's state can be trusted: with a shared
+/// database that is unreachable it answers 503, so Kubernetes stops
+/// routing to it until the store recovers by itself.
+async fn healthz(State(st): State<Shared>) -> (StatusCode, String) {
+    match st.store.health() {
+        crate::store::Health::Ready => (StatusCode::OK, "ok\n".into()),
+        crate::store::Health::Degraded { since } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: the state database has been unreachable for {}s\n",
+                since.as_secs()
+            ),
+        ),
+    }
 }
 
 async fn metrics(State(st): State<Shared>) -> impl IntoResponse {
@@ -280,16 +292,16 @@ async fn reload_on_hangup(
         return;
     };
     while hangup.recv().await.is_some() {
-        let path = state.audit.path().display().to_string();
+        let path = state.audit.describe();
         match state.audit.reopen().await {
-            Ok(super::audit::Reopened::Rotated) => {
+            Ok(crate::audit::Reopened::Rotated) => {
                 state.metrics.reload("audit", "applied");
                 tracing::info!(
                     path,
                     "SIGHUP: started a new audit file, chained to the renamed one"
                 )
             }
-            Ok(super::audit::Reopened::Unchanged) => {
+            Ok(crate::audit::Reopened::Unchanged) => {
                 state.metrics.reload("audit", "unchanged");
                 tracing::info!(
                     path,

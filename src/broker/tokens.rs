@@ -5,32 +5,11 @@
 use crate::secret::Secret;
 use base64::Engine as _;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 /// Makes tokens recognisable to secret scanners.
 pub const TOKEN_PREFIX: &str = "kaccess_";
 
-/// SHA-256 of a token: the key under which it is stored.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TokenHash(pub [u8; 32]);
-
-impl TokenHash {
-    pub fn of(token: &str) -> TokenHash {
-        TokenHash(Sha256::digest(token.as_bytes()).into())
-    }
-
-    /// First 12 hex digits: enough to find a token's audit records, useless
-    /// to an attacker.
-    pub fn prefix(&self) -> String {
-        hex::encode(&self.0[..6])
-    }
-}
-
-impl std::fmt::Debug for TokenHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TokenHash({}…)", self.prefix())
-    }
-}
+pub use crate::store::TokenHash;
 
 /// A fresh token and its hash.
 pub fn new_token() -> (Secret, TokenHash) {

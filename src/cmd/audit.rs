@@ -1,7 +1,7 @@
 //! `kaccess audit verify FILE...`: check the audit log's hash chain,
 //! across rotated files when several are named.
 
-use crate::broker::audit_verify::verify_files;
+use crate::audit::verify::verify_files;
 use crate::cli::{AuditCommand, AuditVerifyArgs};
 use crate::error::{Exit, Failure};
 use anyhow::Result;

@@ -1,4 +1,4 @@
-//! Writing the audit log. A record is written and fdatasync'ed before the
+//! The audit log as a JSON-lines file. A record is written and fdatasync'ed before the
 //! response that it records is sent, so no credential leaves the broker
 //! unrecorded.
 //!
@@ -15,32 +15,18 @@
 //! chain runs on across files (`kaccess audit verify OLD NEW`) and a
 //! restart continues it from the new file.
 
-use super::{AuditRecord, GENESIS, canonical_json, record_hash};
+use super::sink::BoxFuture;
+use super::{AuditError, AuditRecord, AuditSink, GENESIS, Reopened, now_rfc3339, seal};
 use serde_json::Value;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// Most records one sync covers; bounds the memory of a batch.
 const MAX_BATCH: usize = 4096;
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum AuditError {
-    #[error("cannot write the audit log `{path}`: {cause}")]
-    Write { path: PathBuf, cause: String },
-    #[error(
-        "the audit log `{path}` is in an unknown state after a failed write ({cause}); \
-         fix it, check it with `kaccess audit verify`, and restart the broker"
-    )]
-    Poisoned { path: PathBuf, cause: String },
-    #[error("the audit log is closed (the broker is shutting down)")]
-    Closed,
-}
 
 enum Msg {
     Record(
@@ -51,35 +37,25 @@ enum Msg {
     Stop,
 }
 
-/// What a reopen did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reopened {
-    /// The path still names the open file (nothing was rotated) or is not
-    /// a regular file: the writer goes on as before.
-    Unchanged,
-    /// A new file was started, its first line chained to the old file.
-    Rotated,
-}
-
-/// Handle to the writer thread; cheap to share.
-pub struct AuditLog {
+/// Handle to the writer thread.
+pub struct FileSink {
     tx: Mutex<mpsc::Sender<Msg>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     path: PathBuf,
 }
 
-impl std::fmt::Debug for AuditLog {
+impl std::fmt::Debug for FileSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditLog")
+        f.debug_struct("FileSink")
             .field("path", &self.path)
             .finish()
     }
 }
 
-impl AuditLog {
+impl FileSink {
     /// Opens (or creates, mode 0600) the log and continues its chain. A torn
     /// last line from a crash is cut off: its response was never sent.
-    pub fn open(path: &Path, also_stdout: bool) -> anyhow::Result<Arc<AuditLog>> {
+    pub fn open(path: &Path, also_stdout: bool) -> anyhow::Result<FileSink> {
         use anyhow::Context;
         let mut file = OpenOptions::new()
             .create(true)
@@ -109,48 +85,60 @@ impl AuditLog {
             .name("kaccess-audit".into())
             .spawn(move || writer.run(rx))
             .context("cannot start the audit writer thread")?;
-        Ok(Arc::new(AuditLog {
+        Ok(FileSink {
             tx: Mutex::new(tx),
             thread: Mutex::new(Some(thread)),
             path: path.to_path_buf(),
-        }))
+        })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
-    /// Appends `record` and returns once it is on disk.
-    pub async fn append(&self, record: AuditRecord) -> Result<(), AuditError> {
-        let (done, wait) = tokio::sync::oneshot::channel();
-        {
-            let tx = self.tx.lock().map_err(|_| AuditError::Closed)?;
-            tx.send(Msg::Record(Box::new(record), done))
-                .map_err(|_| AuditError::Closed)?;
-        }
-        wait.await.map_err(|_| AuditError::Closed)?
+impl AuditSink for FileSink {
+    fn append(&self, record: AuditRecord) -> BoxFuture<'_, Result<(), AuditError>> {
+        let sent = self
+            .tx
+            .lock()
+            .map_err(|_| AuditError::Closed)
+            .and_then(|tx| {
+                let (done, wait) = tokio::sync::oneshot::channel();
+                tx.send(Msg::Record(Box::new(record), done))
+                    .map_err(|_| AuditError::Closed)?;
+                Ok(wait)
+            });
+        Box::pin(async move { sent?.await.map_err(|_| AuditError::Closed)? })
     }
 
     /// After the operator renamed the log: starts a new file at the
     /// configured path, chained to the old one. Records queued before this
     /// call go to the old file.
-    pub async fn reopen(&self) -> Result<Reopened, AuditError> {
-        let (done, wait) = tokio::sync::oneshot::channel();
-        {
-            let tx = self.tx.lock().map_err(|_| AuditError::Closed)?;
-            tx.send(Msg::Reopen(done)).map_err(|_| AuditError::Closed)?;
-        }
-        wait.await.map_err(|_| AuditError::Closed)?
+    fn reopen(&self) -> BoxFuture<'_, Result<Reopened, AuditError>> {
+        let sent = self
+            .tx
+            .lock()
+            .map_err(|_| AuditError::Closed)
+            .and_then(|tx| {
+                let (done, wait) = tokio::sync::oneshot::channel();
+                tx.send(Msg::Reopen(done)).map_err(|_| AuditError::Closed)?;
+                Ok(wait)
+            });
+        Box::pin(async move { sent?.await.map_err(|_| AuditError::Closed)? })
     }
 
-    /// Writes what is queued, then stops the writer. Later appends fail.
-    pub fn shutdown(&self) {
+    fn shutdown(&self) {
         if let Ok(tx) = self.tx.lock() {
             let _ = tx.send(Msg::Stop);
         }
         if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
             let _ = t.join();
         }
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
     }
 }
 
@@ -251,22 +239,12 @@ impl Writer {
         }
         let mut buf = Vec::new();
         let mut prev = self.prev.clone();
-        let now = OffsetDateTime::now_utc()
-            .format(&Rfc3339)
-            .unwrap_or_default();
+        let now = now_rfc3339();
         for rec in records {
-            rec.time = now.clone();
-            rec.prev = prev;
-            rec.hash = String::new();
-            let mut v = serde_json::to_value(&*rec).map_err(|e| self.fail(e.to_string()))?;
-            let hash = record_hash(&v);
-            if let Value::Object(map) = &mut v {
-                map.insert("hash".into(), Value::String(hash.clone()));
-            }
-            buf.extend(canonical_json(&v).into_bytes());
+            let line = seal(rec, &prev, &now).map_err(|e| self.fail(e.to_string()))?;
+            buf.extend(line.into_bytes());
             buf.push(b'\n');
-            rec.hash = hash.clone();
-            prev = hash;
+            prev = rec.hash.clone();
         }
         let written = self
             .file

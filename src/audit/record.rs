@@ -1,15 +1,10 @@
-//! The audit log: one JSON line per exchange, refusal, revocation, failed
-//! review, listing, reload and rotation, hash-chained (`prev` is the
-//! previous line's `hash`; `hash` is SHA-256 over the canonical record:
-//! keys sorted, `hash` left out). This module is the record and its hash;
-//! `log` writes them (group commit, fail closed, rotation).
+//! One audit record and its hash: `prev` is the previous record's `hash`;
+//! `hash` is SHA-256 over the canonical record (keys sorted at every
+//! level, `hash` left out).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-mod log;
-pub use log::{AuditError, AuditLog, Reopened};
 
 /// `prev` of the first record in a file.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -130,5 +125,26 @@ pub fn record_hash(record: &Value) -> String {
     hex::encode(Sha256::digest(canonical_json(&v).as_bytes()))
 }
 
-#[cfg(test)]
-mod tests;
+/// Links `rec` into the chain after `prev` at `time`: sets `time`, `prev`
+/// and `hash`, and returns its line (canonical JSON, no newline). Every
+/// writer seals records this one way, so a file and the database hold the
+/// same lines and `kaccess audit verify` checks either.
+pub fn seal(rec: &mut AuditRecord, prev: &str, time: &str) -> Result<String, serde_json::Error> {
+    rec.time = time.to_owned();
+    rec.prev = prev.to_owned();
+    rec.hash = String::new();
+    let mut v = serde_json::to_value(&*rec)?;
+    let hash = record_hash(&v);
+    if let Value::Object(map) = &mut v {
+        map.insert("hash".into(), Value::String(hash.clone()));
+    }
+    rec.hash = hash;
+    Ok(canonical_json(&v))
+}
+
+/// The `time` of records sealed now (RFC 3339, UTC).
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

@@ -8,7 +8,7 @@
 //! only with the broker's `audit`/`rotated` record; any other first line
 //! that does not start a chain means lines were cut from its head.
 
-use super::audit::{GENESIS, record_hash};
+use super::{GENESIS, record_hash};
 use anyhow::{Context, Result};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -148,7 +148,7 @@ fn check_line(line: &[u8], prev: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::audit::canonical_json;
+    use crate::audit::canonical_json;
 
     fn chain(n: usize) -> Vec<String> {
         let mut prev = GENESIS.to_string();

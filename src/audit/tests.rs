@@ -1,5 +1,6 @@
 use super::*;
-use crate::broker::audit_verify::verify_file;
+use crate::audit::verify::verify_file;
+use serde_json::Value;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
@@ -106,7 +107,7 @@ async fn reopen_after_a_rename_starts_a_chained_file_and_is_a_no_op_otherwise() 
         "until reopen, the renamed file"
     );
     assert!(new_text.contains("\"user3\"") && !new_text.contains("\"user2\""));
-    let reports = crate::broker::audit_verify::verify_files(&[old, path]).unwrap();
+    let reports = crate::audit::verify::verify_files(&[old, path]).unwrap();
     assert!(
         reports.iter().all(|(_, r)| r.broken.is_none()),
         "{reports:?}"

@@ -1,0 +1,21 @@
+//! The audit trail: one hash-chained record per decision of the broker
+//! (exchanges, refusals, revocations, failed reviews, listings, reloads,
+//! rotations). Used by the broker, and by `kaccess audit`.
+//!
+//! - `record`: the record, its canonical form and hash, sealing into the
+//!   chain
+//! - `sink`: [`AuditLog`], the one handle writers append through, and the
+//!   [`AuditSink`] interface beneath it
+//! - `file`: the JSON-lines file sink (group commit, fail closed, rotation)
+//! - `verify`: walking a chain and naming its first broken record
+
+pub mod file;
+pub mod record;
+mod sink;
+pub mod verify;
+
+pub use record::{AuditRecord, GENESIS, canonical_json, now_rfc3339, record_hash, seal};
+pub use sink::{AuditError, AuditLog, AuditSink, Reopened};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,90 @@
+//! The in-memory index of live state: one hash-map probe per review or
+//! session lookup, no scans on a hot path. Every change, local or from
+//! another replica, goes through [`Cache::apply`], so both paths agree.
+
+use super::model::TokenHash;
+use super::model::{Change, CredentialEntry, CredentialKey, SESSION_GRACE, Session, Snapshot};
+use std::collections::HashMap;
+
+#[derive(Default)]
+pub(super) struct Cache {
+    pub(super) sessions: HashMap<String, Session>,
+    pub(super) tokens: HashMap<TokenHash, CredentialEntry>,
+    pub(super) certificates: HashMap<String, CredentialEntry>,
+}
+
+impl Cache {
+    pub(super) fn from_snapshot(snapshot: Snapshot) -> Cache {
+        let mut cache = Cache::default();
+        for s in snapshot.sessions {
+            cache.sessions.insert(s.id.clone(), s);
+        }
+        for (key, entry) in snapshot.credentials {
+            cache.insert_credential(key, entry);
+        }
+        cache
+    }
+
+    pub(super) fn insert_credential(&mut self, key: CredentialKey, entry: CredentialEntry) {
+        match key {
+            CredentialKey::Token(h) => {
+                self.tokens.insert(h, entry);
+            }
+            CredentialKey::Certificate(serial) => {
+                self.certificates.insert(serial, entry);
+            }
+        }
+    }
+
+    pub(super) fn credential(&self, key: &CredentialKey) -> Option<&CredentialEntry> {
+        match key {
+            CredentialKey::Token(h) => self.tokens.get(h),
+            CredentialKey::Certificate(serial) => self.certificates.get(serial),
+        }
+    }
+
+    pub(super) fn remove_credential(&mut self, key: &CredentialKey) {
+        match key {
+            CredentialKey::Token(h) => {
+                self.tokens.remove(h);
+            }
+            CredentialKey::Certificate(serial) => {
+                self.certificates.remove(serial);
+            }
+        }
+    }
+
+    /// Applies one change; returns the session id a revocation newly
+    /// revoked (for the store's revocation broadcast).
+    pub(super) fn apply(&mut self, change: &Change) -> Option<String> {
+        match change {
+            Change::Session(s) => {
+                // A revocation may have arrived first (another replica's
+                // feed): never un-revoke.
+                let revoked = self.sessions.get(&s.id).and_then(|old| old.revoked_at);
+                let mut s = s.clone();
+                s.revoked_at = s.revoked_at.or(revoked);
+                self.sessions.insert(s.id.clone(), s);
+                None
+            }
+            Change::Credential(key, entry) => {
+                self.insert_credential(key.clone(), entry.clone());
+                None
+            }
+            Change::Revoke { session_id, at } => match self.sessions.get_mut(session_id) {
+                Some(s) if s.revoked_at.is_none() => {
+                    s.revoked_at = Some(*at);
+                    Some(session_id.clone())
+                }
+                _ => None,
+            },
+            Change::Prune(now) => {
+                self.tokens.retain(|_, t| t.expires_at > *now);
+                self.certificates.retain(|_, t| t.expires_at > *now);
+                self.sessions
+                    .retain(|_, s| s.expires_at + SESSION_GRACE > *now);
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! The embedded backend: one SQLite file, one broker. The schema, loading
+//! live rows at start, and the writer thread that commits queued changes
+//! one transaction per batch (group commit) and answers each caller after
+//! the commit. Nobody else writes the file, so the store's cache is
+//! complete and a miss is never asked of the database.
+
+use super::backend::{Backend, BoxFuture};
+use super::model::{
+    Change, CredentialEntry, CredentialKey, SESSION_GRACE, Session, Snapshot, TokenHash,
+};
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, mpsc};
+use time::OffsetDateTime;
+
+type Reply = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+pub struct SqliteBackend {
+    tx: Mutex<mpsc::Sender<(Vec<Change>, Reply)>>,
+    path: PathBuf,
+}
+
+impl SqliteBackend {
+    /// Opens (creating, mode 0600) the database, reads what is live and
+    /// starts the writer thread. Blocking.
+    pub fn open(path: &Path) -> Result<(SqliteBackend, Snapshot)> {
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| {
+                    format!("cannot create the state database `{}`", path.display())
+                })?;
+        }
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open the state database `{}`", path.display()))?;
+        let setup = || -> rusqlite::Result<Snapshot> {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            conn.execute_batch(SCHEMA)?;
+            load(&conn, OffsetDateTime::now_utc())
+        };
+        let snapshot = setup().with_context(|| {
+            format!(
+                "the state database `{}` is unusable (corrupted or not a kaccess database)",
+                path.display()
+            )
+        })?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("kaccess-state".into())
+            .spawn(move || writer(conn, rx))
+            .context("cannot start the state writer thread")?;
+        let backend = SqliteBackend {
+            tx: Mutex::new(tx),
+            path: path.to_path_buf(),
+        };
+        Ok((backend, snapshot))
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    fn commit(&self, changes: Vec<Change>) -> BoxFuture<'_, Result<()>> {
+        let (reply, wait) = tokio::sync::oneshot::channel();
+        let sent = self
+            .tx
+            .lock()
+            .map_err(|_| anyhow::anyhow!("state writer lock poisoned"))
+            .and_then(|tx| {
+                tx.send((changes, reply))
+                    .map_err(|_| anyhow::anyhow!("the state writer has stopped"))
+            });
+        Box::pin(async move {
+            sent?;
+            wait.await
+                .map_err(|_| anyhow::anyhow!("the state writer has stopped"))?
+                .map_err(|e| anyhow::anyhow!("cannot write the state database: {e}"))
+        })
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, cluster TEXT NOT NULL, issuer TEXT NOT NULL, subject TEXT NOT NULL,
+    username TEXT NOT NULL, email TEXT, reason TEXT,
+    started_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash BLOB PRIMARY KEY, session_id TEXT NOT NULL, username TEXT NOT NULL, uid TEXT NOT NULL,
+    groups TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS tokens_expiry ON tokens(expires_at);
+CREATE TABLE IF NOT EXISTS certificates (
+    serial TEXT PRIMARY KEY, session_id TEXT NOT NULL, username TEXT NOT NULL, uid TEXT NOT NULL,
+    groups TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS certificates_expiry ON certificates(expires_at);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);
+";
+
+fn ts(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+fn from_ts(s: i64) -> rusqlite::Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(e))
+    })
+}
+
+fn load(conn: &Connection, now: OffsetDateTime) -> rusqlite::Result<Snapshot> {
+    let mut snapshot = Snapshot::default();
+    let mut st = conn.prepare(
+        "SELECT id, cluster, issuer, subject, username, email, reason, started_at, expires_at, revoked_at
+         FROM sessions WHERE expires_at > ?1",
+    )?;
+    let rows = st.query_map(params![ts(now - SESSION_GRACE)], |r| {
+        Ok(Session {
+            id: r.get(0)?,
+            cluster: r.get(1)?,
+            issuer: r.get(2)?,
+            subject: r.get(3)?,
+            username: r.get(4)?,
+            email: r.get(5)?,
+            reason: r.get(6)?,
+            started_at: from_ts(r.get(7)?)?,
+            expires_at: from_ts(r.get(8)?)?,
+            revoked_at: r.get::<_, Option<i64>>(9)?.map(from_ts).transpose()?,
+        })
+    })?;
+    for s in rows {
+        snapshot.sessions.push(s?);
+    }
+    let entry = |r: &rusqlite::Row<'_>| -> rusqlite::Result<CredentialEntry> {
+        let groups: String = r.get(4)?;
+        Ok(CredentialEntry {
+            session_id: r.get(1)?,
+            username: r.get(2)?,
+            uid: r.get(3)?,
+            groups: serde_json::from_str(&groups).unwrap_or_default(),
+            expires_at: from_ts(r.get(5)?)?,
+        })
+    };
+    let mut st = conn.prepare(
+        "SELECT hash, session_id, username, uid, groups, expires_at FROM tokens WHERE expires_at > ?1",
+    )?;
+    let rows = st.query_map(params![ts(now)], |r| {
+        Ok((r.get::<_, Vec<u8>>(0)?, entry(r)?))
+    })?;
+    for row in rows {
+        let (hash, entry) = row?;
+        if let Ok(h) = <[u8; 32]>::try_from(hash.as_slice()) {
+            snapshot
+                .credentials
+                .push((CredentialKey::Token(TokenHash(h)), entry));
+        }
+    }
+    let mut st = conn.prepare(
+        "SELECT serial, session_id, username, uid, groups, expires_at FROM certificates WHERE expires_at > ?1",
+    )?;
+    let rows = st.query_map(params![ts(now)], |r| {
+        Ok((r.get::<_, String>(0)?, entry(r)?))
+    })?;
+    for row in rows {
+        let (serial, entry) = row?;
+        snapshot
+            .credentials
+            .push((CredentialKey::Certificate(serial), entry));
+    }
+    // Touch the one-row check so a file that is not a database fails here.
+    let _: Option<i64> = conn
+        .query_row("SELECT 1 FROM sessions LIMIT 1", [], |r| r.get(0))
+        .optional()?;
+    Ok(snapshot)
+}
+
+fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()> {
+    match change {
+        Change::Session(s) => {
+            tx.execute(
+                "INSERT INTO sessions (id, cluster, issuer, subject, username, email, reason, started_at, expires_at, revoked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    s.id, s.cluster, s.issuer, s.subject, s.username, s.email, s.reason,
+                    ts(s.started_at), ts(s.expires_at), s.revoked_at.map(ts)
+                ],
+            )?;
+        }
+        Change::Credential(key, t) => {
+            use rusqlite::types::Value;
+            let (table, column, key) = match key {
+                CredentialKey::Token(h) => ("tokens", "hash", Value::Blob(h.0.to_vec())),
+                CredentialKey::Certificate(serial) => {
+                    ("certificates", "serial", Value::Text(serial.clone()))
+                }
+            };
+            tx.execute(
+                &format!(
+                    "INSERT INTO {table} ({column}, session_id, username, uid, groups, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                ),
+                params![
+                    key,
+                    t.session_id,
+                    t.username,
+                    t.uid,
+                    serde_json::to_string(&t.groups).unwrap_or_else(|_| "[]".into()),
+                    ts(t.expires_at)
+                ],
+            )?;
+        }
+        Change::Revoke { session_id, at } => {
+            tx.execute(
+                "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![session_id, ts(*at)],
+            )?;
+        }
+        Change::Prune(now) => {
+            tx.execute(
+                "DELETE FROM tokens WHERE expires_at <= ?1",
+                params![ts(*now)],
+            )?;
+            tx.execute(
+                "DELETE FROM certificates WHERE expires_at <= ?1",
+                params![ts(*now)],
+            )?;
+            tx.execute(
+                "DELETE FROM sessions WHERE expires_at <= ?1",
+                params![ts(*now - SESSION_GRACE)],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The writer thread: batch, one transaction, one commit, answer all.
+fn writer(mut conn: Connection, rx: mpsc::Receiver<(Vec<Change>, Reply)>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 1024 {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            for op in batch.iter().flat_map(|(ops, _)| ops) {
+                apply(&tx, op)?;
+            }
+            tx.commit()
+        })();
+        match result {
+            Ok(()) => {
+                for (_, reply) in batch {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            // One bad write must not sink the others: retry them one by one.
+            Err(_) => {
+                for (ops, reply) in batch {
+                    let one = conn.transaction().and_then(|tx| {
+                        for op in &ops {
+                            apply(&tx, op)?;
+                        }
+                        tx.commit()
+                    });
+                    let _ = reply.send(one.map_err(|e| e.to_string()));
+                }
+            }
+        }
+    }
+}
