@@ -70,8 +70,27 @@ pub struct ExchangeRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_seconds: Option<u64>,
     /// Wanted session length for a new session; clamped to `max-session`.
+    /// Below [`MIN_SESSION_SECONDS`] it is refused, never lengthened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_ttl_seconds: Option<u64>,
+}
+
+/// The shortest session a broker grants. A shorter ask is refused (at the
+/// client first) rather than silently lengthened: a session must never be
+/// longer than its user asked.
+pub const MIN_SESSION_SECONDS: u64 = 60;
+
+/// Why a wanted session length cannot be granted as asked, for the client
+/// and the broker to say alike.
+pub fn check_session_length(wanted: std::time::Duration) -> Result<(), String> {
+    if wanted.as_secs() < MIN_SESSION_SECONDS {
+        Err(format!(
+            "a session of {} is shorter than the shortest a broker grants (1m); ask for 1m or more",
+            crate::units::format_duration(wanted)
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 /// `POST /v1/exchange` success body.

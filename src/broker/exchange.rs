@@ -245,13 +245,17 @@ async fn exchange(
                     format!("cluster `{cluster_name}` requires a reason (a ticket or incident)"),
                 ));
             }
+            if let Some(asked) = req.session_ttl_seconds {
+                crate::protocol::check_session_length(std::time::Duration::from_secs(asked))
+                    .map_err(|e| AppError::bad_request(format!("`session_ttl_seconds`: {e}")))?;
+            }
             let wanted = req
                 .session_ttl_seconds
                 .map(|s| Duration::seconds(s.min(i64::MAX as u64) as i64))
                 .unwrap_or(Duration::MAX);
             let max = Duration::try_from(cluster.max_session).unwrap_or(Duration::MAX);
-            // The cap is hard: even the floor does not lift a length above it.
-            let length = wanted.max(MIN_TTL).min(max);
+            // Shorter than asked where policy caps it; never longer.
+            let length = wanted.min(max);
             let s = Session {
                 id: new_session_id(),
                 cluster: cluster_name.clone(),

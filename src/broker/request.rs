@@ -97,9 +97,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         .map_err(|e| AppError::bad_request(format!("the request body is not valid: {e}")))
 }
 
+/// How much of an oversized body is read and thrown away before the 413
+/// goes out, and for how long: a client that is still sending when the
+/// answer comes sees a reset stream (HTTP/2) or a broken pipe (HTTP/1.1)
+/// instead of the answer. Past these bounds the connection is cut.
+const MAX_DRAIN_BYTES: u64 = 8 << 20;
+const MAX_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The body, refused with 413 beyond `MAX_BODY_BYTES` (by its declared
-/// length before reading, or while reading).
+/// length before keeping any of it, or while reading).
 pub async fn body_bytes(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, AppError> {
+    use http_body_util::BodyExt;
     let too_large = || {
         AppError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -111,12 +119,42 @@ pub async fn body_bytes(headers: &HeaderMap, body: Body) -> Result<axum::body::B
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let mut body = body;
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        if declared.is_some_and(|n| n <= MAX_DRAIN_BYTES) {
+            drain(body, 0).await;
+        }
         return Err(too_large());
     }
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| too_large())
+    let mut kept = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map(|f| f.into_data()) else {
+            return Err(AppError::bad_request("the request body could not be read"));
+        };
+        let Ok(data) = data else { continue };
+        if kept.len() + data.len() > MAX_BODY_BYTES {
+            drain(body, (kept.len() + data.len()) as u64).await;
+            return Err(too_large());
+        }
+        kept.extend_from_slice(&data);
+    }
+    Ok(kept.into())
+}
+
+/// Reads and discards the rest of `body`, within the drain bounds.
+async fn drain(mut body: Body, mut read: u64) {
+    use http_body_util::BodyExt;
+    let _ = tokio::time::timeout(MAX_DRAIN_TIME, async {
+        while read <= MAX_DRAIN_BYTES {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    read += frame.data_ref().map_or(0, |d| d.len() as u64);
+                }
+                _ => break,
+            }
+        }
+    })
+    .await;
 }
 
 #[cfg(test)]

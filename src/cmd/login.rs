@@ -24,6 +24,10 @@ pub fn run(args: LoginArgs) -> Result<Exit> {
         .map(parse_duration)
         .transpose()
         .map_err(|e| Failure::usage(format!("`--session-ttl`: {e}")))?;
+    if let Some(wanted) = session_ttl {
+        crate::protocol::check_session_length(wanted)
+            .map_err(|e| Failure::usage(format!("`--session-ttl`: {e}")))?;
+    }
     let request = LoginRequest {
         cluster: &args.cluster,
         client: &args.client,

@@ -281,6 +281,10 @@ impl Ctx<'_> {
         if let Some(u) = c.broker.as_ref().and_then(|b| b.url.as_ref()) {
             check_url(u).map_err(|m| self.key(&format!("{at}.broker.url"), m))?;
         }
+        if let Some(ttl) = c.session_ttl {
+            crate::protocol::check_session_length(ttl)
+                .map_err(|m| self.key(&format!("{at}.session-ttl"), m))?;
+        }
         Ok(())
     }
 

@@ -283,6 +283,7 @@ fn cause_of(name: &str) -> &'static str {
         "no MFA claim" => "does not prove MFA",
         "stale auth_time for a new session" => "MFA login is",
         "missing reason" => "requires a reason",
+        "session shorter than the floor" => "a session of 20s is shorter than the shortest",
         "user in no grant" => "no grant",
         "certificate without CSR" => "needs a `csr`",
         "CSR with a bad signature" => "signature does not verify",
@@ -459,6 +460,13 @@ async fn each_bad_input_is_refused_with_its_status_and_one_audit_line() {
             json!({"cluster": "prod", "credential": "token"}),
             400,
             "reason_required",
+        ),
+        case(
+            "session shorter than the floor",
+            Some(good.clone()),
+            tok(json!({"session_ttl_seconds": 20})),
+            400,
+            "bad_request",
         ),
         case(
             "user in no grant",
@@ -1262,4 +1270,46 @@ fn rbac_render_and_apiserver_config_come_from_the_broker_config() {
 
     let out = kaccess(&["rbac", "render", "--config", &config, "--cluster", "nope"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// curl (nghttp2) reports a stream reset as "Stream error in the HTTP/2
+/// framing layer" and drops the answer; every client, whichever protocol it
+/// speaks, must read the broker's 413 and its JSON.
+#[test]
+fn an_oversized_body_gets_a_readable_413_over_http2_and_http1() {
+    let env = env();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, env.broker.tls_ca_pem()).unwrap();
+    let body = dir.path().join("body.json");
+    std::fs::write(&body, vec![b' '; 32 * kaccess::protocol::MAX_BODY_BYTES]).unwrap();
+    for protocol in ["--http2", "--http1.1"] {
+        let out = std::process::Command::new("curl")
+            .args([protocol, "-sS", "--max-time", "20", "--cacert"])
+            .arg(&ca)
+            .args([
+                "-H",
+                "Authorization: Bearer x",
+                "-H",
+                "Content-Type: application/json",
+            ])
+            .arg("--data-binary")
+            .arg(format!("@{}", body.display()))
+            .args(["-w", "\n%{http_code} %{http_version}"])
+            .arg(env.broker.url("/v1/exchange"))
+            .output()
+            .expect("curl runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{protocol}: curl failed: {stderr}");
+        let (json, status) = stdout.rsplit_once('\n').unwrap();
+        let expected_version = if protocol == "--http2" { "2" } else { "1.1" };
+        assert_eq!(
+            status,
+            format!("413 {expected_version}"),
+            "{protocol}: {stdout}"
+        );
+        let answer: Value = serde_json::from_str(json).unwrap();
+        assert_eq!(answer["error"], "payload_too_large", "{protocol}: {json}");
+    }
 }

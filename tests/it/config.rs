@@ -187,3 +187,18 @@ fn init_writes_a_valid_example_and_never_overwrites_without_force() {
     let out = run(home.kaccess(&["config", "init", "--stdout"]));
     assert!(text(&out.stdout).contains("clusters:"));
 }
+
+#[test]
+fn a_session_ttl_under_the_brokers_floor_is_refused_before_any_login() {
+    let home = Home::new();
+    home.write_config(GOOD);
+    let out = run(home.kaccess(&["login", "prod", "--session-ttl", "20s", "--reason", "x"]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "`--session-ttl`: a session of 20s is shorter than the shortest a broker grants (1m)"
+        ),
+        "{err}"
+    );
+}

@@ -86,6 +86,15 @@ fn unknown_key_is_refused_with_its_path() {
 }
 
 #[test]
+fn a_session_ttl_under_the_brokers_floor_is_refused_naming_the_floor() {
+    let e = err(&BASE.replace("session-ttl: 8h", "session-ttl: 20s"));
+    assert!(
+        e.contains("`clusters.prod.session-ttl`") && e.contains("shortest a broker grants (1m)"),
+        "{e}"
+    );
+}
+
+#[test]
 fn bad_duration_names_key() {
     let e = err(&BASE.replace("max-auth-age: 15m", "max-auth-age: 15"));
     assert!(
