@@ -34,7 +34,8 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
             [CompletionResult]::new('kubeconfig', 'kubeconfig', [CompletionResultType]::ParameterValue, 'Print the path of CLUSTER''s session kubeconfig')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspect or create the client configuration')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the kaccess broker (HTTPS server that issues credentials)')
-            [CompletionResult]::new('admin', 'admin', [CompletionResultType]::ParameterValue, 'Broker admins: list everyone''s live sessions at a broker, revoke anyone''s')
+            [CompletionResult]::new('request', 'request', [CompletionResultType]::ParameterValue, 'Ask for a grant that needs approval; wait, and log in with it once approved')
+            [CompletionResult]::new('admin', 'admin', [CompletionResultType]::ParameterValue, 'Broker admins and approvers: sessions, revocations, access requests')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Work with the broker''s hash-chained audit log')
             [CompletionResult]::new('rbac', 'rbac', [CompletionResultType]::ParameterValue, 'Generate Kubernetes RBAC from the broker policy')
             [CompletionResult]::new('__reap', '__reap', [CompletionResultType]::ParameterValue, 'Internal: remove a session''s files when it ends (started by `login`)')
@@ -45,6 +46,7 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
         'kaccess;login' {
             [CompletionResult]::new('--flow', '--flow', [CompletionResultType]::ParameterName, 'How to sign in at the identity provider')
             [CompletionResult]::new('--reason', '--reason', [CompletionResultType]::ParameterName, 'Why you need access (ticket, incident); recorded in the audit log')
+            [CompletionResult]::new('--grant', '--grant', [CompletionResultType]::ParameterName, 'A named grant: one that needs an approved request (`kaccess request`), or break glass')
             [CompletionResult]::new('--session-ttl', '--session-ttl', [CompletionResultType]::ParameterName, 'Wanted session length (e.g. 1h); the broker caps it')
             [CompletionResult]::new('--credential', '--credential', [CompletionResultType]::ParameterName, 'Override the configured credential kind')
             [CompletionResult]::new('--token-store', '--token-store', [CompletionResultType]::ParameterName, 'Where to keep the refresh token')
@@ -53,6 +55,7 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of the result (JSON goes to stdout)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Client configuration file')
             [CompletionResult]::new('--no-browser', '--no-browser', [CompletionResultType]::ParameterName, 'Never open a browser (prints the URL instead; with --flow auto, picks device)')
+            [CompletionResult]::new('--break-glass', '--break-glass', [CompletionResultType]::ParameterName, 'Take the break-glass grant named by --grant now, without approval (needs --reason)')
             [CompletionResult]::new('--embed', '--embed', [CompletionResultType]::ParameterName, 'Write the certificate and key into the kubeconfig (for tools without exec support); the file then lives only as long as that credential')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -170,6 +173,49 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'kaccess;request' {
+            [CompletionResult]::new('--grant', '--grant', [CompletionResultType]::ParameterName, 'The grant that needs approval (its `name` in the broker''s policy)')
+            [CompletionResult]::new('--reason', '--reason', [CompletionResultType]::ParameterName, 'Why you need it (ticket, incident); approvers see it, the audit log keeps it')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'How long the elevation should last (default: the grant''s max-duration)')
+            [CompletionResult]::new('--wait-timeout', '--wait-timeout', [CompletionResultType]::ParameterName, 'How long to wait for a decision')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--flow', '--flow', [CompletionResultType]::ParameterName, 'How to sign in at the identity provider, when a login is needed')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Client configuration file')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait for the decision and log in with the grant once approved (default on a terminal)')
+            [CompletionResult]::new('--no-wait', '--no-wait', [CompletionResultType]::ParameterName, 'Exit once the request is filed, even on a terminal')
+            [CompletionResult]::new('--no-browser', '--no-browser', [CompletionResultType]::ParameterName, 'Never open a browser (prints the URL instead; with --flow auto, picks device)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('cancel', 'cancel', [CompletionResultType]::ParameterValue, 'Withdraw one of your access requests')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'kaccess;request;cancel' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--flow', '--flow', [CompletionResultType]::ParameterName, 'How to sign in at the identity provider, when a login is needed')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Client configuration file')
+            [CompletionResult]::new('--no-browser', '--no-browser', [CompletionResultType]::ParameterName, 'Never open a browser (prints the URL instead; with --flow auto, picks device)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;request;help' {
+            [CompletionResult]::new('cancel', 'cancel', [CompletionResultType]::ParameterValue, 'Withdraw one of your access requests')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'kaccess;request;help;cancel' {
+            break
+        }
+        'kaccess;request;help;help' {
+            break
+        }
         'kaccess;admin' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -177,6 +223,9 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('sessions', 'sessions', [CompletionResultType]::ParameterValue, 'List live sessions at CLUSTER''s broker (yours, or everyone''s for an admin)')
             [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke sessions at CLUSTER''s broker: by id, or every live one of `--user`')
+            [CompletionResult]::new('requests', 'requests', [CompletionResultType]::ParameterValue, 'List access requests at CLUSTER''s broker (yours, those you may decide, or all for an admin)')
+            [CompletionResult]::new('approve', 'approve', [CompletionResultType]::ParameterValue, 'Approve an access request (approver groups only; never your own)')
+            [CompletionResult]::new('deny', 'deny', [CompletionResultType]::ParameterValue, 'Deny an access request (approver groups only)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -203,9 +252,51 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'kaccess;admin;requests' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--flow', '--flow', [CompletionResultType]::ParameterName, 'How to sign in at the identity provider, when a login is needed')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Client configuration file')
+            [CompletionResult]::new('--pending', '--pending', [CompletionResultType]::ParameterName, 'Only requests still waiting for a decision')
+            [CompletionResult]::new('--no-browser', '--no-browser', [CompletionResultType]::ParameterName, 'Never open a browser (prints the URL instead; with --flow auto, picks device)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;admin;approve' {
+            [CompletionResult]::new('--reason', '--reason', [CompletionResultType]::ParameterName, 'Why (required; recorded in the broker''s audit log with your name)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--flow', '--flow', [CompletionResultType]::ParameterName, 'How to sign in at the identity provider, when a login is needed')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Client configuration file')
+            [CompletionResult]::new('--no-browser', '--no-browser', [CompletionResultType]::ParameterName, 'Never open a browser (prints the URL instead; with --flow auto, picks device)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;admin;deny' {
+            [CompletionResult]::new('--reason', '--reason', [CompletionResultType]::ParameterName, 'Why (required; recorded in the broker''s audit log with your name)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--flow', '--flow', [CompletionResultType]::ParameterName, 'How to sign in at the identity provider, when a login is needed')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Client configuration file')
+            [CompletionResult]::new('--no-browser', '--no-browser', [CompletionResultType]::ParameterName, 'Never open a browser (prints the URL instead; with --flow auto, picks device)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'kaccess;admin;help' {
             [CompletionResult]::new('sessions', 'sessions', [CompletionResultType]::ParameterValue, 'List live sessions at CLUSTER''s broker (yours, or everyone''s for an admin)')
             [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke sessions at CLUSTER''s broker: by id, or every live one of `--user`')
+            [CompletionResult]::new('requests', 'requests', [CompletionResultType]::ParameterValue, 'List access requests at CLUSTER''s broker (yours, those you may decide, or all for an admin)')
+            [CompletionResult]::new('approve', 'approve', [CompletionResultType]::ParameterValue, 'Approve an access request (approver groups only; never your own)')
+            [CompletionResult]::new('deny', 'deny', [CompletionResultType]::ParameterValue, 'Deny an access request (approver groups only)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -213,6 +304,15 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
             break
         }
         'kaccess;admin;help;revoke' {
+            break
+        }
+        'kaccess;admin;help;requests' {
+            break
+        }
+        'kaccess;admin;help;approve' {
+            break
+        }
+        'kaccess;admin;help;deny' {
             break
         }
         'kaccess;admin;help;help' {
@@ -300,7 +400,8 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
             [CompletionResult]::new('kubeconfig', 'kubeconfig', [CompletionResultType]::ParameterValue, 'Print the path of CLUSTER''s session kubeconfig')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspect or create the client configuration')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the kaccess broker (HTTPS server that issues credentials)')
-            [CompletionResult]::new('admin', 'admin', [CompletionResultType]::ParameterValue, 'Broker admins: list everyone''s live sessions at a broker, revoke anyone''s')
+            [CompletionResult]::new('request', 'request', [CompletionResultType]::ParameterValue, 'Ask for a grant that needs approval; wait, and log in with it once approved')
+            [CompletionResult]::new('admin', 'admin', [CompletionResultType]::ParameterValue, 'Broker admins and approvers: sessions, revocations, access requests')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Work with the broker''s hash-chained audit log')
             [CompletionResult]::new('rbac', 'rbac', [CompletionResultType]::ParameterValue, 'Generate Kubernetes RBAC from the broker policy')
             [CompletionResult]::new('__reap', '__reap', [CompletionResultType]::ParameterValue, 'Internal: remove a session''s files when it ends (started by `login`)')
@@ -343,15 +444,34 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
         'kaccess;help;serve' {
             break
         }
+        'kaccess;help;request' {
+            [CompletionResult]::new('cancel', 'cancel', [CompletionResultType]::ParameterValue, 'Withdraw one of your access requests')
+            break
+        }
+        'kaccess;help;request;cancel' {
+            break
+        }
         'kaccess;help;admin' {
             [CompletionResult]::new('sessions', 'sessions', [CompletionResultType]::ParameterValue, 'List live sessions at CLUSTER''s broker (yours, or everyone''s for an admin)')
             [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke sessions at CLUSTER''s broker: by id, or every live one of `--user`')
+            [CompletionResult]::new('requests', 'requests', [CompletionResultType]::ParameterValue, 'List access requests at CLUSTER''s broker (yours, those you may decide, or all for an admin)')
+            [CompletionResult]::new('approve', 'approve', [CompletionResultType]::ParameterValue, 'Approve an access request (approver groups only; never your own)')
+            [CompletionResult]::new('deny', 'deny', [CompletionResultType]::ParameterValue, 'Deny an access request (approver groups only)')
             break
         }
         'kaccess;help;admin;sessions' {
             break
         }
         'kaccess;help;admin;revoke' {
+            break
+        }
+        'kaccess;help;admin;requests' {
+            break
+        }
+        'kaccess;help;admin;approve' {
+            break
+        }
+        'kaccess;help;admin;deny' {
             break
         }
         'kaccess;help;audit' {

@@ -55,14 +55,26 @@ _kaccess() {
             kaccess,rbac)
                 cmd="kaccess__subcmd__rbac"
                 ;;
+            kaccess,request)
+                cmd="kaccess__subcmd__request"
+                ;;
             kaccess,serve)
                 cmd="kaccess__subcmd__serve"
                 ;;
             kaccess,status)
                 cmd="kaccess__subcmd__status"
                 ;;
+            kaccess__subcmd__admin,approve)
+                cmd="kaccess__subcmd__admin__subcmd__approve"
+                ;;
+            kaccess__subcmd__admin,deny)
+                cmd="kaccess__subcmd__admin__subcmd__deny"
+                ;;
             kaccess__subcmd__admin,help)
                 cmd="kaccess__subcmd__admin__subcmd__help"
+                ;;
+            kaccess__subcmd__admin,requests)
+                cmd="kaccess__subcmd__admin__subcmd__requests"
                 ;;
             kaccess__subcmd__admin,revoke)
                 cmd="kaccess__subcmd__admin__subcmd__revoke"
@@ -70,8 +82,17 @@ _kaccess() {
             kaccess__subcmd__admin,sessions)
                 cmd="kaccess__subcmd__admin__subcmd__sessions"
                 ;;
+            kaccess__subcmd__admin__subcmd__help,approve)
+                cmd="kaccess__subcmd__admin__subcmd__help__subcmd__approve"
+                ;;
+            kaccess__subcmd__admin__subcmd__help,deny)
+                cmd="kaccess__subcmd__admin__subcmd__help__subcmd__deny"
+                ;;
             kaccess__subcmd__admin__subcmd__help,help)
                 cmd="kaccess__subcmd__admin__subcmd__help__subcmd__help"
+                ;;
+            kaccess__subcmd__admin__subcmd__help,requests)
+                cmd="kaccess__subcmd__admin__subcmd__help__subcmd__requests"
                 ;;
             kaccess__subcmd__admin__subcmd__help,revoke)
                 cmd="kaccess__subcmd__admin__subcmd__help__subcmd__revoke"
@@ -148,11 +169,23 @@ _kaccess() {
             kaccess__subcmd__help,rbac)
                 cmd="kaccess__subcmd__help__subcmd__rbac"
                 ;;
+            kaccess__subcmd__help,request)
+                cmd="kaccess__subcmd__help__subcmd__request"
+                ;;
             kaccess__subcmd__help,serve)
                 cmd="kaccess__subcmd__help__subcmd__serve"
                 ;;
             kaccess__subcmd__help,status)
                 cmd="kaccess__subcmd__help__subcmd__status"
+                ;;
+            kaccess__subcmd__help__subcmd__admin,approve)
+                cmd="kaccess__subcmd__help__subcmd__admin__subcmd__approve"
+                ;;
+            kaccess__subcmd__help__subcmd__admin,deny)
+                cmd="kaccess__subcmd__help__subcmd__admin__subcmd__deny"
+                ;;
+            kaccess__subcmd__help__subcmd__admin,requests)
+                cmd="kaccess__subcmd__help__subcmd__admin__subcmd__requests"
                 ;;
             kaccess__subcmd__help__subcmd__admin,revoke)
                 cmd="kaccess__subcmd__help__subcmd__admin__subcmd__revoke"
@@ -172,6 +205,9 @@ _kaccess() {
             kaccess__subcmd__help__subcmd__rbac,render)
                 cmd="kaccess__subcmd__help__subcmd__rbac__subcmd__render"
                 ;;
+            kaccess__subcmd__help__subcmd__request,cancel)
+                cmd="kaccess__subcmd__help__subcmd__request__subcmd__cancel"
+                ;;
             kaccess__subcmd__rbac,help)
                 cmd="kaccess__subcmd__rbac__subcmd__help"
                 ;;
@@ -184,6 +220,18 @@ _kaccess() {
             kaccess__subcmd__rbac__subcmd__help,render)
                 cmd="kaccess__subcmd__rbac__subcmd__help__subcmd__render"
                 ;;
+            kaccess__subcmd__request,cancel)
+                cmd="kaccess__subcmd__request__subcmd__cancel"
+                ;;
+            kaccess__subcmd__request,help)
+                cmd="kaccess__subcmd__request__subcmd__help"
+                ;;
+            kaccess__subcmd__request__subcmd__help,cancel)
+                cmd="kaccess__subcmd__request__subcmd__help__subcmd__cancel"
+                ;;
+            kaccess__subcmd__request__subcmd__help,help)
+                cmd="kaccess__subcmd__request__subcmd__help__subcmd__help"
+                ;;
             *)
                 ;;
         esac
@@ -191,7 +239,7 @@ _kaccess() {
 
     case "${cmd}" in
         kaccess)
-            opts="-h -V --help --version login logout credential exec env status kubeconfig config serve admin audit rbac __reap __generate help"
+            opts="-h -V --help --version login logout credential exec env status kubeconfig config serve request admin audit rbac __reap __generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -241,7 +289,7 @@ _kaccess() {
             return 0
             ;;
         kaccess__subcmd__admin)
-            opts="-h -V --help --version sessions revoke help"
+            opts="-h -V --help --version sessions revoke requests approve deny help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -254,8 +302,76 @@ _kaccess() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        kaccess__subcmd__admin__subcmd__approve)
+            opts="-o -h -V --reason --output --flow --no-browser --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --flow)
+                    COMPREPLY=($(compgen -W "auto browser device" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__admin__subcmd__deny)
+            opts="-o -h -V --reason --output --flow --no-browser --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --flow)
+                    COMPREPLY=($(compgen -W "auto browser device" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         kaccess__subcmd__admin__subcmd__help)
-            opts="sessions revoke help"
+            opts="sessions revoke requests approve deny help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -268,7 +384,49 @@ _kaccess() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        kaccess__subcmd__admin__subcmd__help__subcmd__approve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__admin__subcmd__help__subcmd__deny)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         kaccess__subcmd__admin__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__admin__subcmd__help__subcmd__requests)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -303,6 +461,36 @@ _kaccess() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__admin__subcmd__requests)
+            opts="-o -h -V --pending --output --flow --no-browser --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --flow)
+                    COMPREPLY=($(compgen -W "auto browser device" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -625,7 +813,7 @@ _kaccess() {
             return 0
             ;;
         kaccess__subcmd__help)
-            opts="login logout credential exec env status kubeconfig config serve admin audit rbac __reap __generate help"
+            opts="login logout credential exec env status kubeconfig config serve request admin audit rbac __reap __generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -667,8 +855,50 @@ _kaccess() {
             return 0
             ;;
         kaccess__subcmd__help__subcmd__admin)
-            opts="sessions revoke"
+            opts="sessions revoke requests approve deny"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__help__subcmd__admin__subcmd__approve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__help__subcmd__admin__subcmd__deny)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__help__subcmd__admin__subcmd__requests)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -904,6 +1134,34 @@ _kaccess() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        kaccess__subcmd__help__subcmd__request)
+            opts="cancel"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__help__subcmd__request__subcmd__cancel)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         kaccess__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -951,7 +1209,7 @@ _kaccess() {
             return 0
             ;;
         kaccess__subcmd__login)
-            opts="-o -h -V --flow --no-browser --reason --session-ttl --credential --token-store --embed --timeout --output --config --help --version"
+            opts="-o -h -V --flow --no-browser --reason --grant --break-glass --session-ttl --credential --token-store --embed --timeout --output --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -962,6 +1220,10 @@ _kaccess() {
                     return 0
                     ;;
                 --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grant)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1089,6 +1351,124 @@ _kaccess() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__request)
+            opts="-o -h -V --grant --reason --duration --wait --no-wait --wait-timeout --output --flow --no-browser --config --help --version cancel help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --grant)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --flow)
+                    COMPREPLY=($(compgen -W "auto browser device" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__request__subcmd__cancel)
+            opts="-o -h -V --output --flow --no-browser --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --flow)
+                    COMPREPLY=($(compgen -W "auto browser device" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__request__subcmd__help)
+            opts="cancel help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__request__subcmd__help__subcmd__cancel)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__request__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

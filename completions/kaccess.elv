@@ -31,7 +31,8 @@ set edit:completion:arg-completer[kaccess] = {|@words|
             cand kubeconfig 'Print the path of CLUSTER''s session kubeconfig'
             cand config 'Inspect or create the client configuration'
             cand serve 'Run the kaccess broker (HTTPS server that issues credentials)'
-            cand admin 'Broker admins: list everyone''s live sessions at a broker, revoke anyone''s'
+            cand request 'Ask for a grant that needs approval; wait, and log in with it once approved'
+            cand admin 'Broker admins and approvers: sessions, revocations, access requests'
             cand audit 'Work with the broker''s hash-chained audit log'
             cand rbac 'Generate Kubernetes RBAC from the broker policy'
             cand __reap 'Internal: remove a session''s files when it ends (started by `login`)'
@@ -41,6 +42,7 @@ set edit:completion:arg-completer[kaccess] = {|@words|
         &'kaccess;login'= {
             cand --flow 'How to sign in at the identity provider'
             cand --reason 'Why you need access (ticket, incident); recorded in the audit log'
+            cand --grant 'A named grant: one that needs an approved request (`kaccess request`), or break glass'
             cand --session-ttl 'Wanted session length (e.g. 1h); the broker caps it'
             cand --credential 'Override the configured credential kind'
             cand --token-store 'Where to keep the refresh token'
@@ -49,6 +51,7 @@ set edit:completion:arg-completer[kaccess] = {|@words|
             cand --output 'Output format of the result (JSON goes to stdout)'
             cand --config 'Client configuration file'
             cand --no-browser 'Never open a browser (prints the URL instead; with --flow auto, picks device)'
+            cand --break-glass 'Take the break-glass grant named by --grant now, without approval (needs --reason)'
             cand --embed 'Write the certificate and key into the kubeconfig (for tools without exec support); the file then lives only as long as that credential'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -151,6 +154,44 @@ set edit:completion:arg-completer[kaccess] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'kaccess;request'= {
+            cand --grant 'The grant that needs approval (its `name` in the broker''s policy)'
+            cand --reason 'Why you need it (ticket, incident); approvers see it, the audit log keeps it'
+            cand --duration 'How long the elevation should last (default: the grant''s max-duration)'
+            cand --wait-timeout 'How long to wait for a decision'
+            cand -o 'o'
+            cand --output 'output'
+            cand --flow 'How to sign in at the identity provider, when a login is needed'
+            cand --config 'Client configuration file'
+            cand --wait 'Wait for the decision and log in with the grant once approved (default on a terminal)'
+            cand --no-wait 'Exit once the request is filed, even on a terminal'
+            cand --no-browser 'Never open a browser (prints the URL instead; with --flow auto, picks device)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand cancel 'Withdraw one of your access requests'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'kaccess;request;cancel'= {
+            cand -o 'o'
+            cand --output 'output'
+            cand --flow 'How to sign in at the identity provider, when a login is needed'
+            cand --config 'Client configuration file'
+            cand --no-browser 'Never open a browser (prints the URL instead; with --flow auto, picks device)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;request;help'= {
+            cand cancel 'Withdraw one of your access requests'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'kaccess;request;help;cancel'= {
+        }
+        &'kaccess;request;help;help'= {
+        }
         &'kaccess;admin'= {
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -158,6 +199,9 @@ set edit:completion:arg-completer[kaccess] = {|@words|
             cand --version 'Print version'
             cand sessions 'List live sessions at CLUSTER''s broker (yours, or everyone''s for an admin)'
             cand revoke 'Revoke sessions at CLUSTER''s broker: by id, or every live one of `--user`'
+            cand requests 'List access requests at CLUSTER''s broker (yours, those you may decide, or all for an admin)'
+            cand approve 'Approve an access request (approver groups only; never your own)'
+            cand deny 'Deny an access request (approver groups only)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'kaccess;admin;sessions'= {
@@ -181,14 +225,59 @@ set edit:completion:arg-completer[kaccess] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'kaccess;admin;requests'= {
+            cand -o 'o'
+            cand --output 'output'
+            cand --flow 'How to sign in at the identity provider, when a login is needed'
+            cand --config 'Client configuration file'
+            cand --pending 'Only requests still waiting for a decision'
+            cand --no-browser 'Never open a browser (prints the URL instead; with --flow auto, picks device)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;admin;approve'= {
+            cand --reason 'Why (required; recorded in the broker''s audit log with your name)'
+            cand -o 'o'
+            cand --output 'output'
+            cand --flow 'How to sign in at the identity provider, when a login is needed'
+            cand --config 'Client configuration file'
+            cand --no-browser 'Never open a browser (prints the URL instead; with --flow auto, picks device)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;admin;deny'= {
+            cand --reason 'Why (required; recorded in the broker''s audit log with your name)'
+            cand -o 'o'
+            cand --output 'output'
+            cand --flow 'How to sign in at the identity provider, when a login is needed'
+            cand --config 'Client configuration file'
+            cand --no-browser 'Never open a browser (prints the URL instead; with --flow auto, picks device)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'kaccess;admin;help'= {
             cand sessions 'List live sessions at CLUSTER''s broker (yours, or everyone''s for an admin)'
             cand revoke 'Revoke sessions at CLUSTER''s broker: by id, or every live one of `--user`'
+            cand requests 'List access requests at CLUSTER''s broker (yours, those you may decide, or all for an admin)'
+            cand approve 'Approve an access request (approver groups only; never your own)'
+            cand deny 'Deny an access request (approver groups only)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'kaccess;admin;help;sessions'= {
         }
         &'kaccess;admin;help;revoke'= {
+        }
+        &'kaccess;admin;help;requests'= {
+        }
+        &'kaccess;admin;help;approve'= {
+        }
+        &'kaccess;admin;help;deny'= {
         }
         &'kaccess;admin;help;help'= {
         }
@@ -262,7 +351,8 @@ set edit:completion:arg-completer[kaccess] = {|@words|
             cand kubeconfig 'Print the path of CLUSTER''s session kubeconfig'
             cand config 'Inspect or create the client configuration'
             cand serve 'Run the kaccess broker (HTTPS server that issues credentials)'
-            cand admin 'Broker admins: list everyone''s live sessions at a broker, revoke anyone''s'
+            cand request 'Ask for a grant that needs approval; wait, and log in with it once approved'
+            cand admin 'Broker admins and approvers: sessions, revocations, access requests'
             cand audit 'Work with the broker''s hash-chained audit log'
             cand rbac 'Generate Kubernetes RBAC from the broker policy'
             cand __reap 'Internal: remove a session''s files when it ends (started by `login`)'
@@ -293,13 +383,27 @@ set edit:completion:arg-completer[kaccess] = {|@words|
         }
         &'kaccess;help;serve'= {
         }
+        &'kaccess;help;request'= {
+            cand cancel 'Withdraw one of your access requests'
+        }
+        &'kaccess;help;request;cancel'= {
+        }
         &'kaccess;help;admin'= {
             cand sessions 'List live sessions at CLUSTER''s broker (yours, or everyone''s for an admin)'
             cand revoke 'Revoke sessions at CLUSTER''s broker: by id, or every live one of `--user`'
+            cand requests 'List access requests at CLUSTER''s broker (yours, those you may decide, or all for an admin)'
+            cand approve 'Approve an access request (approver groups only; never your own)'
+            cand deny 'Deny an access request (approver groups only)'
         }
         &'kaccess;help;admin;sessions'= {
         }
         &'kaccess;help;admin;revoke'= {
+        }
+        &'kaccess;help;admin;requests'= {
+        }
+        &'kaccess;help;admin;approve'= {
+        }
+        &'kaccess;help;admin;deny'= {
         }
         &'kaccess;help;audit'= {
             cand verify 'Check the hash chain of an audit log; report the first broken line'

@@ -6,6 +6,11 @@
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+mod requests;
+pub use requests::{
+    AdminDecideArgs, AdminRequestsArgs, RequestAction, RequestArgs, RequestCancelArgs, SignIn,
+};
+
 /// The full command: the derived definition with each command's notes and
 /// examples from [`crate::manual`] after its options in `--help`.
 pub fn command() -> clap::Command {
@@ -72,7 +77,9 @@ pub enum Command {
     Config(ConfigCommand),
     /// Run the kaccess broker (HTTPS server that issues credentials)
     Serve(ServeArgs),
-    /// Broker admins: list everyone's live sessions at a broker, revoke anyone's
+    /// Ask for a grant that needs approval; wait, and log in with it once approved
+    Request(RequestArgs),
+    /// Broker admins and approvers: sessions, revocations, access requests
     #[command(subcommand)]
     Admin(AdminCommand),
     /// Work with the broker's hash-chained audit log
@@ -142,6 +149,12 @@ pub struct LoginArgs {
     /// Why you need access (ticket, incident); recorded in the audit log
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// A named grant: one that needs an approved request (`kaccess request`), or break glass
+    #[arg(long, value_name = "NAME")]
+    pub grant: Option<String>,
+    /// Take the break-glass grant named by --grant now, without approval (needs --reason)
+    #[arg(long, requires = "grant")]
+    pub break_glass: bool,
     /// Wanted session length (e.g. 1h); the broker caps it
     #[arg(long, value_name = "DURATION")]
     pub session_ttl: Option<String>,
@@ -289,6 +302,12 @@ pub enum AdminCommand {
     Sessions(AdminSessionsArgs),
     /// Revoke sessions at CLUSTER's broker: by id, or every live one of `--user`
     Revoke(AdminRevokeArgs),
+    /// List access requests at CLUSTER's broker (yours, those you may decide, or all for an admin)
+    Requests(AdminRequestsArgs),
+    /// Approve an access request (approver groups only; never your own)
+    Approve(AdminDecideArgs),
+    /// Deny an access request (approver groups only)
+    Deny(AdminDecideArgs),
 }
 
 #[derive(Debug, Args)]

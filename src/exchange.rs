@@ -77,6 +77,14 @@ impl ExchangeError {
                 .help(format!(
                     "say why you need access: {login} --reason \"TICKET-123\""
                 )),
+                ErrorCode::ApprovalRequired => {
+                    Failure::denied(format!("`{cluster}`: {}", body.message))
+                        .help("file a request, and log in with `--grant` once it is approved")
+                }
+                ErrorCode::UnknownRequest | ErrorCode::RequestClosed => {
+                    Failure::error(format!("`{cluster}`: {}", body.message))
+                        .help(format!("list requests: kaccess admin requests {cluster}"))
+                }
                 ErrorCode::Forbidden => Failure::denied(format!(
                     "the broker's policy grants you nothing on `{cluster}`"
                 ))
@@ -162,6 +170,60 @@ impl BrokerClient {
         query.extend(username.map(|u| ("username", u)));
         self.call(self.http.get(&url).query(&query), &url, id_token)
             .await
+    }
+
+    /// Files an access request for a grant that needs approval.
+    pub async fn file_request(
+        &self,
+        id_token: &Secret,
+        body: &crate::protocol::NewAccessRequest,
+    ) -> Result<crate::protocol::AccessRequestInfo, ExchangeError> {
+        self.post(crate::protocol::REQUESTS_PATH, id_token, body)
+            .await
+    }
+
+    /// Requests the caller may see at `cluster`.
+    pub async fn requests(
+        &self,
+        id_token: &Secret,
+        cluster: &str,
+        pending: bool,
+    ) -> Result<crate::protocol::AccessRequestList, ExchangeError> {
+        let url = format!("{}{}", self.base, crate::protocol::REQUESTS_PATH);
+        let mut query = vec![("cluster", cluster)];
+        if pending {
+            query.push(("pending", "true"));
+        }
+        self.call(self.http.get(&url).query(&query), &url, id_token)
+            .await
+    }
+
+    pub async fn request(
+        &self,
+        id_token: &Secret,
+        id: &str,
+    ) -> Result<crate::protocol::AccessRequestInfo, ExchangeError> {
+        let url = format!("{}{}", self.base, crate::protocol::request_path(id, None));
+        self.call(self.http.get(&url), &url, id_token).await
+    }
+
+    /// `approve`, `deny` or `cancel` request `id`.
+    pub async fn decide(
+        &self,
+        id_token: &Secret,
+        id: &str,
+        action: &str,
+        reason: Option<&str>,
+    ) -> Result<crate::protocol::AccessRequestInfo, ExchangeError> {
+        let body = crate::protocol::RequestDecision {
+            reason: reason.map(str::to_owned),
+        };
+        self.post(
+            &crate::protocol::request_path(id, Some(action)),
+            id_token,
+            &body,
+        )
+        .await
     }
 
     async fn post<B: serde::Serialize, R: serde::de::DeserializeOwned>(

@@ -73,6 +73,13 @@ pub struct ExchangeRequest {
     /// Below [`MIN_SESSION_SECONDS`] it is refused, never lengthened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_ttl_seconds: Option<u64>,
+    /// A new session on this named grant: one that needs approval (an
+    /// approved request of the caller's is used) or break glass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
+    /// Take the named break-glass grant (needs a reason).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass: bool,
 }
 
 /// The shortest session a broker grants. A shorter ask is refused (at the
@@ -112,6 +119,9 @@ pub struct ExchangeResponse {
     /// Namespaces the grant allows (`["*"]` for cluster-wide), for display.
     #[serde(default)]
     pub namespaces: Vec<String>,
+    /// The approved access request this elevated session used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// `POST /v1/sessions/{id}/revoke` success body.
@@ -135,6 +145,79 @@ pub struct RevokeRequest {
 /// admin everyone's, narrowed by the `cluster` and `username` query
 /// parameters.
 pub const SESSIONS_PATH: &str = "/v1/sessions";
+
+/// `POST` files an access request; `GET` lists them.
+pub const REQUESTS_PATH: &str = "/v1/requests";
+
+/// `GET` one request; `POST` with `/approve`, `/deny` or `/cancel`.
+pub fn request_path(id: &str, action: Option<&str>) -> String {
+    match action {
+        Some(a) => format!("{REQUESTS_PATH}/{id}/{a}"),
+        None => format!("{REQUESTS_PATH}/{id}"),
+    }
+}
+
+/// Most requests one listing returns.
+pub const MAX_LISTED_REQUESTS: usize = 500;
+
+/// `POST /v1/requests` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccessRequest {
+    pub cluster: String,
+    pub grant: String,
+    pub reason: String,
+    /// Default: the grant's `max-duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<u64>,
+}
+
+/// Body of `approve`, `deny` and `cancel`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestDecision {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One approver's decision, as shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionInfo {
+    pub by: String,
+    pub reason: String,
+    pub at: String,
+}
+
+/// An access request as the broker shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessRequestInfo {
+    pub id: String,
+    /// `pending`, `approved`, `denied`, `cancelled`, `lapsed` or `used`.
+    pub state: String,
+    pub cluster: String,
+    pub grant: String,
+    pub requester: String,
+    pub reason: String,
+    pub duration_seconds: u64,
+    pub created_at: String,
+    pub expires_at: String,
+    pub approvals: Vec<DecisionInfo>,
+    pub approvals_needed: u32,
+    /// Who may decide: the grant's `approver-groups`.
+    pub approver_groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denial: Option<DecisionInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessRequestList {
+    pub requests: Vec<AccessRequestInfo>,
+    /// More matched than `MAX_LISTED_REQUESTS`.
+    #[serde(default)]
+    pub truncated: bool,
+}
 
 /// Most sessions one listing returns.
 pub const MAX_LISTED_SESSIONS: usize = 1000;
@@ -187,6 +270,12 @@ pub enum ErrorCode {
     AuditUnavailable,
     /// The broker cannot reach the IdP for its keys (discovery or JWKS).
     IdpUnavailable,
+    /// The grant needs an approved access request, and the caller has none.
+    ApprovalRequired,
+    UnknownRequest,
+    /// The request is no longer open to this decision (decided, lapsed,
+    /// used, or changed meanwhile).
+    RequestClosed,
     Internal,
 }
 
@@ -248,6 +337,8 @@ pub struct UserInfo {
 /// `user.extra` keys the broker sets on reviewed tokens.
 pub const EXTRA_SESSION_ID: &str = "kaccess.io/session-id";
 pub const EXTRA_REASON: &str = "kaccess.io/reason";
+/// The approved access request an elevated session runs on.
+pub const EXTRA_REQUEST_ID: &str = "kaccess.io/request-id";
 
 #[cfg(test)]
 mod tests {

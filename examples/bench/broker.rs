@@ -328,6 +328,7 @@ fn seed(db: &Path, issuer: &str, n: usize) -> (Vec<String>, Vec<String>) {
                 started_at: now,
                 expires_at: now + time::Duration::hours(8),
                 revoked_at: None,
+                elevation: None,
             };
             let (token, hash) = new_token();
             let entry = CredentialEntry {

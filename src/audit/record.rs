@@ -61,6 +61,15 @@ pub struct AuditRecord {
     /// Why it was refused, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// The access request filed, decided or used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The named grant asked for or used (approval and break glass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
+    /// Set on a break-glass session's records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<bool>,
     #[serde(default)]
     pub prev: String,
     #[serde(default)]

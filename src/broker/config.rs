@@ -12,6 +12,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod elevation;
+pub use elevation::{Approval, BreakGlass, NotifyTarget};
+
 /// Where the state lives when `state:` is left out.
 pub const DEFAULT_STATE_DB: &str = "/var/lib/kaccess/state.db";
 
@@ -33,6 +36,10 @@ pub struct BrokerConfig {
     /// anyone's (with a reason and a fresh MFA login). Empty: nobody.
     #[serde(default)]
     pub admin_groups: Vec<String>,
+    /// Webhooks told of every access request, decision, lapse and break
+    /// glass.
+    #[serde(default)]
+    pub notify: Vec<NotifyTarget>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -119,11 +126,22 @@ pub struct ClusterConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Grant {
+    /// Required for `approval` and `break-glass`: users ask for a grant by
+    /// name. Unique per cluster.
+    #[serde(default)]
+    pub name: Option<String>,
     pub idp_groups: Vec<String>,
     pub kube_groups: Vec<String>,
     /// `["*"]` means cluster-wide (a ClusterRoleBinding).
     pub namespaces: Vec<String>,
     pub cluster_role: String,
+    /// Never matched by a plain login: only through an approved request.
+    #[serde(default)]
+    pub approval: Option<Approval>,
+    /// Taken without approval by its members, with `--break-glass` and a
+    /// reason; audited as such and notified at once.
+    #[serde(default)]
+    pub break_glass: Option<BreakGlass>,
 }
 
 impl Grant {
@@ -201,6 +219,10 @@ impl BrokerConfig {
             fix(&mut c.ca.cert_file);
             fix(&mut c.ca.key_file);
         }
+        for t in &mut self.notify {
+            t.ca_file.iter_mut().for_each(fix);
+            t.token_file.iter_mut().for_each(fix);
+        }
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -273,7 +295,9 @@ impl BrokerConfig {
                     return Err(format!("`{at}.cluster-role`: must not be empty"));
                 }
             }
+            elevation::validate_grants(name, &c.grants)?;
         }
+        elevation::validate_notify(&self.notify)?;
         Ok(())
     }
 

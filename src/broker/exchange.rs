@@ -5,10 +5,10 @@
 //! refused, is one audit record written before the response leaves.
 
 use super::ca::check_csr;
+use super::elevate::{choose_grant, consume, plan_new};
 use super::error::AppError;
 use super::keys::{KeyError, peek_issuer};
-use super::policy::{PolicyError, decide};
-use super::request::{Caller, MAX_AUDIT_TEXT, MAX_REASON, bearer, clip, json_body};
+use super::request::{Caller, MAX_AUDIT_TEXT, bearer, clip, json_body, one_line_reason};
 use super::server::{LiveConfig, Shared};
 use super::tokens::{TokenHash, looks_like_session_id, new_session_id, new_token};
 use crate::audit::AuditRecord;
@@ -62,6 +62,9 @@ async fn finish(
                 let code = err.code_str();
                 return (err.into_response(), code);
             }
+            if let Some(event) = issued.announce {
+                super::notify::send(st, event);
+            }
             tracing::info!(
                 session = %issued.response.session_id,
                 username = %issued.response.username,
@@ -87,6 +90,31 @@ async fn finish(
 struct Issued {
     response: ExchangeResponse,
     token_hash: Option<TokenHash>,
+    /// Break glass is announced once its record is written.
+    announce: Option<super::notify::Event>,
+}
+
+fn break_glass_event(
+    s: &Session,
+    grant: &super::config::Grant,
+    username: &str,
+) -> super::notify::Event {
+    let name = grant.name.clone().unwrap_or_default();
+    let reason = s.reason.clone().unwrap_or_default();
+    super::notify::Event {
+        event: "break-glass",
+        cluster: s.cluster.clone(),
+        request_id: None,
+        requester: username.to_string(),
+        actor: username.to_string(),
+        text: format!(
+            "kaccess: BREAK GLASS — {username} took `{name}` on `{}` until {}: {reason}",
+            s.cluster,
+            s.expires_at.format(&Rfc3339).unwrap_or_default()
+        ),
+        grant: name,
+        reason,
+    }
 }
 
 /// Verifies `raw` against the issuer it names; fills the identity fields
@@ -193,18 +221,16 @@ async fn exchange(
         AppError::forbidden(ErrorCode::MfaRequired, format!("{e}; {}", e.idp_hint()))
     })?;
 
-    let grant = decide(cluster_name, cluster, &idp_groups).map_err(|e| match e {
-        PolicyError::NoGrant { .. } => AppError::forbidden(
-            ErrorCode::Forbidden,
-            format!(
-                "no grant on cluster `{cluster_name}` for your groups [{}]",
-                idp_groups.join(", ")
-            ),
-        ),
-        reserved @ PolicyError::ReservedGroup { .. } => {
-            AppError::forbidden(ErrorCode::Forbidden, reserved.to_string())
-        }
-    })?;
+    let continued = match &req.session_id {
+        Some(id) => Some(continue_session(st, id, cluster_name, &token, now).await?),
+        None => None,
+    };
+    let named = match &continued {
+        Some(s) => s.elevation.as_ref().map(|e| e.grant.as_str()),
+        None => req.grant.as_deref(),
+    };
+    rec.grant = named.map(|n| clip(n, 64));
+    let grant = choose_grant(cluster_name, cluster, &idp_groups, named)?;
     rec.kube_groups = Some(grant.kube_groups.clone());
 
     // The CSR is checked before a session is made, so a refused request
@@ -225,20 +251,10 @@ async fn exchange(
         CredentialKind::Token => None,
     };
 
-    let (session, is_new) = match &req.session_id {
+    let (session, plan) = match continued {
         None => {
-            let reason = req
-                .reason
-                .as_deref()
-                .map(str::trim)
-                .filter(|r| !r.is_empty());
-            if let Some(r) = reason {
-                if r.len() > MAX_REASON || r.chars().any(char::is_control) {
-                    return Err(AppError::bad_request(format!(
-                        "`reason` must be one line of at most {MAX_REASON} bytes"
-                    )));
-                }
-            } else if cluster.require_reason {
+            let reason = one_line_reason(req.reason.as_deref())?;
+            if reason.is_none() && cluster.require_reason {
                 return Err(AppError::new(
                     StatusCode::BAD_REQUEST,
                     ErrorCode::ReasonRequired,
@@ -254,8 +270,20 @@ async fn exchange(
                 .map(|s| Duration::seconds(s.min(i64::MAX as u64) as i64))
                 .unwrap_or(Duration::MAX);
             let max = Duration::try_from(cluster.max_session).unwrap_or(Duration::MAX);
+            let plan = plan_new(
+                st,
+                cluster_name,
+                grant,
+                &req,
+                &token,
+                reason.as_deref(),
+                now,
+            )?;
+            let elevated_cap = plan.cap.map_or(Duration::MAX, |c| {
+                Duration::try_from(c).unwrap_or(Duration::MAX)
+            });
             // Shorter than asked where policy caps it; never longer.
-            let length = wanted.min(max);
+            let length = wanted.min(max).min(elevated_cap);
             let s = Session {
                 id: new_session_id(),
                 cluster: cluster_name.clone(),
@@ -263,20 +291,24 @@ async fn exchange(
                 subject: token.subject.clone(),
                 username: username.clone(),
                 email: token.email.clone(),
-                reason: reason.map(str::to_owned),
+                reason,
                 started_at: now,
                 expires_at: now + length,
                 revoked_at: None,
+                elevation: plan.elevation.clone(),
             };
-            (s, true)
+            (s, Some(plan))
         }
-        Some(id) => (
-            continue_session(st, id, cluster_name, &token, now).await?,
-            false,
-        ),
+        Some(s) => (s, None),
     };
+    let is_new = plan.is_some();
     rec.session_id = Some(session.id.clone());
     rec.reason = session.reason.clone();
+    let elevation = session.elevation.clone();
+    rec.request_id = elevation.as_ref().and_then(|e| e.request_id.clone());
+    rec.break_glass = elevation
+        .as_ref()
+        .and_then(|e| e.break_glass.then_some(true));
 
     let cap = Duration::try_from(cluster.credential_ttl).unwrap_or(Duration::MAX);
     let wanted = req
@@ -295,6 +327,7 @@ async fn exchange(
         expires_at: not_after,
         session_expires_at: session.expires_at,
         namespaces: grant.namespaces.clone(),
+        request_id: rec.request_id.clone(),
     };
     let mut token_hash = None;
     let mut new_token_entry = None;
@@ -326,6 +359,11 @@ async fn exchange(
             response.token = Some(secret.into_inner());
         }
     }
+    if let Some(plan) = &plan {
+        consume(st, plan, &session.id).await?;
+    }
+    let announce = (is_new && rec.break_glass == Some(true))
+        .then(|| break_glass_event(&session, grant, &username));
     // A new session and its token land in one commit.
     st.store
         .add(is_new.then_some(session), new_token_entry)
@@ -334,6 +372,7 @@ async fn exchange(
     Ok(Issued {
         response,
         token_hash,
+        announce,
     })
 }
 

@@ -26,6 +26,8 @@ pub struct Metrics {
     revocations: Mutex<BTreeMap<String, u64>>,
     /// (what, outcome) → count.
     reloads: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    notify_delivered: AtomicU64,
+    notify_failed: AtomicU64,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -72,6 +74,16 @@ impl Metrics {
         if let Ok(mut m) = self.reloads.lock() {
             *m.entry((what, outcome)).or_default() += 1;
         }
+    }
+
+    /// One webhook delivery that finally succeeded, or gave up.
+    pub fn notification(&self, delivered: bool) {
+        let c = if delivered {
+            &self.notify_delivered
+        } else {
+            &self.notify_failed
+        };
+        c.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The exposition text.
@@ -134,6 +146,20 @@ impl Metrics {
                     "kaccess_reloads_total{{what=\"{what}\",outcome=\"{outcome}\"}} {v}"
                 );
             }
+        }
+        out.push_str(
+            "# HELP kaccess_notifications_total Webhook deliveries, by outcome (failed: every retry failed).\n",
+        );
+        out.push_str("# TYPE kaccess_notifications_total counter\n");
+        for (outcome, c) in [
+            ("delivered", &self.notify_delivered),
+            ("failed", &self.notify_failed),
+        ] {
+            let v = c.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "kaccess_notifications_total{{outcome=\"{outcome}\"}} {v}"
+            );
         }
         out.push_str("# HELP kaccess_active_sessions Sessions neither expired nor revoked.\n");
         out.push_str("# TYPE kaccess_active_sessions gauge\n");

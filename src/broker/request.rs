@@ -30,6 +30,20 @@ pub fn clip(text: &str, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
+/// A free-text reason, trimmed: `None` when empty; refused when longer
+/// than `MAX_REASON` or more than one line.
+pub fn one_line_reason(text: Option<&str>) -> Result<Option<String>, AppError> {
+    let Some(r) = text.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    if r.len() > MAX_REASON || r.chars().any(char::is_control) {
+        return Err(AppError::bad_request(format!(
+            "`reason` must be one line of at most {MAX_REASON} bytes"
+        )));
+    }
+    Ok(Some(r.to_string()))
+}
+
 /// Who is asking, for the audit record.
 #[derive(Debug, Clone, Default)]
 pub struct Caller {

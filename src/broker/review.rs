@@ -13,8 +13,8 @@ use super::request::{Caller, clip, json_body};
 use super::server::Shared;
 use super::tokens::TokenHash;
 use crate::protocol::{
-    EXTRA_REASON, EXTRA_SESSION_ID, TOKENREVIEW_PATH, TokenReview, TokenReviewSpec,
-    TokenReviewStatus, UserInfo,
+    EXTRA_REASON, EXTRA_REQUEST_ID, EXTRA_SESSION_ID, TOKENREVIEW_PATH, TokenReview,
+    TokenReviewSpec, TokenReviewStatus, UserInfo,
 };
 use axum::Json;
 use axum::extract::{Path, Request, State};
@@ -96,6 +96,9 @@ async fn review(st: Shared, cluster: String, req: Request) -> Response {
             extra.insert(EXTRA_SESSION_ID.to_string(), vec![ok.token.session_id]);
             if let Some(reason) = ok.reason {
                 extra.insert(EXTRA_REASON.to_string(), vec![reason]);
+            }
+            if let Some(id) = ok.elevation.and_then(|e| e.request_id) {
+                extra.insert(EXTRA_REQUEST_ID.to_string(), vec![id]);
             }
             TokenReviewStatus {
                 authenticated: true,

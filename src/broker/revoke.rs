@@ -7,7 +7,7 @@
 
 use super::error::{AppError, audited};
 use super::exchange::verify_caller;
-use super::request::{Caller, MAX_REASON, bearer, body_bytes, clip, parse_json};
+use super::request::{Caller, bearer, body_bytes, clip, one_line_reason, parse_json};
 use super::server::Shared;
 use super::tokens::looks_like_session_id;
 use crate::protocol::{ErrorCode, RevokeRequest, RevokeResponse};
@@ -27,16 +27,8 @@ pub async fn handle(State(st): State<Shared>, Path(id): Path<String>, req: Reque
         let live = st.live();
         let (issuer, token) = verify_caller(&live, &raw, &mut rec).await?;
         let asked = revoke_request(&parts.headers, body).await?;
-        let reason = asked
-            .reason
-            .as_deref()
-            .map(str::trim)
-            .filter(|r| !r.is_empty());
-        if reason.is_some_and(|r| r.len() > MAX_REASON || r.chars().any(char::is_control)) {
-            return Err(AppError::bad_request(format!(
-                "`reason` must be one line of at most {MAX_REASON} bytes"
-            )));
-        }
+        let reason = one_line_reason(asked.reason.as_deref())?;
+        let reason = reason.as_deref();
         let unknown = || {
             AppError::new(
                 StatusCode::NOT_FOUND,

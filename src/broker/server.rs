@@ -8,11 +8,12 @@ use super::config::BrokerConfig;
 use super::error::AppError;
 use super::keys::IssuerKeys;
 use super::metrics::Metrics;
-use super::{admin, exchange, review, revoke};
+use super::{admin, exchange, requests, review, revoke};
 use crate::audit::AuditLog;
 use crate::http::OidcHttp;
 use crate::protocol::{
-    EXCHANGE_PATH, ErrorCode, HEALTHZ_PATH, METRICS_PATH, SESSIONS_PATH, TOKENREVIEW_PATH,
+    EXCHANGE_PATH, ErrorCode, HEALTHZ_PATH, METRICS_PATH, REQUESTS_PATH, SESSIONS_PATH,
+    TOKENREVIEW_PATH,
 };
 use crate::store::Store;
 use anyhow::{Context, Result};
@@ -131,6 +132,11 @@ pub fn app(state: Shared) -> Router {
         .route(EXCHANGE_PATH, post(exchange::handle))
         .route("/v1/sessions/{id}/revoke", post(revoke::handle))
         .route(SESSIONS_PATH, get(admin::list))
+        .route(REQUESTS_PATH, post(requests::file).get(requests::list))
+        .route("/v1/requests/{id}", get(requests::show))
+        .route("/v1/requests/{id}/approve", post(requests::approve))
+        .route("/v1/requests/{id}/deny", post(requests::deny))
+        .route("/v1/requests/{id}/cancel", post(requests::cancel))
         .route(TOKENREVIEW_PATH, post(review::handle))
         .route("/v1/tokenreview/{cluster}", post(review::handle_cluster))
         .route(HEALTHZ_PATH, get(healthz))
@@ -215,6 +221,7 @@ pub async fn serve(config: BrokerConfig, config_path: Option<PathBuf>) -> Result
             let mut tick = tokio::time::interval(PRUNE_EVERY);
             loop {
                 tick.tick().await;
+                requests::sweep(&st, OffsetDateTime::now_utc()).await;
                 if let Err(e) = st.store.prune(OffsetDateTime::now_utc()).await {
                     tracing::warn!(error = format!("{e:#}"), "cannot prune expired state");
                 }

@@ -40,6 +40,8 @@ pub fn run(args: LoginArgs) -> Result<Exit> {
         credential: args.credential.map(Into::into),
         embed: args.embed,
         holding_lock: false,
+        grant: args.grant.clone(),
+        break_glass: args.break_glass,
     };
     let (result, session) = login_and_start(&request)?;
     report(&args.cluster, &result, &session, args.output)?;

@@ -2,14 +2,17 @@
 
 pub mod admin;
 pub mod audit;
+mod broker_caller;
 pub mod config;
 pub mod exec;
 pub mod generate;
 pub mod login;
 pub mod logout;
 pub mod rbac;
+pub mod requests;
 pub mod serve;
 pub mod sessions;
+mod table;
 
 use crate::cli::{Cli, Command};
 use crate::error::{self, Exit};
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve(args) => serve::run(args),
         Command::Admin(cmd) => admin::run(cmd),
+        Command::Request(args) => requests::run(args),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Rbac(cmd) => rbac::run(cmd),
     }?;

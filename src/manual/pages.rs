@@ -232,6 +232,46 @@ pub const PAGES: &[Page] = &[
         ..page("admin")
     },
     Page {
+        notes: "For a grant whose policy says `approval`: the request names the grant and why, \
+                and another person in the grant's `approver-groups` approves it (`kaccess admin \
+                approve`). On a terminal, or with --wait, kaccess shows who can approve, waits, \
+                and logs in with the grant as soon as it is approved; without a terminal it \
+                prints the request id (or, with -o json, the request) and exits 0. The \
+                elevated session ends at the approved duration (at most the grant's \
+                `max-duration` and the cluster's `max-session`). An approved request is used \
+                once. A denied request exits 4.",
+        examples: &[
+            x(
+                "Ask for admin on prod for 30 minutes, and wait for a second person",
+                "kaccess request prod --grant prod-admin --reason \"INC-7 payments down\" --duration 30m",
+            ),
+            x(
+                "File from a script, log in later",
+                "kaccess request prod --grant prod-admin --reason INC-7 --no-wait -o json\nkaccess login prod --grant prod-admin --reason INC-7",
+            ),
+        ],
+        env: &[
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+        ],
+        files: &["RUNTIME/sessions/CLUSTER.json", "RUNTIME/tokens/"],
+        ..page("request")
+    },
+    Page {
+        examples: &[x(
+            "Withdraw a request",
+            "kaccess request cancel prod:3f9a2c7d1e0b4a68",
+        )],
+        env: &[
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+        ],
+        files: &["RUNTIME/sessions/CLUSTER.json", "RUNTIME/tokens/"],
+        ..page("request cancel")
+    },
+    Page {
         examples: &[
             x(
                 "Who has access to `prod` right now",
@@ -272,6 +312,51 @@ pub const PAGES: &[Page] = &[
         ],
         files: &["RUNTIME/sessions/CLUSTER.json", "RUNTIME/tokens/"],
         ..page("admin revoke")
+    },
+    Page {
+        notes: "Shows your own requests, those you may decide (you are in the grant's \
+                `approver-groups`), or every request if you are a broker admin.",
+        examples: &[x(
+            "What waits for a decision on prod",
+            "kaccess admin requests prod --pending",
+        )],
+        env: &[
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+        ],
+        files: &["RUNTIME/sessions/CLUSTER.json", "RUNTIME/tokens/"],
+        ..page("admin requests")
+    },
+    Page {
+        notes: "Only members of the grant's `approver-groups` may approve, never the requester, \
+                and only with an MFA login no older than the issuer's `max-auth-age` (kaccess \
+                logs in again once if the broker asks). Each approver counts once; a grant may \
+                need several. The reason and your name go into the audit log.",
+        examples: &[x(
+            "Approve after checking the ticket",
+            "kaccess admin approve prod:3f9a2c7d1e0b4a68 --reason \"INC-7 confirmed\"",
+        )],
+        env: &[
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+        ],
+        files: &["RUNTIME/sessions/CLUSTER.json", "RUNTIME/tokens/"],
+        ..page("admin approve")
+    },
+    Page {
+        examples: &[x(
+            "Deny, saying why",
+            "kaccess admin deny prod:3f9a2c7d1e0b4a68 --reason \"use the read-only grant\"",
+        )],
+        env: &[
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+        ],
+        files: &["RUNTIME/sessions/CLUSTER.json", "RUNTIME/tokens/"],
+        ..page("admin deny")
     },
     page("audit"),
     Page {

@@ -152,6 +152,8 @@ async fn renew(
                 session_id: Some(rec.session_id.clone()),
                 ttl_seconds: None,
                 session_ttl_seconds: None,
+                grant: None,
+                break_glass: false,
             },
         )
         .await?;

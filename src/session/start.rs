@@ -32,6 +32,9 @@ pub struct StartOptions {
     pub config_path: PathBuf,
     /// The caller already holds the cluster lock (the exec plugin).
     pub holding_lock: bool,
+    /// A named grant (`--grant`): approval or break glass.
+    pub grant: Option<String>,
+    pub break_glass: bool,
 }
 
 /// The API server's CA bundle from the cluster config, as PEM bytes.
@@ -86,6 +89,8 @@ pub async fn start_session(
                 session_id: None,
                 ttl_seconds: None,
                 session_ttl_seconds: opts.session_ttl.map(|d| d.as_secs()),
+                grant: opts.grant.clone(),
+                break_glass: opts.break_glass,
             },
         )
         .instrument(tracing::info_span!("session.exchange"))
@@ -236,6 +241,8 @@ pub struct LoginRequest<'a> {
     pub embed: bool,
     /// The caller already holds the cluster lock (the exec plugin).
     pub holding_lock: bool,
+    pub grant: Option<String>,
+    pub break_glass: bool,
 }
 
 impl<'a> LoginRequest<'a> {
@@ -255,6 +262,8 @@ impl<'a> LoginRequest<'a> {
             credential: None,
             embed: false,
             holding_lock: false,
+            grant: None,
+            break_glass: false,
         }
     }
 }
@@ -284,6 +293,8 @@ pub fn login_and_start(req: &LoginRequest) -> Result<(LoginResult, SessionRecord
         embed: req.embed,
         config_path: config.path.clone(),
         holding_lock: req.holding_lock,
+        grant: req.grant.clone(),
+        break_glass: req.break_glass,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -4,6 +4,7 @@
 //! that answers the hot paths lives in [`super::Store`], above it.
 
 use super::model::{Change, CredentialEntry, CredentialKey, Session, Snapshot};
+use super::requests::AccessRequest;
 use anyhow::Result;
 use std::future::Future;
 use std::pin::Pin;
@@ -29,7 +30,9 @@ pub trait Backend: Send + Sync {
 
     /// Commits `changes` in one transaction; they are durable once this
     /// returns `Ok`. Backends may group several callers' batches into one
-    /// commit.
+    /// commit. A [`Change::Request`] whose `version` is not one above the
+    /// stored one (or 1 for a new id) fails the commit: that is how two
+    /// replicas' decisions on one request cannot both land.
     fn commit(&self, changes: Vec<Change>) -> BoxFuture<'_, Result<()>>;
 
     /// True when other brokers write to the same state: then a cache miss
@@ -50,6 +53,11 @@ pub trait Backend: Send + Sync {
         &'a self,
         _key: &'a CredentialKey,
     ) -> BoxFuture<'a, Result<Option<CredentialEntry>>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// An access request the cache does not know (shared backends only).
+    fn fetch_request<'a>(&'a self, _id: &'a str) -> BoxFuture<'a, Result<Option<AccessRequest>>> {
         Box::pin(async { Ok(None) })
     }
 

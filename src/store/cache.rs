@@ -4,6 +4,7 @@
 
 use super::model::TokenHash;
 use super::model::{Change, CredentialEntry, CredentialKey, SESSION_GRACE, Session, Snapshot};
+use super::requests::AccessRequest;
 use std::collections::HashMap;
 
 #[derive(Default)]
@@ -11,6 +12,7 @@ pub(super) struct Cache {
     pub(super) sessions: HashMap<String, Session>,
     pub(super) tokens: HashMap<TokenHash, CredentialEntry>,
     pub(super) certificates: HashMap<String, CredentialEntry>,
+    pub(super) requests: HashMap<String, AccessRequest>,
 }
 
 impl Cache {
@@ -21,6 +23,9 @@ impl Cache {
         }
         for (key, entry) in snapshot.credentials {
             cache.insert_credential(key, entry);
+        }
+        for r in snapshot.requests {
+            cache.requests.insert(r.id.clone(), r);
         }
         cache
     }
@@ -71,6 +76,18 @@ impl Cache {
                 self.insert_credential(key.clone(), entry.clone());
                 None
             }
+            Change::Request(r) => {
+                // Versions only move forward, whichever order the feed
+                // delivers them in.
+                if self
+                    .requests
+                    .get(&r.id)
+                    .is_none_or(|old| old.version < r.version)
+                {
+                    self.requests.insert(r.id.clone(), r.clone());
+                }
+                None
+            }
             Change::Revoke { session_id, at } => match self.sessions.get_mut(session_id) {
                 Some(s) if s.revoked_at.is_none() => {
                     s.revoked_at = Some(*at);
@@ -83,6 +100,8 @@ impl Cache {
                 self.certificates.retain(|_, t| t.expires_at > *now);
                 self.sessions
                     .retain(|_, s| s.expires_at + SESSION_GRACE > *now);
+                self.requests
+                    .retain(|_, r| r.expires_at + SESSION_GRACE > *now);
                 None
             }
         }

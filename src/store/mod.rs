@@ -16,13 +16,15 @@
 mod backend;
 mod cache;
 pub mod model;
+pub mod requests;
 pub mod sqlite;
 
 pub use backend::{Backend, BoxFuture, FeedEvent};
 pub use model::{
-    Change, CredentialEntry, CredentialKey, ReviewError, Reviewed, SESSION_GRACE, Session,
-    Snapshot, TokenHash, now_secs,
+    Change, CredentialEntry, CredentialKey, Elevation, ReviewError, Reviewed, SESSION_GRACE,
+    Session, Snapshot, TokenHash, now_secs,
 };
+pub use requests::{AccessRequest, Decision, RequestConflict, RequestState};
 
 use anyhow::Result;
 use cache::Cache;
@@ -46,6 +48,9 @@ pub struct Store {
     lost_at: AtomicU64,
     epoch: Instant,
     max_staleness: Duration,
+    /// Serialises this replica's request updates between the version check
+    /// and the commit (the backend checks across replicas).
+    request_updates: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -95,6 +100,7 @@ impl Store {
             lost_at: AtomicU64::new(0),
             epoch: Instant::now(),
             max_staleness,
+            request_updates: tokio::sync::Mutex::new(()),
         });
         if let Some(feed) = backend.take_feed() {
             tokio::spawn(follow(Arc::downgrade(&store), feed));
@@ -296,7 +302,73 @@ impl Store {
             token: entry.clone(),
             reason: session.reason.clone(),
             cluster: session.cluster.clone(),
+            elevation: session.elevation.clone(),
         })
+    }
+
+    pub async fn request(&self, id: &str) -> Result<Option<AccessRequest>> {
+        if let Some(r) = self.read().requests.get(id).cloned() {
+            return Ok(Some(r));
+        }
+        if !self.backend.shared() {
+            return Ok(None);
+        }
+        let found = self.backend.fetch_request(id).await?;
+        if let Some(r) = &found {
+            self.apply(&[Change::Request(r.clone())]);
+        }
+        Ok(found)
+    }
+
+    /// Requests that `keep` accepts, newest first, at most `limit`; the
+    /// flag says whether more matched. A scan, not a hot path.
+    pub fn requests(
+        &self,
+        keep: impl Fn(&AccessRequest) -> bool,
+        limit: usize,
+    ) -> (Vec<AccessRequest>, bool) {
+        let mut found: Vec<AccessRequest> = self
+            .read()
+            .requests
+            .values()
+            .filter(|r| keep(r))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+        let more = found.len() > limit;
+        found.truncate(limit);
+        (found, more)
+    }
+
+    /// Stores a new request (`version` 1) or the next version of a stored
+    /// one. A version that does not follow the stored one is refused with
+    /// [`RequestConflict::Stale`]: someone decided meanwhile.
+    pub async fn put_request(&self, next: AccessRequest) -> Result<()> {
+        self.writable()?;
+        let _one_at_a_time = self.request_updates.lock().await;
+        let stored = self.request(&next.id).await?.map(|r| r.version);
+        match (stored, next.version) {
+            (None, 1) => {}
+            (Some(v), n) if n == v + 1 => {}
+            (None, _) => return Err(RequestConflict::Unknown(next.id.clone()).into()),
+            _ => return Err(RequestConflict::Stale(next.id.clone()).into()),
+        }
+        let change = Change::Request(next);
+        self.backend
+            .commit(vec![change.clone()])
+            .await
+            .map_err(|e| {
+                if format!("{e:#}").contains("stale request version") {
+                    anyhow::Error::new(RequestConflict::Stale(match &change {
+                        Change::Request(r) => r.id.clone(),
+                        _ => String::new(),
+                    }))
+                } else {
+                    e
+                }
+            })?;
+        self.apply(&[change]);
+        Ok(())
     }
 
     /// Live sessions (for the metrics gauge; a scan, but not on a hot path).

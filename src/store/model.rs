@@ -18,6 +18,20 @@ pub struct Session {
     pub started_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
+    /// Set when the session runs on a grant that needs approval or break
+    /// glass: continuing it re-checks that grant, not the plain policy.
+    pub elevation: Option<Elevation>,
+}
+
+/// How a session got a privileged grant.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Elevation {
+    pub grant: String,
+    /// The approved access request it used; `None` for break glass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default)]
+    pub break_glass: bool,
 }
 
 impl Session {
@@ -80,6 +94,8 @@ pub enum Change {
         session_id: String,
         at: OffsetDateTime,
     },
+    /// A new access request (`version` 1) or the next version of one.
+    Request(super::requests::AccessRequest),
     /// Drops credentials past their end and sessions past
     /// [`SESSION_GRACE`].
     Prune(OffsetDateTime),
@@ -91,6 +107,9 @@ pub enum Change {
 pub struct Snapshot {
     pub sessions: Vec<Session>,
     pub credentials: Vec<(CredentialKey, CredentialEntry)>,
+    /// Requests not yet final, and final ones until [`SESSION_GRACE`]
+    /// after they expire.
+    pub requests: Vec<super::requests::AccessRequest>,
 }
 
 /// Why a credential was not accepted.
@@ -117,6 +136,7 @@ pub struct Reviewed {
     pub reason: Option<String>,
     /// The cluster the credential was issued for.
     pub cluster: String,
+    pub elevation: Option<Elevation>,
 }
 
 /// Keep ended sessions this long so a late continue hears "expired", not

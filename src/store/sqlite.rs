@@ -44,6 +44,7 @@ impl SqliteBackend {
             conn.pragma_update(None, "synchronous", "FULL")?;
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             conn.execute_batch(SCHEMA)?;
+            add_missing_columns(&conn)?;
             load(&conn, OffsetDateTime::now_utc())
         };
         let snapshot = setup().with_context(|| {
@@ -93,7 +94,9 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY, cluster TEXT NOT NULL, issuer TEXT NOT NULL, subject TEXT NOT NULL,
     username TEXT NOT NULL, email TEXT, reason TEXT,
-    started_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER);
+    started_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER, elevation TEXT);
+CREATE TABLE IF NOT EXISTS requests (
+    id TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
     hash BLOB PRIMARY KEY, session_id TEXT NOT NULL, username TEXT NOT NULL, uid TEXT NOT NULL,
     groups TEXT NOT NULL, expires_at INTEGER NOT NULL);
@@ -104,6 +107,22 @@ CREATE TABLE IF NOT EXISTS certificates (
 CREATE INDEX IF NOT EXISTS certificates_expiry ON certificates(expires_at);
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);
 ";
+
+/// Columns later versions added to tables that `CREATE TABLE IF NOT
+/// EXISTS` leaves as they were.
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let has_elevation = conn
+        .prepare("SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'elevation'")?
+        .exists([])?;
+    if !has_elevation {
+        conn.execute_batch("ALTER TABLE sessions ADD COLUMN elevation TEXT")?;
+    }
+    Ok(())
+}
+
+fn json_err(e: serde_json::Error) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+}
 
 fn ts(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
@@ -117,7 +136,8 @@ fn from_ts(s: i64) -> rusqlite::Result<OffsetDateTime> {
 fn load(conn: &Connection, now: OffsetDateTime) -> rusqlite::Result<Snapshot> {
     let mut snapshot = Snapshot::default();
     let mut st = conn.prepare(
-        "SELECT id, cluster, issuer, subject, username, email, reason, started_at, expires_at, revoked_at
+        "SELECT id, cluster, issuer, subject, username, email, reason, started_at, expires_at, revoked_at,
+                elevation
          FROM sessions WHERE expires_at > ?1",
     )?;
     let rows = st.query_map(params![ts(now - SESSION_GRACE)], |r| {
@@ -132,10 +152,22 @@ fn load(conn: &Connection, now: OffsetDateTime) -> rusqlite::Result<Snapshot> {
             started_at: from_ts(r.get(7)?)?,
             expires_at: from_ts(r.get(8)?)?,
             revoked_at: r.get::<_, Option<i64>>(9)?.map(from_ts).transpose()?,
+            elevation: r
+                .get::<_, Option<String>>(10)?
+                .map(|e| serde_json::from_str(&e))
+                .transpose()
+                .map_err(json_err)?,
         })
     })?;
     for s in rows {
         snapshot.sessions.push(s?);
+    }
+    let mut st = conn.prepare("SELECT body FROM requests WHERE expires_at > ?1")?;
+    let rows = st.query_map(params![ts(now - SESSION_GRACE)], |r| {
+        serde_json::from_str(&r.get::<_, String>(0)?).map_err(json_err)
+    })?;
+    for r in rows {
+        snapshot.requests.push(r?);
     }
     let entry = |r: &rusqlite::Row<'_>| -> rusqlite::Result<CredentialEntry> {
         let groups: String = r.get(4)?;
@@ -184,13 +216,36 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
     match change {
         Change::Session(s) => {
             tx.execute(
-                "INSERT INTO sessions (id, cluster, issuer, subject, username, email, reason, started_at, expires_at, revoked_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO sessions (id, cluster, issuer, subject, username, email, reason, started_at, expires_at, revoked_at, elevation)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     s.id, s.cluster, s.issuer, s.subject, s.username, s.email, s.reason,
-                    ts(s.started_at), ts(s.expires_at), s.revoked_at.map(ts)
+                    ts(s.started_at), ts(s.expires_at), s.revoked_at.map(ts),
+                    s.elevation.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default())
                 ],
             )?;
+        }
+        Change::Request(r) => {
+            let body = serde_json::to_string(r).map_err(json_err)?;
+            // A new id starts at version 1 (a second insert of it fails on
+            // the key); an update must follow the stored version.
+            let stored = if r.version == 1 {
+                tx.execute(
+                    "INSERT INTO requests (id, version, body, expires_at) VALUES (?1, 1, ?2, ?3)",
+                    params![r.id, body, ts(r.expires_at)],
+                )?
+            } else {
+                tx.execute(
+                    "UPDATE requests SET version = ?2, body = ?3, expires_at = ?4
+                     WHERE id = ?1 AND version = ?2 - 1",
+                    params![r.id, r.version as i64, body, ts(r.expires_at)],
+                )?
+            };
+            if stored != 1 {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    format!("stale request version {} for `{}`", r.version, r.id).into(),
+                ));
+            }
         }
         Change::Credential(key, t) => {
             use rusqlite::types::Value;
@@ -232,6 +287,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
             )?;
             tx.execute(
                 "DELETE FROM sessions WHERE expires_at <= ?1",
+                params![ts(*now - SESSION_GRACE)],
+            )?;
+            tx.execute(
+                "DELETE FROM requests WHERE expires_at <= ?1",
                 params![ts(*now - SESSION_GRACE)],
             )?;
         }

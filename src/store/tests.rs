@@ -16,6 +16,7 @@ fn session(now: OffsetDateTime) -> Session {
         started_at: now,
         expires_at: now + Duration::hours(8),
         revoked_at: None,
+        elevation: None,
     }
 }
 
@@ -322,6 +323,7 @@ async fn a_shared_store_without_its_feed_stops_issuing_at_once_and_reviewing_aft
     let snapshot = Snapshot {
         sessions: vec![s.clone()],
         credentials: vec![(CredentialKey::Token(h), entry(&s, now))],
+        requests: Vec::new(),
     };
     let store = Store::new(backend, snapshot, std::time::Duration::from_millis(300));
     assert_eq!(store.health(), Health::Ready);
@@ -354,6 +356,7 @@ async fn a_shared_store_without_its_feed_stops_issuing_at_once_and_reviewing_aft
     feed.send(FeedEvent::Resumed(Snapshot {
         sessions: vec![gone],
         credentials: vec![(CredentialKey::Token(h), entry(&s, now))],
+        requests: Vec::new(),
     }))
     .unwrap();
     settle().await;
@@ -367,4 +370,79 @@ async fn a_shared_store_without_its_feed_stops_issuing_at_once_and_reviewing_aft
         s.id,
         "a revocation missed in the gap is announced"
     );
+}
+
+fn request(now: OffsetDateTime) -> AccessRequest {
+    AccessRequest {
+        id: "prod:0123456789abcdef".into(),
+        version: 1,
+        cluster: "prod".into(),
+        grant: "prod-admin".into(),
+        requester: "alice@example.com".into(),
+        issuer: "https://idp".into(),
+        subject: "alice".into(),
+        reason: "INC-1".into(),
+        duration_seconds: 1800,
+        state: RequestState::Pending,
+        created_at: now,
+        expires_at: now + Duration::minutes(30),
+        approvals: Vec::new(),
+        denial: None,
+        session_id: None,
+    }
+}
+
+#[tokio::test]
+async fn a_request_moves_one_version_at_a_time_and_a_stale_update_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let now = now_secs();
+    let filed = request(now);
+    {
+        let store = Store::open_sqlite(&path).unwrap();
+        store.put_request(filed.clone()).await.unwrap();
+        let approved = filed.next(|r| r.state = RequestState::Approved);
+        let denied = filed.next(|r| r.state = RequestState::Denied);
+        store.put_request(approved).await.unwrap();
+        let stale = store.put_request(denied).await.unwrap_err();
+        assert!(
+            matches!(
+                stale.downcast_ref::<RequestConflict>(),
+                Some(RequestConflict::Stale(_))
+            ),
+            "{stale:#}"
+        );
+        let again = store.put_request(filed.clone()).await.unwrap_err();
+        assert!(
+            again.downcast_ref::<RequestConflict>().is_some(),
+            "{again:#}"
+        );
+    }
+    let store = Store::open_sqlite(&path).unwrap();
+    let kept = store.request(&filed.id).await.unwrap().unwrap();
+    assert_eq!((kept.version, kept.state), (2, RequestState::Approved));
+    let (pending, _) = store.requests(|r| r.state == RequestState::Pending, 10);
+    assert!(pending.is_empty());
+}
+
+#[tokio::test]
+async fn an_elevated_session_keeps_its_grant_and_request_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let now = now_secs();
+    let s = Session {
+        elevation: Some(Elevation {
+            grant: "prod-admin".into(),
+            request_id: Some("prod:0123456789abcdef".into()),
+            break_glass: false,
+        }),
+        ..session(now)
+    };
+    Store::open_sqlite(&path)
+        .unwrap()
+        .add_session(s.clone())
+        .await
+        .unwrap();
+    let store = Store::open_sqlite(&path).unwrap();
+    assert_eq!(store.session(&s.id).await.unwrap().unwrap(), s);
 }

@@ -125,3 +125,44 @@ fn yaml_alias_bombs_do_not_expand_without_bound() {
     }
     assert!(parse(&bomb).is_err());
 }
+
+#[test]
+fn elevated_grants_need_a_unique_name_and_one_kind_of_elevation() {
+    let grant = |extra: &str| {
+        format!(
+            "      - name: prod-admin\n        idp-groups: [sre]\n        kube-groups: [kaccess:prod:admin]\n        namespaces: [\"*\"]\n        cluster-role: admin\n{extra}"
+        )
+    };
+    let approval =
+        "        approval: {approver-groups: [leads], max-duration: 1h, request-ttl: 30m}\n";
+    // The example's grants are the last lines: more grants append there.
+    let with = |grants: &str| parse(&format!("{}{grants}", EXAMPLE.trim_end()));
+    assert!(with(&format!("\n{}", grant(approval))).is_ok());
+    let unnamed = grant(approval).replace(
+        "      - name: prod-admin\n        idp-groups",
+        "      - idp-groups",
+    );
+    let e = with(&format!("\n{unnamed}")).unwrap_err();
+    assert!(e.contains(".name`") && e.contains("needs a `name`"), "{e}");
+    let twice = format!("\n{}{}", grant(approval), grant(""));
+    let e = with(&twice).unwrap_err();
+    assert!(e.contains("unique per cluster"), "{e}");
+    let both = grant(&format!(
+        "{approval}        break-glass: {{max-duration: 30m}}\n"
+    ));
+    let e = with(&format!("\n{both}")).unwrap_err();
+    assert!(e.contains("exclude each other"), "{e}");
+    let nobody =
+        grant("        approval: {approver-groups: [], max-duration: 1h, request-ttl: 30m}\n");
+    let e = with(&format!("\n{nobody}")).unwrap_err();
+    assert!(e.contains("approver-groups"), "{e}");
+}
+
+#[test]
+fn notify_targets_need_https_unless_on_loopback() {
+    let with = |url: &str| parse(&format!("{EXAMPLE}notify:\n  - url: {url}\n"));
+    assert!(with("https://hooks.example.com/kaccess").is_ok());
+    assert!(with("http://127.0.0.1:9000/hook").is_ok());
+    let e = with("http://hooks.example.com/kaccess").unwrap_err();
+    assert!(e.contains("`notify[0].url`"), "{e}");
+}

@@ -39,6 +39,11 @@ pub struct BrokerOptions {
     pub audit_file: Option<PathBuf>,
     /// `admin-groups`; none by default.
     pub admin_groups: Vec<String>,
+    /// Extra YAML appended under `clusters.prod.grants` (indented six
+    /// spaces).
+    pub prod_grants: String,
+    /// Extra top-level YAML (`notify:`).
+    pub top_level: String,
 }
 
 impl BrokerOptions {
@@ -53,6 +58,8 @@ impl BrokerOptions {
             extra_clusters: String::new(),
             audit_file: None,
             admin_groups: Vec::new(),
+            prod_grants: String::new(),
+            top_level: String::new(),
         }
     }
 }
@@ -181,7 +188,9 @@ clusters:
         kube-groups: ["kaccess:prod:sre"]
         namespaces: [payments, billing]
         cluster-role: edit
-{extra}"#,
+{grants}{extra}{top}"#,
+            grants = opts.prod_grants,
+            top = opts.top_level,
             audit = audit.display(),
             issuer = opts.issuer,
             aud = opts.audience,

@@ -25,6 +25,9 @@ pub struct WorldOptions {
     pub client_extra: String,
     /// The broker's `admin-groups`.
     pub admin_groups: Vec<&'static str>,
+    /// More grants under the broker's `clusters.demo.grants` (indented six
+    /// spaces).
+    pub broker_grants: &'static str,
     /// The `kaccess` that serves and logs in (the demo passes the
     /// installed one).
     pub kaccess: PathBuf,
@@ -43,6 +46,7 @@ impl Default for WorldOptions {
             require_reason: true,
             client_extra: String::new(),
             admin_groups: Vec::new(),
+            broker_grants: "",
             kaccess: super::kaccess_bin(),
         }
     }
@@ -214,7 +218,8 @@ clusters:
         kube-groups: ["kaccess:demo:sre"]
         namespaces: [payments, billing]
         cluster-role: edit
-"#,
+{grants}"#,
+            grants = opts.broker_grants,
             issuer = idp.issuer(),
             ttl = opts.credential_ttl,
             max = opts.max_session,

@@ -1,0 +1,101 @@
+//! Webhooks (`notify:` in `broker.yaml`): a JSON POST to each target on
+//! every access request, approval, denial, lapse and break glass. The body
+//! carries the facts as fields and a `text` that Slack and Teams incoming
+//! webhooks show as is.
+//!
+//! Delivery never holds up a decision: each event goes out on its own task
+//! per target, retried with backoff; a target that stays down is logged
+//! and counted (`kaccess_notifications_total{outcome="failed"}`), and the
+//! decision it would have announced stands in the audit log regardless.
+
+use super::config::NotifyTarget;
+use super::server::Shared;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Waits between attempts; the first attempt goes at once.
+const BACKOFF: [Duration; 4] = [
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+    Duration::from_secs(8),
+    Duration::from_secs(30),
+];
+/// One attempt's limit: a receiver that hangs must not pile up tasks.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// `requested`, `approved`, `denied`, `lapsed`, `cancelled` or
+    /// `break-glass`.
+    pub event: &'static str,
+    pub cluster: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    pub requester: String,
+    /// Who acted: the approver, or the requester themselves.
+    pub actor: String,
+    pub grant: String,
+    pub reason: String,
+    /// One line for chat.
+    pub text: String,
+}
+
+/// Sends `event` to every configured target, in the background.
+pub fn send(st: &Shared, event: Event) {
+    let targets = st.live().config.notify.clone();
+    for target in targets {
+        let st = st.clone();
+        let event = event.clone();
+        tokio::spawn(async move {
+            let delivered = deliver(&target, &event).await;
+            st.metrics.notification(delivered);
+        });
+    }
+}
+
+/// Every attempt until one is answered 2xx; false when all failed.
+async fn deliver(target: &NotifyTarget, event: &Event) -> bool {
+    let mut waits = BACKOFF.iter();
+    loop {
+        match attempt(target, event).await {
+            Ok(()) => return true,
+            Err(why) => match waits.next() {
+                Some(wait) => {
+                    tracing::warn!(url = %target.url, event = event.event, error = %why, "notification failed; retrying");
+                    tokio::time::sleep(*wait).await;
+                }
+                None => {
+                    tracing::error!(url = %target.url, event = event.event, error = %why, "notification failed; giving up");
+                    return false;
+                }
+            },
+        }
+    }
+}
+
+async fn attempt(target: &NotifyTarget, event: &Event) -> Result<(), String> {
+    let mut roots = Vec::new();
+    if let Some(ca) = &target.ca_file {
+        let pem = tokio::fs::read(ca)
+            .await
+            .map_err(|e| format!("cannot read `{}`: {e}", ca.display()))?;
+        roots.push(reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string())?);
+    }
+    let client = crate::http::client(roots).map_err(|e| format!("{e:#}"))?;
+    let mut req = client
+        .post(&target.url)
+        .timeout(ATTEMPT_TIMEOUT)
+        .json(event);
+    if let Some(file) = &target.token_file {
+        let token = tokio::fs::read_to_string(file)
+            .await
+            .map_err(|e| format!("cannot read `{}`: {e}", file.display()))?;
+        req = req.bearer_auth(token.trim());
+    }
+    let resp = req.send().await.map_err(|e| e.to_string())?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("answered {}", resp.status()))
+    }
+}
