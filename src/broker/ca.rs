@@ -19,6 +19,9 @@ use time::{Duration as TimeDuration, OffsetDateTime};
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 
+/// How an elevated certificate names its access request.
+pub const REQUEST_URN_PREFIX: &str = "urn:kaccess:request:";
+
 /// Why a CSR was refused; shown to the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CsrError {
@@ -162,6 +165,21 @@ impl ClusterCa {
         now: OffsetDateTime,
         not_after: OffsetDateTime,
     ) -> Result<Issued> {
+        self.sign_for_request(csr, username, groups, now, not_after, None)
+    }
+
+    /// [`ClusterCa::sign`] for an elevated session: the approved access
+    /// request rides along as a URI SAN (`urn:kaccess:request:ID`), which
+    /// Kubernetes ignores and an auditor reading the certificate sees.
+    pub fn sign_for_request(
+        &self,
+        csr: &CheckedCsr,
+        username: &str,
+        groups: &[String],
+        now: OffsetDateTime,
+        not_after: OffsetDateTime,
+        request_id: Option<&str>,
+    ) -> Result<Issued> {
         let mut serial = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut serial);
         // Positive and exactly 16 bytes in DER.
@@ -174,6 +192,11 @@ impl ClusterCa {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
+        if let Some(id) = request_id {
+            let uri = rcgen::string::Ia5String::try_from(format!("{REQUEST_URN_PREFIX}{id}"))
+                .context("the access request id is not ASCII")?;
+            params.subject_alt_names = vec![rcgen::SanType::URI(uri)];
+        }
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, "kaccess-placeholder");
         params.distinguished_name = dn;

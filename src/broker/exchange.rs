@@ -337,7 +337,14 @@ async fn exchange(
                 .as_ref()
                 .ok_or_else(|| AppError::internal("CSR not checked"))?;
             let issued = ca
-                .sign(csr, &username, &grant.kube_groups, now, not_after)
+                .sign_for_request(
+                    csr,
+                    &username,
+                    &grant.kube_groups,
+                    now,
+                    not_after,
+                    rec.request_id.as_deref(),
+                )
                 .map_err(|e| AppError::internal(format!("{e:#}")))?;
             rec.serial = Some(issued.serial);
             response.certificate = Some(issued.pem);

@@ -179,6 +179,8 @@ async fn not_found() -> AppError {
 
 /// How often expired tokens and old sessions are dropped.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// How often pending requests past their `request-ttl` are marked lapsed.
+const LAPSE_EVERY: Duration = Duration::from_secs(2);
 /// Longest wait for in-flight requests at shutdown.
 const DRAIN: Duration = Duration::from_secs(20);
 
@@ -221,10 +223,22 @@ pub async fn serve(config: BrokerConfig, config_path: Option<PathBuf>) -> Result
             let mut tick = tokio::time::interval(PRUNE_EVERY);
             loop {
                 tick.tick().await;
-                requests::sweep(&st, OffsetDateTime::now_utc()).await;
                 if let Err(e) = st.store.prune(OffsetDateTime::now_utc()).await {
                     tracing::warn!(error = format!("{e:#}"), "cannot prune expired state");
                 }
+            }
+        })
+    };
+
+    // Lapses are announced within seconds, not at the next prune; the
+    // sweep is a scan of the (small) request index, no I/O unless due.
+    let lapser = {
+        let st = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(LAPSE_EVERY);
+            loop {
+                tick.tick().await;
+                requests::sweep(&st, OffsetDateTime::now_utc()).await;
             }
         })
     };
@@ -276,6 +290,7 @@ pub async fn serve(config: BrokerConfig, config_path: Option<PathBuf>) -> Result
     }
     .context("the server failed")?;
     pruner.abort();
+    lapser.abort();
     reloader.abort();
     let audit = state.audit.clone();
     tokio::task::spawn_blocking(move || audit.shutdown()).await?;

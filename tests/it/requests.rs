@@ -376,6 +376,36 @@ async fn two_approvals_need_two_people_and_a_lapsed_request_cannot_be_approved()
         body["message"].as_str().unwrap().contains("lapsed"),
         "{body}"
     );
+    let lapsed = wait_for(&got, "lapsed").await;
+    assert_eq!(lapsed["request_id"], quick["id"]);
+    let quick_id = quick["id"].as_str().unwrap();
+    assert!(
+        env.audit(quick_id).iter().any(|r| r["outcome"] == "lapsed"),
+        "the lapse is audited"
+    );
+
+    // Denied: announced, and the grant stays out of reach.
+    let (_, filed) = env
+        .call("POST", "/v1/requests", &alice, file("prod-admin"))
+        .await;
+    let path = format!("/v1/requests/{}/deny", filed["id"].as_str().unwrap());
+    let (status, body) = env
+        .call("POST", &path, &bob, json!({"reason": "use read-only"}))
+        .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("denied")),
+        "{body}"
+    );
+    let denied = wait_for(&got, "denied").await;
+    assert_eq!(
+        (denied["actor"].as_str(), denied["reason"].as_str()),
+        (Some("bob@example.com"), Some("use read-only"))
+    );
+    let elevated = json!({"cluster": "prod", "credential": "token", "reason": "INC-9",
+                          "grant": "prod-admin"});
+    let (status, _) = env.call("POST", "/v1/exchange", &alice, elevated).await;
+    assert_eq!(status, 403);
 
     // Asking beyond max-duration, and for a grant without approval.
     let mut long = file("prod-admin");
@@ -390,7 +420,6 @@ async fn two_approvals_need_two_people_and_a_lapsed_request_cannot_be_approved()
         .call("POST", "/v1/requests", &alice, file("prod-glass"))
         .await;
     assert_eq!(status, 400, "{body}");
-    assert!(got.lock().unwrap().iter().all(|v| v["event"] != "denied"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

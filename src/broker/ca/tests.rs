@@ -165,3 +165,42 @@ fn der_lengths_encode_long_forms() {
     assert_eq!(der_len(300), [0x82, 1, 44]);
     assert_eq!(read_header(&[0x30, 0x82, 1, 44]), Some((4, 300)));
 }
+
+#[test]
+fn an_elevated_certificate_names_its_access_request_and_still_verifies() {
+    let (ca_pem, ca_key) = test_ca();
+    let ca = ClusterCa::from_pem(&ca_pem, &ca_key).unwrap();
+    let csr = check_csr(&csr_with(&PKCS_ECDSA_P256_SHA256, "alice", "x")).unwrap();
+    let now = OffsetDateTime::now_utc();
+    let groups = vec!["kaccess:prod:admin".to_string()];
+    let issued = ca
+        .sign_for_request(
+            &csr,
+            "alice@example.com",
+            &groups,
+            now,
+            now + TimeDuration::minutes(10),
+            Some("prod:0123456789abcdef"),
+        )
+        .unwrap();
+    let der = pem_der(&issued.pem);
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let san = cert.subject_alternative_name().unwrap().unwrap().value;
+    let uris: Vec<String> = san
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            x509_parser::extensions::GeneralName::URI(u) => Some(u.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(uris, ["urn:kaccess:request:prod:0123456789abcdef"]);
+    let o: Vec<_> = cert
+        .subject()
+        .iter_organization()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(o, ["kaccess:prod:admin"]);
+    let (_, ca_cert) = x509_parser::parse_x509_certificate(&pem_der(&ca_pem)).unwrap();
+    cert.verify_signature(Some(ca_cert.public_key())).unwrap();
+}
