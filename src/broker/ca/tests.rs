@@ -201,6 +201,7 @@ fn an_elevated_certificate_names_its_access_request_and_still_verifies() {
         .map(|a| a.as_str().unwrap())
         .collect();
     assert_eq!(o, ["kaccess:prod:admin"]);
-    let (_, ca_cert) = x509_parser::parse_x509_certificate(&pem_der(&ca_pem)).unwrap();
+    let ca_der = pem_der(&ca_pem);
+    let (_, ca_cert) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
     cert.verify_signature(Some(ca_cert.public_key())).unwrap();
 }
