@@ -147,7 +147,7 @@ pub struct LoginArgs {
     #[arg(long)]
     pub no_browser: bool,
     /// Why you need access (ticket, incident); recorded in the audit log
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", value_parser = crate::text::reason_arg)]
     pub reason: Option<String>,
     /// A named grant: one that needs an approved request (`kaccess request`), or break glass
     #[arg(long, value_name = "NAME")]
@@ -206,7 +206,7 @@ pub struct ExecArgs {
     /// Cluster name
     pub cluster: String,
     /// Why you need access, used when a login is needed
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", value_parser = crate::text::reason_arg)]
     pub reason: Option<String>,
     /// The command and its arguments
     #[arg(last = true, required = true, value_name = "CMD")]
@@ -334,7 +334,7 @@ pub struct AdminRevokeArgs {
     #[arg(long, value_name = "USERNAME")]
     pub user: Option<String>,
     /// Why (required; recorded in the broker's audit log with your name)
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", value_parser = crate::text::reason_arg)]
     pub reason: String,
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     pub output: Output,

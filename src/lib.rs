@@ -22,6 +22,7 @@ pub mod protocol;
 pub mod secret;
 pub mod session;
 pub mod store;
+pub mod text;
 pub mod timing;
 pub mod tokenstore;
 pub mod units;

@@ -36,11 +36,12 @@ pub fn one_line_reason(text: Option<&str>) -> Result<Option<String>, AppError> {
     let Some(r) = text.map(str::trim).filter(|r| !r.is_empty()) else {
         return Ok(None);
     };
-    if r.len() > MAX_REASON || r.chars().any(char::is_control) {
+    if r.len() > MAX_REASON {
         return Err(AppError::bad_request(format!(
             "`reason` must be one line of at most {MAX_REASON} bytes"
         )));
     }
+    crate::text::check_free_text("`reason`", r).map_err(AppError::bad_request)?;
     Ok(Some(r.to_string()))
 }
 
@@ -58,10 +59,10 @@ impl Caller {
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0.to_string()),
-            user_agent: parts
-                .headers
-                .get(header::USER_AGENT)
-                .map(|v| clip(&String::from_utf8_lossy(v.as_bytes()), MAX_AUDIT_TEXT)),
+            user_agent: parts.headers.get(header::USER_AGENT).map(|v| {
+                let text = String::from_utf8_lossy(v.as_bytes());
+                clip(&crate::text::escape_deceptive(&text), MAX_AUDIT_TEXT)
+            }),
         }
     }
 

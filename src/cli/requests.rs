@@ -28,7 +28,7 @@ pub struct RequestArgs {
     #[arg(long, value_name = "NAME", required = true)]
     pub grant: Option<String>,
     /// Why you need it (ticket, incident); approvers see it, the audit log keeps it
-    #[arg(long, value_name = "TEXT", required = true)]
+    #[arg(long, value_name = "TEXT", required = true, value_parser = crate::text::reason_arg)]
     pub reason: Option<String>,
     /// How long the elevation should last (default: the grant's max-duration)
     #[arg(long, value_name = "DURATION")]
@@ -88,7 +88,7 @@ pub struct AdminDecideArgs {
     /// The request id (`CLUSTER:…`)
     pub id: String,
     /// Why (required; recorded in the broker's audit log with your name)
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", value_parser = crate::text::reason_arg)]
     pub reason: String,
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     pub output: Output,

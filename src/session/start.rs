@@ -344,6 +344,10 @@ fn ask_reason(cluster: &str) -> Result<String> {
             break;
         }
         let reason = line.trim();
+        if let Err(why) = crate::text::check_free_text("the reason", reason) {
+            eprintln!("kaccess: {why}");
+            continue;
+        }
         if !reason.is_empty() {
             return Ok(reason.to_owned());
         }

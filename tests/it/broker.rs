@@ -283,6 +283,7 @@ fn cause_of(name: &str) -> &'static str {
         "no MFA claim" => "does not prove MFA",
         "stale auth_time for a new session" => "MFA login is",
         "missing reason" => "requires a reason",
+        "reason with a right-to-left override" => "U+202E (RIGHT-TO-LEFT OVERRIDE) at character 6",
         "session shorter than the floor" => "a session of 20s is shorter than the shortest",
         "user in no grant" => "no grant",
         "certificate without CSR" => "needs a `csr`",
@@ -460,6 +461,13 @@ async fn each_bad_input_is_refused_with_its_status_and_one_audit_line() {
             json!({"cluster": "prod", "credential": "token"}),
             400,
             "reason_required",
+        ),
+        case(
+            "reason with a right-to-left override",
+            Some(good.clone()),
+            json!({"cluster": "prod", "credential": "token", "reason": "INC-1\u{202E}evil"}),
+            400,
+            "bad_request",
         ),
         case(
             "session shorter than the floor",

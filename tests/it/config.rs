@@ -202,3 +202,39 @@ fn a_session_ttl_under_the_brokers_floor_is_refused_before_any_login() {
         "{err}"
     );
 }
+
+#[test]
+fn a_reason_that_would_display_differently_is_refused_before_any_login() {
+    let home = Home::new();
+    home.write_config(GOOD);
+    for args in [
+        &["login", "prod", "--reason", "INC-1\u{202E}evil"][..],
+        &[
+            "request",
+            "prod",
+            "--grant",
+            "prod-admin",
+            "--reason",
+            "INC-1\u{2066}x",
+        ],
+        &[
+            "admin",
+            "revoke",
+            "prod",
+            "--user",
+            "a",
+            "--reason",
+            "a\u{200B}b",
+        ],
+    ] {
+        let out = run(home.kaccess(args));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let err = text(&out.stderr);
+        assert!(err.contains("would show differently"), "{args:?}: {err}");
+    }
+}
