@@ -166,6 +166,8 @@ pub enum ErrorCode {
     BadCsr,
     /// The audit log cannot be written: the broker fails closed.
     AuditUnavailable,
+    /// The shared state database is unreachable: the broker fails closed.
+    StateUnavailable,
     /// The broker cannot reach the IdP for its keys (discovery or JWKS).
     IdpUnavailable,
     Internal,

@@ -28,8 +28,9 @@ pub fn run(args: ServeArgs) -> Result<Exit> {
 }
 
 /// `--check`: what the broker would load at start (or on SIGHUP), loaded
-/// and thrown away: every cluster CA and the serving certificate and key.
-/// Nothing is opened for writing and nothing is fetched.
+/// and thrown away: every cluster CA and the serving certificate and key,
+/// and with PostgreSQL state a connection to the database and its schema
+/// version. Nothing is written and nothing is fetched from the IdPs.
 fn check(cfg: &BrokerConfig, path: &std::path::Path) -> Result<Exit> {
     let file = path.display();
     let fail = |what: String, e: anyhow::Error| -> anyhow::Error {
@@ -45,9 +46,16 @@ fn check(cfg: &BrokerConfig, path: &std::path::Path) -> Result<Exit> {
         load_serving_pair(&tls.cert_file, &tls.key_file)
             .map_err(|e| fail("the serving certificate and key".into(), e))?;
     }
+    let state = match &cfg.state {
+        crate::broker::config::StateConfig::Sqlite(path) => format!("sqlite:{}", path.display()),
+        crate::broker::config::StateConfig::Postgres(pg) => {
+            check_database(pg).map_err(|e| fail("the state database".into(), e))?
+        }
+    };
     let clusters: Vec<&str> = cfg.clusters.keys().map(String::as_str).collect();
     let issuers: Vec<&str> = cfg.issuers.iter().map(|i| i.issuer.as_str()).collect();
     eprintln!("✓ `{file}` is valid");
+    eprintln!("  state:        {state}");
     eprintln!("  clusters:     {}", clusters.join(", "));
     eprintln!("  issuers:      {}", issuers.join(", "));
     eprintln!(
@@ -59,6 +67,29 @@ fn check(cfg: &BrokerConfig, path: &std::path::Path) -> Result<Exit> {
         }
     );
     Ok(Exit::Ok)
+}
+
+/// Connects to the database (TLS verified as at start) and reads the
+/// schema version, without migrating it.
+fn check_database(pg: &crate::store::postgres::PostgresConfig) -> Result<String> {
+    use crate::store::postgres::migrate::SCHEMA_VERSION;
+    crate::http::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let (describe, found) = runtime.block_on(async {
+        let (_client, describe, found) = crate::store::postgres::connect_checked(pg).await?;
+        anyhow::Ok((describe, found))
+    })?;
+    let note = match found {
+        0 => format!("empty; the broker creates schema version {SCHEMA_VERSION} at start"),
+        v if v < SCHEMA_VERSION => {
+            format!("schema version {v}; the broker migrates it to {SCHEMA_VERSION} at start")
+        }
+        v => format!("schema version {v}"),
+    };
+    Ok(format!("{describe} ({note})"))
 }
 
 /// Parses the PEM pair and builds a rustls server config from it, which
