@@ -14,6 +14,7 @@ mod idp_harness;
 mod install;
 mod load;
 mod login;
+mod replicas;
 mod session;
 mod shell;
 mod support;

@@ -39,6 +39,9 @@ pub struct BrokerOptions {
     pub audit_file: Option<PathBuf>,
     /// `admin-groups`; none by default.
     pub admin_groups: Vec<String>,
+    /// YAML for `state:` and `audit:` instead of SQLite and `audit_file`
+    /// (PostgreSQL: `support::postgres::Postgres::state_yaml`).
+    pub state_yaml: Option<String>,
 }
 
 impl BrokerOptions {
@@ -53,6 +56,7 @@ impl BrokerOptions {
             extra_clusters: String::new(),
             audit_file: None,
             admin_groups: Vec::new(),
+            state_yaml: None,
         }
     }
 }
@@ -160,8 +164,7 @@ impl Broker {
         let yaml = format!(
             r#"listen: 127.0.0.1:0
 tls: {{cert-file: broker.crt, key-file: broker.key}}
-state: {{sqlite: state.db}}
-audit: {{file: "{audit}", stdout: false}}
+{state}
 admin-groups: {admins}
 issuers:
   - issuer: {issuer}
@@ -182,7 +185,10 @@ clusters:
         namespaces: [payments, billing]
         cluster-role: edit
 {extra}"#,
-            audit = audit.display(),
+            state = opts.state_yaml.clone().unwrap_or_else(|| format!(
+                "state: {{sqlite: state.db}}\naudit: {{file: \"{}\", stdout: false}}",
+                audit.display()
+            )),
             issuer = opts.issuer,
             aud = opts.audience,
             age = opts.max_auth_age,

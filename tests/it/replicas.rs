@@ -1,0 +1,380 @@
+//! Several `kaccess serve` replicas on one real PostgreSQL (issue 12): a
+//! private cluster per test (`support::postgres`), the real IdP, real
+//! broker processes. Revocation reaches every replica within a second; a
+//! database outage makes them refuse and report not-ready, then they
+//! recover by themselves; the chain in the database is one chain.
+
+use crate::support::broker::{Broker, BrokerOptions};
+use crate::support::idp::{Idp, IdpOptions, Mint};
+use crate::support::postgres::Postgres;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+struct Replicas {
+    idp: Idp,
+    pg: Postgres,
+    brokers: Vec<Broker>,
+}
+
+fn options(idp: &Idp, pg: &Postgres) -> BrokerOptions {
+    let mut opts = BrokerOptions::new(&idp.issuer());
+    opts.state_yaml = Some(pg.state_yaml());
+    opts
+}
+
+/// `n` replicas on one new database, started one after the other.
+fn replicas(n: usize) -> Replicas {
+    let idp = Idp::start(IdpOptions::default());
+    let pg = Postgres::start();
+    let brokers = (0..n).map(|_| Broker::start(options(&idp, &pg))).collect();
+    Replicas { idp, pg, brokers }
+}
+
+impl Replicas {
+    fn id_token(&self) -> String {
+        self.idp.mint_id_token(json!({}), Mint::Rs256)
+    }
+}
+
+async fn post(b: &Broker, path: &str, bearer: Option<&str>, body: Value) -> (u16, Value) {
+    let mut req = b
+        .client()
+        .post(b.url(path))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(t) = bearer {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.expect("the broker answers");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// A new token session; (session id, bearer token).
+async fn token_session(b: &Broker, id_token: &str) -> (String, String) {
+    let (status, body) = post(
+        b,
+        "/v1/exchange",
+        Some(id_token),
+        json!({"cluster": "prod", "credential": "token", "reason": "INC-7"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    (
+        body["session_id"].as_str().unwrap().into(),
+        body["token"].as_str().unwrap().into(),
+    )
+}
+
+/// Whether `b` accepts `token` in a TokenReview for `prod`.
+async fn accepted(b: &Broker, token: &str) -> bool {
+    let body = json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+        "spec": {"token": token}
+    });
+    let (status, v) = post(b, "/v1/tokenreview/prod", None, body).await;
+    assert_eq!(status, 200, "{v}");
+    v["status"]["authenticated"] == true
+}
+
+async fn healthz(b: &Broker) -> u16 {
+    b.client()
+        .get(b.url("/healthz"))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// Polls `check` every 20 ms until it holds; panics after `limit`.
+async fn within<F: AsyncFnMut() -> bool>(limit: Duration, what: &str, mut check: F) -> Duration {
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn kaccess(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(crate::support::kaccess_bin())
+        .args(args)
+        .output()
+        .expect("run kaccess")
+}
+
+/// `kaccess audit export --config` of `b`: the parsed records.
+fn exported(b: &Broker) -> (String, Vec<Value>) {
+    let out = kaccess(&[
+        "audit",
+        "export",
+        "--config",
+        b.config_path().to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let records = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (text, records)
+}
+
+#[test]
+fn two_replicas_starting_at_once_on_an_empty_database_both_come_up() {
+    let idp = Idp::start(IdpOptions::default());
+    let pg = Postgres::start();
+    let (a, b) = (options(&idp, &pg), options(&idp, &pg));
+    let starts = [a, b].map(|o| std::thread::spawn(move || Broker::start(o)));
+    let brokers: Vec<Broker> = starts.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(brokers.len(), 2);
+    // One migration ran, once.
+    assert_eq!(
+        pg.psql("SELECT count(*), max(version) FROM kaccess_schema"),
+        "1|1"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        for b in &brokers {
+            assert_eq!(healthz(b).await, 200);
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_at_one_replica_is_seen_at_every_replica_within_a_second() {
+    let r = replicas(3);
+    let [a, b, c] = [&r.brokers[0], &r.brokers[1], &r.brokers[2]];
+    let id_token = r.id_token();
+    let (session, token) = token_session(a, &id_token).await;
+    // Issued at A, known at B and C at once (B and C heard the NOTIFY or
+    // look the token up).
+    assert!(accepted(b, &token).await);
+    assert!(accepted(c, &token).await);
+    // A second session whose token B and C have only heard of.
+    let (_, other) = token_session(a, &id_token).await;
+    let revoked_at = Instant::now();
+    let (status, body) = post(
+        c,
+        &format!("/v1/sessions/{session}/revoke"),
+        Some(&id_token),
+        json!({}),
+    )
+    .await;
+    assert_eq!((status, &body["revoked"]), (200, &json!(true)), "{body}");
+    let mut seen = Vec::new();
+    for (name, replica) in [("A", a), ("B", b), ("C", c)] {
+        within(
+            Duration::from_secs(1),
+            &format!("replica {name} refuses"),
+            async || !accepted(replica, &token).await,
+        )
+        .await;
+        seen.push((name, revoked_at.elapsed()));
+    }
+    eprintln!("revocation seen (since the revoke was sent): {seen:?}");
+    assert!(
+        seen.iter().all(|(_, t)| *t <= Duration::from_secs(1)),
+        "{seen:?}"
+    );
+    // Continuing the revoked session is refused at a replica that did not
+    // revoke it; the other session is untouched everywhere.
+    let (status, body) = post(
+        b,
+        "/v1/exchange",
+        Some(&id_token),
+        json!({"cluster": "prod", "credential": "token", "session_id": session}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("session_revoked")),
+        "{body}"
+    );
+    for replica in [a, b, c] {
+        assert!(accepted(replica, &other).await);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_makes_replicas_refuse_and_not_ready_then_they_recover_by_themselves() {
+    let mut r = replicas(2);
+    let id_token = r.id_token();
+    let (_, token) = token_session(&r.brokers[0], &id_token).await;
+    r.pg.stop();
+    for b in &r.brokers {
+        within(
+            Duration::from_secs(10),
+            "/healthz turns not-ready",
+            async || healthz(b).await == 503,
+        )
+        .await;
+        let (status, body) = post(
+            b,
+            "/v1/exchange",
+            Some(&id_token),
+            json!({"cluster": "prod", "credential": "token", "reason": "INC-8"}),
+        )
+        .await;
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            matches!(
+                body["error"].as_str(),
+                Some("state_unavailable" | "audit_unavailable")
+            ),
+            "{body}"
+        );
+    }
+    // Past the staleness bound (2 s here) reviews are refused, not
+    // answered from a cache that may have missed a revocation.
+    for b in &r.brokers {
+        within(Duration::from_secs(5), "reviews are refused", async || {
+            !accepted(b, &token).await
+        })
+        .await;
+    }
+    r.pg.start_again();
+    for b in &r.brokers {
+        within(
+            Duration::from_secs(15),
+            "/healthz is ready again",
+            async || healthz(b).await == 200,
+        )
+        .await;
+    }
+    for b in &r.brokers {
+        assert!(accepted(b, &token).await);
+        token_session(b, &id_token).await;
+    }
+    // Nothing was issued unaudited: exactly the three successful
+    // exchanges are in the chain.
+    let (_, records) = exported(&r.brokers[1]);
+    let issued = records
+        .iter()
+        .filter(|r| r["event"] == "exchange" && r["outcome"] == "issued");
+    assert_eq!(issued.count(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exported_chain_of_all_replicas_verifies_and_a_tampered_record_is_named() {
+    let r = replicas(2);
+    let id_token = r.id_token();
+    // Interleaved appends from both replicas, some at once.
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let b = &r.brokers[i % 2];
+        tasks.push(token_session(b, &id_token));
+    }
+    for t in tasks {
+        t.await;
+    }
+    let (text, records) = exported(&r.brokers[0]);
+    assert_eq!(records.len(), 10);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("export.jsonl");
+    std::fs::write(&file, text).unwrap();
+    let out = kaccess(&["audit", "verify", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = r.brokers[1].config_path().to_str().unwrap().to_string();
+    let out = kaccess(&["audit", "verify", "--config", &config]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("10 records, chain intact"), "{stderr}");
+
+    r.pg.psql("UPDATE audit_chain SET line = replace(line, 'INC-7', 'INC-9') WHERE seq = 4");
+    let out = kaccess(&["audit", "verify", "--config", &config]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("broken at record 4"), "{stderr}");
+}
+
+#[test]
+fn a_broker_refuses_a_schema_newer_than_its_own_naming_both_versions() {
+    let r = replicas(1);
+    let config = r.brokers[0].config_path().to_str().unwrap().to_string();
+    r.pg.psql("INSERT INTO kaccess_schema (version) VALUES (99)");
+    let check = kaccess(&["serve", "--config", &config, "--check"]);
+    let start = kaccess(&["serve", "--config", &config]);
+    for out in [check, start] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("version 99") && stderr.contains("version 1"),
+            "{stderr}"
+        );
+    }
+}
+
+/// A broker configuration on `pg` with `url` and `ca-file`, for
+/// `kaccess serve --check` (which connects like the broker).
+fn check_config(dir: &std::path::Path, pg: &Postgres, url: &str, ca: &str) -> String {
+    std::fs::write(dir.join("db-ca.crt"), ca).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    std::fs::write(dir.join("ca.crt"), params.self_signed(&key).unwrap().pem()).unwrap();
+    std::fs::write(dir.join("ca.key"), key.serialize_pem()).unwrap();
+    let yaml = format!(
+        r#"listen: 127.0.0.1:0
+insecure-http: true
+state: {{postgres: {{url: "{url}", password-file: "{pw}", ca-file: db-ca.crt}}}}
+issuers:
+  - issuer: https://idp.example.com
+    audiences: [kaccess]
+    mfa: {{amr-any: [otp]}}
+clusters:
+  prod:
+    ca: {{cert-file: ca.crt, key-file: ca.key}}
+    credential-ttl: 10m
+    max-session: 1h
+"#,
+        pw = pg.password_file().display()
+    );
+    let path = dir.join("broker.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn tls_to_the_database_is_verified_against_the_ca_file() {
+    use crate::support::pki::TestCa;
+    let ca = TestCa::new("database CA");
+    let pg = Postgres::start_tls(&ca.issue_server());
+    let dir = tempfile::tempdir().unwrap();
+    // The right CA: connects (password from the file), reads the schema.
+    let config = check_config(dir.path(), &pg, &pg.url("verify-full"), &ca.cert_pem());
+    let out = kaccess(&["serve", "--config", &config, "--check"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("empty; the broker creates schema version 1"),
+        "{stderr}"
+    );
+    // Another CA: refused, whatever sslmode short of disable says.
+    let other = TestCa::new("impostor CA").cert_pem();
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let config = check_config(dir.path(), &pg, &pg.url(mode), &other);
+        let out = kaccess(&["serve", "--config", &config, "--check"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{mode}: {stderr}");
+        assert!(stderr.contains("state database"), "{mode}: {stderr}");
+        assert!(
+            stderr.to_lowercase().contains("certificate"),
+            "{mode}: {stderr}"
+        );
+    }
+}
