@@ -162,8 +162,10 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
         'kaccess;serve' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Broker configuration file')
             [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'Cluster for --print-apiserver-config (default: the only one)')
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Where --migrate-state copies from: `sqlite:PATH`')
             [CompletionResult]::new('--print-apiserver-config', '--print-apiserver-config', [CompletionResultType]::ParameterName, 'Print the kube-apiserver flags and webhook kubeconfig for this broker, then exit')
             [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Check the configuration and the files it names (CAs, TLS pair) and connect to a PostgreSQL state database (schema version), then exit: before a start or a SIGHUP')
+            [CompletionResult]::new('--migrate-state', '--migrate-state', [CompletionResultType]::ParameterName, 'Copy live sessions, revocations and credentials from --from into the config''s PostgreSQL database (which must hold no sessions), then exit')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')

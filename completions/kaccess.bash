@@ -1160,7 +1160,7 @@ _kaccess() {
             return 0
             ;;
         kaccess__subcmd__serve)
-            opts="-h -V --config --print-apiserver-config --cluster --check --help --version"
+            opts="-h -V --config --print-apiserver-config --cluster --check --migrate-state --from --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1171,6 +1171,10 @@ _kaccess() {
                     return 0
                     ;;
                 --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -144,8 +144,10 @@ set edit:completion:arg-completer[kaccess] = {|@words|
         &'kaccess;serve'= {
             cand --config 'Broker configuration file'
             cand --cluster 'Cluster for --print-apiserver-config (default: the only one)'
+            cand --from 'Where --migrate-state copies from: `sqlite:PATH`'
             cand --print-apiserver-config 'Print the kube-apiserver flags and webhook kubeconfig for this broker, then exit'
             cand --check 'Check the configuration and the files it names (CAs, TLS pair) and connect to a PostgreSQL state database (schema version), then exit: before a start or a SIGHUP'
+            cand --migrate-state 'Copy live sessions, revocations and credentials from --from into the config''s PostgreSQL database (which must hold no sessions), then exit'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'

@@ -104,8 +104,10 @@ complete -c kaccess -n "__fish_kaccess_using_subcommand config; and __fish_seen_
 complete -c kaccess -n "__fish_kaccess_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -l config -d 'Broker configuration file' -r -F
 complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -l cluster -d 'Cluster for --print-apiserver-config (default: the only one)' -r
+complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -l from -d 'Where --migrate-state copies from: `sqlite:PATH`' -r
 complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -l print-apiserver-config -d 'Print the kube-apiserver flags and webhook kubeconfig for this broker, then exit'
 complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -l check -d 'Check the configuration and the files it names (CAs, TLS pair) and connect to a PostgreSQL state database (schema version), then exit: before a start or a SIGHUP'
+complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -l migrate-state -d 'Copy live sessions, revocations and credentials from --from into the config\'s PostgreSQL database (which must hold no sessions), then exit'
 complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c kaccess -n "__fish_kaccess_using_subcommand admin; and not __fish_seen_subcommand_from sessions revoke help" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -281,6 +281,12 @@ pub struct ServeArgs {
     /// Check the configuration and the files it names (CAs, TLS pair) and connect to a PostgreSQL state database (schema version), then exit: before a start or a SIGHUP
     #[arg(long, conflicts_with = "print_apiserver_config")]
     pub check: bool,
+    /// Copy live sessions, revocations and credentials from --from into the config's PostgreSQL database (which must hold no sessions), then exit
+    #[arg(long, requires = "from", conflicts_with_all = ["check", "print_apiserver_config"])]
+    pub migrate_state: bool,
+    /// Where --migrate-state copies from: `sqlite:PATH`
+    #[arg(long, value_name = "SOURCE", requires = "migrate_state")]
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,9 @@ pub fn run(args: ServeArgs) -> Result<Exit> {
     if args.check {
         return check(&cfg, &args.config);
     }
+    if args.migrate_state {
+        return migrate_state(&cfg, &args.config, args.from.as_deref().unwrap_or_default());
+    }
     if args.print_apiserver_config {
         let text = apiserver::render(&cfg, args.cluster.as_deref())?;
         std::io::stdout().lock().write_all(text.as_bytes())?;
@@ -65,6 +68,62 @@ fn check(cfg: &BrokerConfig, path: &std::path::Path) -> Result<Exit> {
         } else {
             cfg.admin_groups.join(", ")
         }
+    );
+    Ok(Exit::Ok)
+}
+
+/// `--migrate-state --from sqlite:PATH`: what is live in the SQLite file
+/// (read, never written) into the configured PostgreSQL database.
+fn migrate_state(cfg: &BrokerConfig, config: &std::path::Path, from: &str) -> Result<Exit> {
+    use crate::broker::config::StateConfig;
+    let StateConfig::Postgres(pg) = &cfg.state else {
+        return Err(Failure::usage(format!(
+            "`{}` keeps its state in SQLite; --migrate-state copies into `state: {{postgres: ...}}`",
+            config.display()
+        ))
+        .help("point --config at the configuration of the PostgreSQL replicas")
+        .into());
+    };
+    let Some(path) = from.strip_prefix("sqlite:").map(std::path::Path::new) else {
+        return Err(
+            Failure::usage(format!("`--from {from}`: expected `sqlite:PATH`"))
+                .help("e.g. `--from sqlite:/var/lib/kaccess/state.db`")
+                .into(),
+        );
+    };
+    if !path.is_file() {
+        return Err(
+            Failure::usage(format!("`--from`: `{}` is not a file", path.display()))
+                .help("name the `state.sqlite` file of the broker being replaced")
+                .into(),
+        );
+    }
+    let (_, snapshot) = crate::store::sqlite::SqliteBackend::open(path)?;
+    crate::http::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let done = runtime
+        .block_on(crate::store::postgres::import::import(pg, snapshot))
+        .map_err(|e| {
+            let refused = e.is::<crate::store::postgres::import::NotEmpty>();
+            let failure = Failure::error(format!("{e:#}"));
+            anyhow::Error::new(if refused {
+                failure.help(
+                    "the replicas already run on this database; nothing was copied. To start \
+                     over, empty its `sessions`, `tokens` and `certificates` tables first",
+                )
+            } else {
+                failure.help("nothing was copied; fix the cause and run this again")
+            })
+        })?;
+    eprintln!(
+        "copied {} session(s) and {} credential(s) from sqlite:{}; start the replicas \
+         (the SQLite broker's audit file stays where it is: keep it with the chain's history)",
+        done.sessions,
+        done.credentials,
+        path.display()
     );
     Ok(Exit::Ok)
 }

@@ -222,6 +222,10 @@ pub const PAGES: &[Page] = &[
                 "Check an edited configuration before a start or a SIGHUP",
                 "kaccess serve --config /etc/kaccess/broker.yaml --check",
             ),
+            x(
+                "Move a single broker's live state into PostgreSQL before starting replicas",
+                "kaccess serve --migrate-state --from sqlite:/var/lib/kaccess/state.db --config ha.yaml",
+            ),
         ],
         env: &["KACCESS_LOG", "KACCESS_LOG_FORMAT"],
         ..page("serve")

@@ -15,6 +15,7 @@ mod install;
 mod load;
 mod login;
 mod replicas;
+mod replicas_setup;
 mod session;
 mod shell;
 mod support;

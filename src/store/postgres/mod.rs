@@ -8,6 +8,7 @@
 //! - `wire`: the NOTIFY payload
 //! - `feed`: the LISTEN connection, loss and resynchronisation
 //! - `audit`, `export`: the audit chain in the database
+//! - `import`: `kaccess serve --migrate-state` (a snapshot into an empty database)
 //!
 //! Reviews never wait on the database: the store answers them from its
 //! cache, which this backend's feed keeps current; only a credential this
@@ -18,6 +19,7 @@ mod commit;
 pub mod config;
 pub mod export;
 mod feed;
+pub mod import;
 pub mod migrate;
 mod rows;
 mod tls;

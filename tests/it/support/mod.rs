@@ -8,6 +8,7 @@ pub mod demo;
 pub mod idp;
 pub mod pki;
 pub mod postgres;
+pub mod replicas;
 pub mod serve;
 pub mod world;
 
