@@ -15,6 +15,7 @@ mod install;
 mod load;
 mod login;
 mod replicas;
+mod replicas_load;
 mod replicas_setup;
 mod session;
 mod shell;
