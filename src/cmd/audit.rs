@@ -151,9 +151,13 @@ fn verify(args: AuditVerifyArgs) -> Result<Exit> {
                         "the audit chain in `{describe}` is broken at record {n}: {why}"
                     ))
                     .help(format!(
-                        "records 1-{} are intact; compare record {n} (`SELECT line FROM \
-                         audit_chain WHERE seq = {n}`) with the database's backups or log shipper",
-                        n - 1
+                        "{}; compare record {n} (`SELECT line FROM audit_chain WHERE seq = {n}`) \
+                         with the database's backups or log shipper",
+                        if *n > 1 {
+                            format!("records 1-{} are intact", n - 1)
+                        } else {
+                            "no record of it is".into()
+                        }
                     ))
                     .into());
                 }

@@ -148,6 +148,19 @@ pub async fn open(cfg: &PostgresConfig) -> Result<Opened> {
     })
 }
 
+/// A review of a token this replica has not heard of waits at most this
+/// long on the database, then is refused (the apiserver's webhook timeout
+/// is longer).
+const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+
+async fn bounded<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(FETCH_TIMEOUT, work)
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!("the state database did not answer within {FETCH_TIMEOUT:?}")
+        })?
+}
+
 /// A connection without migrating, and the schema version found (a newer
 /// schema than this broker's refused): for `kaccess serve --check` and the
 /// audit commands. Returns the database's description too.
@@ -175,20 +188,20 @@ impl Backend for PostgresBackend {
     }
 
     fn fetch_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Session>>> {
-        Box::pin(async move {
+        Box::pin(bounded(async move {
             let client = self.pool.get().await?;
             rows::fetch_session(&**client, id).await
-        })
+        }))
     }
 
     fn fetch_credential<'a>(
         &'a self,
         key: &'a CredentialKey,
     ) -> BoxFuture<'a, Result<Option<CredentialEntry>>> {
-        Box::pin(async move {
+        Box::pin(bounded(async move {
             let client = self.pool.get().await?;
             rows::fetch_credential(&**client, key).await
-        })
+        }))
     }
 
     fn take_feed(&self) -> Option<mpsc::UnboundedReceiver<FeedEvent>> {

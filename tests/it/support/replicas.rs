@@ -130,3 +130,19 @@ pub fn exported(b: &Broker) -> (String, Vec<Value>) {
         .collect();
     (text, records)
 }
+
+/// Exports `b`'s chain into a file and checks it with
+/// `kaccess audit verify FILE`; returns the records.
+pub fn export_verifies(b: &Broker) -> Vec<Value> {
+    let (text, records) = exported(b);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("export.jsonl");
+    std::fs::write(&file, text).unwrap();
+    let out = kaccess(&["audit", "verify", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    records
+}
