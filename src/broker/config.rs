@@ -225,6 +225,7 @@ impl BrokerConfig {
         match &mut self.state {
             StateConfig::Sqlite(path) => fix(path),
             StateConfig::Postgres(pg) => {
+                pg.url_file.as_mut().map(fix);
                 pg.password_file.as_mut().map(fix);
                 pg.ca_file.as_mut().map(fix);
             }

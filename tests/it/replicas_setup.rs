@@ -8,10 +8,12 @@ use crate::support::postgres::Postgres;
 use crate::support::replicas::*;
 use serde_json::json;
 
-/// A broker configuration on `pg` with `url` and `ca-file`, for
+/// A broker configuration on `pg` with `url-file` and `ca-file`, for
 /// `kaccess serve --check` (which connects like the broker).
 fn check_config(dir: &std::path::Path, pg: &Postgres, url: &str, ca: &str) -> String {
     std::fs::write(dir.join("db-ca.crt"), ca).unwrap();
+    // The URL from a file, as the `ha` overlay mounts it from a Secret.
+    std::fs::write(dir.join("db-url"), format!("{url}\n")).unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::default();
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -20,7 +22,7 @@ fn check_config(dir: &std::path::Path, pg: &Postgres, url: &str, ca: &str) -> St
     let yaml = format!(
         r#"listen: 127.0.0.1:0
 insecure-http: true
-state: {{postgres: {{url: "{url}", password-file: "{pw}", ca-file: db-ca.crt}}}}
+state: {{postgres: {{url-file: db-url, password-file: "{pw}", ca-file: db-ca.crt}}}}
 issuers:
   - issuer: https://idp.example.com
     audiences: [kaccess]

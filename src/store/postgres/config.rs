@@ -23,7 +23,12 @@ pub const DEFAULT_POOL_SIZE: usize = 8;
 pub struct PostgresConfig {
     /// `postgresql://user@host:5432/kaccess?sslmode=verify-full`, no
     /// password (that goes in `password-file`).
-    pub url: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A file holding the URL instead (a Kubernetes Secret): read, and
+    /// checked, at start.
+    #[serde(default)]
+    pub url_file: Option<PathBuf>,
     #[serde(default)]
     pub password_file: Option<PathBuf>,
     /// PEM roots that sign the database's certificate; without it the
@@ -75,7 +80,13 @@ impl PostgresConfig {
     /// Checks what can be checked without reading files: the URL, its
     /// `sslmode`, and the pool size. Errors name the key.
     pub fn validate(&self, at: &str) -> Result<(), String> {
-        parse_url(&self.url).map_err(|e| format!("`{at}.url`: {e}"))?;
+        match (&self.url, &self.url_file) {
+            (Some(url), None) => {
+                parse_url(url).map_err(|e| format!("`{at}.url`: {e}"))?;
+            }
+            (None, Some(_)) => {}
+            _ => return Err(format!("`{at}`: give exactly one of `url` or `url-file`")),
+        }
         if self.pool_size == 0 || self.pool_size > 1000 {
             return Err(format!(
                 "`{at}.pool-size`: must be between 1 and 1000, not {}",
@@ -91,7 +102,20 @@ impl PostgresConfig {
     /// The connection settings with the password read from its file.
     /// Blocking (reads the file).
     pub fn target(&self) -> anyhow::Result<Target> {
-        let mut target = parse_url(&self.url).map_err(anyhow::Error::msg)?;
+        let mut target = match (&self.url, &self.url_file) {
+            (Some(url), _) => parse_url(url).map_err(anyhow::Error::msg)?,
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot read the database URL file `{}`: {e}",
+                        path.display()
+                    )
+                })?;
+                parse_url(text.trim())
+                    .map_err(|e| anyhow::anyhow!("the database URL in `{}`: {e}", path.display()))?
+            }
+            (None, None) => anyhow::bail!("`state.postgres`: no `url` or `url-file`"),
+        };
         if let Some(path) = &self.password_file {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 anyhow::anyhow!(
