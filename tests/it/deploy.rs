@@ -128,6 +128,10 @@ fn kustomize_renders_the_base_as_one_replica_and_the_ha_overlay_as_three_on_post
         pg.password_file.as_deref(),
         Some(Path::new("/etc/kaccess/database/password"))
     );
+    assert_eq!(
+        pg.url_file.as_deref(),
+        Some(Path::new("/etc/kaccess/database/url"))
+    );
     assert_eq!(cfg.audit.file, None);
 }
 

@@ -182,6 +182,25 @@ fn state_takes_exactly_one_backend_and_names_bad_keys() {
         err.contains("`state.postgres.url`") && err.contains("loopback"),
         "{err}"
     );
+    let neither = EXAMPLE.replace(
+        "state: {sqlite: /var/lib/kaccess/state.db}",
+        "state: {postgres: {password-file: x}}",
+    );
+    let err = parse(&neither).unwrap_err();
+    assert!(err.contains("exactly one of `url` or `url-file`"), "{err}");
+    let from_file = EXAMPLE
+        .replace(
+            "state: {sqlite: /var/lib/kaccess/state.db}",
+            "state: {postgres: {url-file: db-url}}",
+        )
+        .replace(
+            "audit: {file: /var/lib/kaccess/audit.jsonl, stdout: false}\n",
+            "",
+        );
+    let StateConfig::Postgres(pg) = parse(&from_file).unwrap().state else {
+        panic!("not postgres")
+    };
+    assert_eq!(pg.url_file.unwrap(), Path::new("/etc/kaccess/db-url"));
 }
 
 #[test]
