@@ -165,8 +165,10 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
         'kaccess;serve' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Broker configuration file')
             [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'Cluster for --print-apiserver-config (default: the only one)')
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Where --migrate-state copies from: `sqlite:PATH`')
             [CompletionResult]::new('--print-apiserver-config', '--print-apiserver-config', [CompletionResultType]::ParameterName, 'Print the kube-apiserver flags and webhook kubeconfig for this broker, then exit')
-            [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Check the configuration and the files it names (CAs, TLS pair), then exit: before a start or a SIGHUP')
+            [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Check the configuration and the files it names (CAs, TLS pair) and connect to a PostgreSQL state database (schema version), then exit: before a start or a SIGHUP')
+            [CompletionResult]::new('--migrate-state', '--migrate-state', [CompletionResultType]::ParameterName, 'Copy live sessions, revocations and credentials from --from into the config''s PostgreSQL database (which must hold no sessions), then exit')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -323,11 +325,22 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check the hash chain of an audit log; report the first broken line')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check the hash chain of an audit log (files, or the database a broker config names); report the first broken record')
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Print the audit chain kept in a broker''s PostgreSQL database as JSON lines (the file format)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'kaccess;audit;verify' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Verify the chain in the database of this broker configuration (PostgreSQL state)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kaccess;audit;export' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Broker configuration whose PostgreSQL database holds the chain')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only records from this time on: RFC 3339 (`2026-01-31T08:00:00Z`) or an age (`24h`). Such an export starts mid-chain, so `kaccess audit verify` checks only full exports')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -335,11 +348,15 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
             break
         }
         'kaccess;audit;help' {
-            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check the hash chain of an audit log; report the first broken line')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check the hash chain of an audit log (files, or the database a broker config names); report the first broken record')
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Print the audit chain kept in a broker''s PostgreSQL database as JSON lines (the file format)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'kaccess;audit;help;verify' {
+            break
+        }
+        'kaccess;audit;help;export' {
             break
         }
         'kaccess;audit;help;help' {
@@ -475,10 +492,14 @@ Register-ArgumentCompleter -Native -CommandName 'kaccess' -ScriptBlock {
             break
         }
         'kaccess;help;audit' {
-            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check the hash chain of an audit log; report the first broken line')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check the hash chain of an audit log (files, or the database a broker config names); report the first broken record')
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Print the audit chain kept in a broker''s PostgreSQL database as JSON lines (the file format)')
             break
         }
         'kaccess;help;audit;verify' {
+            break
+        }
+        'kaccess;help;audit;export' {
             break
         }
         'kaccess;help;rbac' {

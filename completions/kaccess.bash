@@ -100,11 +100,17 @@ _kaccess() {
             kaccess__subcmd__admin__subcmd__help,sessions)
                 cmd="kaccess__subcmd__admin__subcmd__help__subcmd__sessions"
                 ;;
+            kaccess__subcmd__audit,export)
+                cmd="kaccess__subcmd__audit__subcmd__export"
+                ;;
             kaccess__subcmd__audit,help)
                 cmd="kaccess__subcmd__audit__subcmd__help"
                 ;;
             kaccess__subcmd__audit,verify)
                 cmd="kaccess__subcmd__audit__subcmd__verify"
+                ;;
+            kaccess__subcmd__audit__subcmd__help,export)
+                cmd="kaccess__subcmd__audit__subcmd__help__subcmd__export"
                 ;;
             kaccess__subcmd__audit__subcmd__help,help)
                 cmd="kaccess__subcmd__audit__subcmd__help__subcmd__help"
@@ -192,6 +198,9 @@ _kaccess() {
                 ;;
             kaccess__subcmd__help__subcmd__admin,sessions)
                 cmd="kaccess__subcmd__help__subcmd__admin__subcmd__sessions"
+                ;;
+            kaccess__subcmd__help__subcmd__audit,export)
+                cmd="kaccess__subcmd__help__subcmd__audit__subcmd__export"
                 ;;
             kaccess__subcmd__help__subcmd__audit,verify)
                 cmd="kaccess__subcmd__help__subcmd__audit__subcmd__verify"
@@ -563,7 +572,7 @@ _kaccess() {
             return 0
             ;;
         kaccess__subcmd__audit)
-            opts="-h -V --help --version verify help"
+            opts="-h -V --help --version verify export help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -576,9 +585,45 @@ _kaccess() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kaccess__subcmd__audit__subcmd__help)
-            opts="verify help"
+        kaccess__subcmd__audit__subcmd__export)
+            opts="-h -V --config --since --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__audit__subcmd__help)
+            opts="verify export help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__audit__subcmd__help__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -619,12 +664,16 @@ _kaccess() {
             return 0
             ;;
         kaccess__subcmd__audit__subcmd__verify)
-            opts="-h -V --help --version"
+            opts="-h -V --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -939,8 +988,22 @@ _kaccess() {
             return 0
             ;;
         kaccess__subcmd__help__subcmd__audit)
-            opts="verify"
+            opts="verify export"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaccess__subcmd__help__subcmd__audit__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1477,7 +1540,7 @@ _kaccess() {
             return 0
             ;;
         kaccess__subcmd__serve)
-            opts="-h -V --config --print-apiserver-config --cluster --check --help --version"
+            opts="-h -V --config --print-apiserver-config --cluster --check --migrate-state --from --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1488,6 +1551,10 @@ _kaccess() {
                     return 0
                     ;;
                 --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -147,8 +147,10 @@ set edit:completion:arg-completer[kaccess] = {|@words|
         &'kaccess;serve'= {
             cand --config 'Broker configuration file'
             cand --cluster 'Cluster for --print-apiserver-config (default: the only one)'
+            cand --from 'Where --migrate-state copies from: `sqlite:PATH`'
             cand --print-apiserver-config 'Print the kube-apiserver flags and webhook kubeconfig for this broker, then exit'
-            cand --check 'Check the configuration and the files it names (CAs, TLS pair), then exit: before a start or a SIGHUP'
+            cand --check 'Check the configuration and the files it names (CAs, TLS pair) and connect to a PostgreSQL state database (schema version), then exit: before a start or a SIGHUP'
+            cand --migrate-state 'Copy live sessions, revocations and credentials from --from into the config''s PostgreSQL database (which must hold no sessions), then exit'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -286,20 +288,33 @@ set edit:completion:arg-completer[kaccess] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand verify 'Check the hash chain of an audit log; report the first broken line'
+            cand verify 'Check the hash chain of an audit log (files, or the database a broker config names); report the first broken record'
+            cand export 'Print the audit chain kept in a broker''s PostgreSQL database as JSON lines (the file format)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'kaccess;audit;verify'= {
+            cand --config 'Verify the chain in the database of this broker configuration (PostgreSQL state)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'kaccess;audit;export'= {
+            cand --config 'Broker configuration whose PostgreSQL database holds the chain'
+            cand --since 'Only records from this time on: RFC 3339 (`2026-01-31T08:00:00Z`) or an age (`24h`). Such an export starts mid-chain, so `kaccess audit verify` checks only full exports'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
         &'kaccess;audit;help'= {
-            cand verify 'Check the hash chain of an audit log; report the first broken line'
+            cand verify 'Check the hash chain of an audit log (files, or the database a broker config names); report the first broken record'
+            cand export 'Print the audit chain kept in a broker''s PostgreSQL database as JSON lines (the file format)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'kaccess;audit;help;verify'= {
+        }
+        &'kaccess;audit;help;export'= {
         }
         &'kaccess;audit;help;help'= {
         }
@@ -406,9 +421,12 @@ set edit:completion:arg-completer[kaccess] = {|@words|
         &'kaccess;help;admin;deny'= {
         }
         &'kaccess;help;audit'= {
-            cand verify 'Check the hash chain of an audit log; report the first broken line'
+            cand verify 'Check the hash chain of an audit log (files, or the database a broker config names); report the first broken record'
+            cand export 'Print the audit chain kept in a broker''s PostgreSQL database as JSON lines (the file format)'
         }
         &'kaccess;help;audit;verify'= {
+        }
+        &'kaccess;help;audit;export'= {
         }
         &'kaccess;help;rbac'= {
             cand render 'Print RoleBindings/ClusterRoleBindings for each grant, ready for `kubectl apply -f -`'

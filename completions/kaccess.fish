@@ -107,8 +107,10 @@ complete -c kaccess -n "__fish_kaccess_using_subcommand config; and __fish_seen_
 complete -c kaccess -n "__fish_kaccess_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -l config -d 'Broker configuration file' -r -F
 complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -l cluster -d 'Cluster for --print-apiserver-config (default: the only one)' -r
+complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -l from -d 'Where --migrate-state copies from: `sqlite:PATH`' -r
 complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -l print-apiserver-config -d 'Print the kube-apiserver flags and webhook kubeconfig for this broker, then exit'
-complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -l check -d 'Check the configuration and the files it names (CAs, TLS pair), then exit: before a start or a SIGHUP'
+complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -l check -d 'Check the configuration and the files it names (CAs, TLS pair) and connect to a PostgreSQL state database (schema version), then exit: before a start or a SIGHUP'
+complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -l migrate-state -d 'Copy live sessions, revocations and credentials from --from into the config\'s PostgreSQL database (which must hold no sessions), then exit'
 complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kaccess -n "__fish_kaccess_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c kaccess -n "__fish_kaccess_using_subcommand request; and not __fish_seen_subcommand_from cancel help" -l grant -d 'The grant that needs approval (its `name` in the broker\'s policy)' -r
@@ -196,13 +198,20 @@ complete -c kaccess -n "__fish_kaccess_using_subcommand admin; and __fish_seen_s
 complete -c kaccess -n "__fish_kaccess_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "approve" -d 'Approve an access request (approver groups only; never your own)'
 complete -c kaccess -n "__fish_kaccess_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "deny" -d 'Deny an access request (approver groups only)'
 complete -c kaccess -n "__fish_kaccess_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -s h -l help -d 'Print help'
-complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -s V -l version -d 'Print version'
-complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -f -a "verify" -d 'Check the hash chain of an audit log; report the first broken line'
-complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -s h -l help -d 'Print help'
+complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -s V -l version -d 'Print version'
+complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -f -a "verify" -d 'Check the hash chain of an audit log (files, or the database a broker config names); report the first broken record'
+complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -f -a "export" -d 'Print the audit chain kept in a broker\'s PostgreSQL database as JSON lines (the file format)'
+complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and __fish_seen_subcommand_from verify" -l config -d 'Verify the chain in the database of this broker configuration (PostgreSQL state)' -r -F
 complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
-complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Check the hash chain of an audit log; report the first broken line'
+complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and __fish_seen_subcommand_from export" -l config -d 'Broker configuration whose PostgreSQL database holds the chain' -r -F
+complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and __fish_seen_subcommand_from export" -l since -d 'Only records from this time on: RFC 3339 (`2026-01-31T08:00:00Z`) or an age (`24h`). Such an export starts mid-chain, so `kaccess audit verify` checks only full exports' -r
+complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
+complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Check the hash chain of an audit log (files, or the database a broker config names); report the first broken record'
+complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "export" -d 'Print the audit chain kept in a broker\'s PostgreSQL database as JSON lines (the file format)'
 complete -c kaccess -n "__fish_kaccess_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kaccess -n "__fish_kaccess_using_subcommand rbac; and not __fish_seen_subcommand_from render help" -s h -l help -d 'Print help'
 complete -c kaccess -n "__fish_kaccess_using_subcommand rbac; and not __fish_seen_subcommand_from render help" -s V -l version -d 'Print version'
@@ -244,5 +253,6 @@ complete -c kaccess -n "__fish_kaccess_using_subcommand help; and __fish_seen_su
 complete -c kaccess -n "__fish_kaccess_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "requests" -d 'List access requests at CLUSTER\'s broker (yours, those you may decide, or all for an admin)'
 complete -c kaccess -n "__fish_kaccess_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "approve" -d 'Approve an access request (approver groups only; never your own)'
 complete -c kaccess -n "__fish_kaccess_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "deny" -d 'Deny an access request (approver groups only)'
-complete -c kaccess -n "__fish_kaccess_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "verify" -d 'Check the hash chain of an audit log; report the first broken line'
+complete -c kaccess -n "__fish_kaccess_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "verify" -d 'Check the hash chain of an audit log (files, or the database a broker config names); report the first broken record'
+complete -c kaccess -n "__fish_kaccess_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "export" -d 'Print the audit chain kept in a broker\'s PostgreSQL database as JSON lines (the file format)'
 complete -c kaccess -n "__fish_kaccess_using_subcommand help; and __fish_seen_subcommand_from rbac" -f -a "render" -d 'Print RoleBindings/ClusterRoleBindings for each grant, ready for `kubectl apply -f -`'

@@ -291,9 +291,15 @@ pub struct ServeArgs {
     /// Cluster for --print-apiserver-config (default: the only one)
     #[arg(long, requires = "print_apiserver_config")]
     pub cluster: Option<String>,
-    /// Check the configuration and the files it names (CAs, TLS pair), then exit: before a start or a SIGHUP
+    /// Check the configuration and the files it names (CAs, TLS pair) and connect to a PostgreSQL state database (schema version), then exit: before a start or a SIGHUP
     #[arg(long, conflicts_with = "print_apiserver_config")]
     pub check: bool,
+    /// Copy live sessions, revocations and credentials from --from into the config's PostgreSQL database (which must hold no sessions), then exit
+    #[arg(long, requires = "from", conflicts_with_all = ["check", "print_apiserver_config"])]
+    pub migrate_state: bool,
+    /// Where --migrate-state copies from: `sqlite:PATH`
+    #[arg(long, value_name = "SOURCE", requires = "migrate_state")]
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -344,16 +350,32 @@ pub struct AdminRevokeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the hash chain of an audit log; report the first broken line
+    /// Check the hash chain of an audit log (files, or the database a broker config names); report the first broken record
     Verify(AuditVerifyArgs),
+    /// Print the audit chain kept in a broker's PostgreSQL database as JSON lines (the file format)
+    Export(AuditExportArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct AuditVerifyArgs {
     /// Audit log (JSON lines). After rotation, name every file oldest first:
     /// each must continue the one before it
-    #[arg(required = true, num_args = 1..)]
+    #[arg(required_unless_present = "config", conflicts_with = "config", num_args = 1..)]
     pub files: Vec<PathBuf>,
+    /// Verify the chain in the database of this broker configuration (PostgreSQL state)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    /// Broker configuration whose PostgreSQL database holds the chain
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Only records from this time on: RFC 3339 (`2026-01-31T08:00:00Z`) or an age (`24h`).
+    /// Such an export starts mid-chain, so `kaccess audit verify` checks only full exports
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -108,10 +108,12 @@ impl ExchangeError {
                     "the broker for `{cluster}` cannot reach your identity provider"
                 ))
                 .help("try again shortly; if it persists, tell the broker's operators"),
-                ErrorCode::AuditUnavailable | ErrorCode::Internal => Failure::error(format!(
-                    "the broker for `{cluster}` cannot issue credentials right now"
-                ))
-                .help("try again shortly; if it persists, tell the broker's operators"),
+                ErrorCode::AuditUnavailable | ErrorCode::StateUnavailable | ErrorCode::Internal => {
+                    Failure::error(format!(
+                        "the broker for `{cluster}` cannot issue credentials right now"
+                    ))
+                    .help("try again shortly; if it persists, tell the broker's operators")
+                }
                 ErrorCode::BadRequest | ErrorCode::PayloadTooLarge | ErrorCode::BadCsr => {
                     Failure::error(format!("the broker for `{cluster}` refused the request"))
                 }

@@ -268,6 +268,8 @@ pub enum ErrorCode {
     BadCsr,
     /// The audit log cannot be written: the broker fails closed.
     AuditUnavailable,
+    /// The shared state database is unreachable: the broker fails closed.
+    StateUnavailable,
     /// The broker cannot reach the IdP for its keys (discovery or JWKS).
     IdpUnavailable,
     /// The grant needs an approved access request, and the caller has none.

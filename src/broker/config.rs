@@ -5,6 +5,7 @@
 //! against the config file's directory.
 
 use crate::error::Failure;
+use crate::store::postgres::PostgresConfig;
 use anyhow::Result;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -29,6 +30,9 @@ pub struct BrokerConfig {
     pub tls: Option<KeyPairFiles>,
     #[serde(default)]
     pub state: StateConfig,
+    /// Required with SQLite state (`audit.file`); optional with
+    /// PostgreSQL, where the chain is kept in the database.
+    #[serde(default)]
     pub audit: AuditConfig,
     pub issuers: Vec<IssuerConfig>,
     pub clusters: BTreeMap<String, ClusterConfig>,
@@ -49,24 +53,47 @@ pub struct KeyPairFiles {
     pub key_file: PathBuf,
 }
 
+/// Exactly one of `sqlite: PATH` (one broker) or `postgres: {...}` (any
+/// number of replicas on one database).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct StateConfig {
-    pub sqlite: PathBuf,
+#[serde(try_from = "StateKeys")]
+pub enum StateConfig {
+    Sqlite(PathBuf),
+    Postgres(PostgresConfig),
 }
 
-impl Default for StateConfig {
-    fn default() -> Self {
-        StateConfig {
-            sqlite: PathBuf::from(DEFAULT_STATE_DB),
+/// `state:` as written (a YAML map, where serde_yaml wants `!tags` for
+/// an enum).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct StateKeys {
+    sqlite: Option<PathBuf>,
+    postgres: Option<PostgresConfig>,
+}
+
+impl TryFrom<StateKeys> for StateConfig {
+    type Error = String;
+    fn try_from(keys: StateKeys) -> Result<StateConfig, String> {
+        match (keys.sqlite, keys.postgres) {
+            (Some(path), None) => Ok(StateConfig::Sqlite(path)),
+            (None, Some(pg)) => Ok(StateConfig::Postgres(pg)),
+            _ => Err("give exactly one of `sqlite: PATH` or `postgres: {url: ...}`".into()),
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig::Sqlite(PathBuf::from(DEFAULT_STATE_DB))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AuditConfig {
-    pub file: PathBuf,
+    /// The JSON-lines file (SQLite state only).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
     /// Also print each record on stdout (for log shippers).
     #[serde(default)]
     pub stdout: bool,
@@ -213,8 +240,17 @@ impl BrokerConfig {
             fix(&mut tls.cert_file);
             fix(&mut tls.key_file);
         }
-        fix(&mut self.state.sqlite);
-        fix(&mut self.audit.file);
+        match &mut self.state {
+            StateConfig::Sqlite(path) => fix(path),
+            StateConfig::Postgres(pg) => {
+                pg.url_file.as_mut().map(fix);
+                pg.password_file.as_mut().map(fix);
+                pg.ca_file.as_mut().map(fix);
+            }
+        }
+        if let Some(file) = &mut self.audit.file {
+            fix(file);
+        }
         for c in self.clusters.values_mut() {
             fix(&mut c.ca.cert_file);
             fix(&mut c.ca.key_file);
@@ -237,6 +273,7 @@ impl BrokerConfig {
                  (plain HTTP only with `insecure-http: true` on a loopback `listen`)"
                 .into());
         }
+        self.validate_state()?;
         if self.issuers.is_empty() {
             return Err("`issuers`: at least one issuer is needed".into());
         }
@@ -299,6 +336,28 @@ impl BrokerConfig {
         }
         elevation::validate_notify(&self.notify)?;
         Ok(())
+    }
+
+    fn validate_state(&self) -> Result<(), String> {
+        if let StateConfig::Postgres(pg) = &self.state {
+            pg.validate("state.postgres")?;
+        }
+        match (&self.state, &self.audit.file) {
+            (StateConfig::Sqlite(_), None) => Err(
+                "`audit.file`: missing; with `state: {sqlite: ...}` the audit chain is a \
+                 file (`audit: {file: /var/lib/kaccess/audit.jsonl}`)"
+                    .into(),
+            ),
+            // Refused rather than mirrored: each replica's file would hold
+            // only its own records, a chain no verifier could follow.
+            (StateConfig::Postgres(_), Some(_)) => Err(
+                "`audit.file`: with `state: {postgres: ...}` the audit chain is kept in \
+                 the database, one chain for every replica; remove `audit.file` (use \
+                 `audit.stdout: true` to ship the records, `kaccess audit export` to read them)"
+                    .into(),
+            ),
+            _ => Ok(()),
+        }
     }
 
     pub fn issuer(&self, issuer: &str) -> Option<&IssuerConfig> {

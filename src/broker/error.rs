@@ -65,6 +65,21 @@ impl AppError {
         )
     }
 
+    /// The state database could not confirm a change (PostgreSQL down or
+    /// unreachable): nothing is issued.
+    pub fn state_unavailable(cause: impl std::fmt::Display) -> AppError {
+        let cause = format!("{cause:#}");
+        tracing::error!(%cause, "state database unavailable");
+        AppError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: ErrorCode::StateUnavailable,
+            message: "the broker cannot reach its state database, so it issues nothing; \
+                      try again shortly (another replica may answer)"
+                .into(),
+            cause,
+        }
+    }
+
     /// `snake_case` code as on the wire, for audit records and metrics.
     pub fn code_str(&self) -> String {
         code_str(self.code)

@@ -375,7 +375,7 @@ async fn exchange(
     st.store
         .add(is_new.then_some(session), new_token_entry)
         .await
-        .map_err(AppError::internal)?;
+        .map_err(AppError::state_unavailable)?;
     Ok(Issued {
         response,
         token_hash,
@@ -404,7 +404,7 @@ async fn continue_session(
         .store
         .session(id)
         .await
-        .map_err(AppError::internal)?
+        .map_err(AppError::state_unavailable)?
         .ok_or_else(unknown)?;
     if s.subject != token.subject || s.issuer != token.issuer {
         return Err(AppError::forbidden(

@@ -43,7 +43,7 @@ pub async fn handle(State(st): State<Shared>, Path(id): Path<String>, req: Reque
             .store
             .session(&id)
             .await
-            .map_err(AppError::internal)?
+            .map_err(AppError::state_unavailable)?
             .ok_or_else(unknown)?;
         rec.cluster = Some(session.cluster.clone());
         rec.username = Some(session.username.clone());
@@ -73,7 +73,7 @@ pub async fn handle(State(st): State<Shared>, Path(id): Path<String>, req: Reque
         st.store
             .revoke(&id, OffsetDateTime::now_utc())
             .await
-            .map_err(AppError::internal)
+            .map_err(AppError::state_unavailable)
     }
     .await;
     match result {

@@ -19,7 +19,7 @@ struct Fixture {
     audit: std::path::PathBuf,
 }
 
-fn fixture() -> Fixture {
+async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let (ca, key) = test_ca();
     std::fs::write(dir.path().join("ca.crt"), ca).unwrap();
@@ -42,10 +42,10 @@ clusters:
       - {idp-groups: [sre], kube-groups: ["kaccess:sre"], namespaces: [default], cluster-role: edit}
 "#;
     let cfg = BrokerConfig::parse(yaml, dir.path()).unwrap();
-    let audit = cfg.audit.file.clone();
+    let audit = cfg.audit.file.clone().unwrap();
     let path = dir.path().join("broker.yaml");
     std::fs::write(&path, yaml).unwrap();
-    let state = Arc::new(AppState::open(cfg, Some(path)).unwrap());
+    let state = Arc::new(AppState::open(cfg, Some(path)).await.unwrap());
     Fixture {
         _dir: dir,
         state,
@@ -85,7 +85,7 @@ fn error_of(body: &[u8]) -> ErrorBody {
 
 #[tokio::test]
 async fn refusals_without_an_idp_have_status_body_and_audit_line() {
-    let f = fixture();
+    let f = fixture().await;
     let cases: Vec<(Request<Body>, StatusCode, ErrorCode)> = vec![
         (
             post(
@@ -151,7 +151,7 @@ async fn refusals_without_an_idp_have_status_body_and_audit_line() {
 
 #[tokio::test]
 async fn tokenreview_answers_in_the_version_asked_and_audits_failures() {
-    let f = fixture();
+    let f = fixture().await;
     for version in ["authentication.k8s.io/v1", "authentication.k8s.io/v1beta1"] {
         let body = json!({"apiVersion": version, "kind": "TokenReview", "spec": {"token": "kaccess_forged"}});
         let (status, bytes) = call(&f, post("/v1/tokenreview", None, body.to_string())).await;
@@ -173,7 +173,7 @@ async fn tokenreview_answers_in_the_version_asked_and_audits_failures() {
 
 #[tokio::test]
 async fn revoke_of_a_malformed_id_needs_a_token_first() {
-    let f = fixture();
+    let f = fixture().await;
     let (status, body) = call(&f, post("/v1/sessions/../../etc/revoke", None, "")).await;
     assert_eq!(
         status,
@@ -189,7 +189,7 @@ async fn revoke_of_a_malformed_id_needs_a_token_first() {
 
 #[tokio::test]
 async fn health_and_metrics_answer() {
-    let f = fixture();
+    let f = fixture().await;
     let (status, body) = call(&f, Request::get("/healthz").body(Body::empty()).unwrap()).await;
     assert_eq!(
         (status, body.as_slice()),
@@ -208,11 +208,13 @@ async fn health_and_metrics_answer() {
 
 #[tokio::test]
 async fn a_failing_audit_log_refuses_with_503() {
-    let f = fixture();
+    let f = fixture().await;
     if !std::path::Path::new("/dev/full").exists() {
         return;
     }
-    let mut state = AppState::open(f.state.live().config.clone(), None).unwrap();
+    let mut state = AppState::open(f.state.live().config.clone(), None)
+        .await
+        .unwrap();
     state.audit = crate::audit::AuditLog::open(std::path::Path::new("/dev/full"), false).unwrap();
     let broken = Fixture {
         _dir: tempfile::tempdir().unwrap(),
@@ -233,7 +235,7 @@ fn review_body(token: &str) -> String {
 
 #[tokio::test]
 async fn a_reload_puts_the_new_policy_in_force_and_audits_it() {
-    let f = fixture();
+    let f = fixture().await;
     let staging = || post("/v1/tokenreview/staging", None, review_body("x"));
     assert_eq!(call(&f, staging()).await.0, StatusCode::NOT_FOUND);
 
@@ -270,7 +272,7 @@ async fn a_reload_puts_the_new_policy_in_force_and_audits_it() {
 
 #[tokio::test]
 async fn an_invalid_file_on_reload_leaves_the_running_policy_in_force() {
-    let f = fixture();
+    let f = fixture().await;
     let path = f.state.config_path.clone().unwrap();
     let good = std::fs::read_to_string(&path).unwrap();
     for bad in [

@@ -95,12 +95,15 @@ pub fn load_cas(config: &BrokerConfig) -> Result<HashMap<String, ClusterCa>> {
 }
 
 impl AppState {
-    /// Loads CAs, opens the state database and the audit log. Blocking.
-    pub fn open(config: BrokerConfig, config_path: Option<PathBuf>) -> Result<AppState> {
-        let store = Store::open_sqlite(&config.state.sqlite)?;
-        let audit = AuditLog::open(&config.audit.file, config.audit.stdout)?;
+    /// Loads CAs, opens the state database and the audit log (migrating a
+    /// PostgreSQL schema first).
+    pub async fn open(config: BrokerConfig, config_path: Option<PathBuf>) -> Result<AppState> {
+        let (store, audit) = open_state(&config).await?;
         let http = OidcHttp(crate::http::client(Vec::new())?);
-        let live = LiveConfig::build(config, None, &http)?;
+        let live = {
+            let http = http.clone();
+            tokio::task::spawn_blocking(move || LiveConfig::build(config, None, &http)).await??
+        };
         Ok(AppState {
             live: ArcSwap::from_pointee(live),
             config_path,
@@ -123,6 +126,33 @@ impl AppState {
 
     pub fn http(&self) -> &OidcHttp {
         &self.http
+    }
+}
+
+/// The state store and the audit log the configuration names: a SQLite
+/// file and an audit file, or one PostgreSQL database holding both.
+async fn open_state(config: &BrokerConfig) -> Result<(Arc<Store>, Arc<AuditLog>)> {
+    use super::config::StateConfig;
+    let stdout = config.audit.stdout;
+    match &config.state {
+        StateConfig::Sqlite(path) => {
+            let path = path.clone();
+            let file = config
+                .audit
+                .file
+                .clone()
+                .context("`audit.file` is missing")?;
+            tokio::task::spawn_blocking(move || {
+                Ok((Store::open_sqlite(&path)?, AuditLog::open(&file, stdout)?))
+            })
+            .await?
+        }
+        StateConfig::Postgres(pg) => {
+            let opened = crate::store::postgres::open(pg).await?;
+            let sink = crate::store::postgres::audit::PgAuditSink::start(opened.pool, stdout);
+            let store = Store::new(Arc::new(opened.backend), opened.snapshot, pg.max_staleness);
+            Ok((store, AuditLog::new(Arc::new(sink))))
+        }
     }
 }
 
@@ -207,8 +237,7 @@ pub async fn serve(config: BrokerConfig, config_path: Option<PathBuf>) -> Result
         )
     };
     let tls_files = config.tls.clone();
-    let state: Shared =
-        Arc::new(tokio::task::spawn_blocking(move || AppState::open(config, config_path)).await??);
+    let state: Shared = Arc::new(AppState::open(config, config_path).await?);
 
     // Discover every issuer now, without waiting: an IdP that is down
     // must not keep the broker from starting.

@@ -1,19 +1,175 @@
 //! `kaccess audit verify FILE...`: check the audit log's hash chain,
-//! across rotated files when several are named.
+//! across rotated files when several are named. With `--config`, the
+//! chain the broker keeps (its file, or its PostgreSQL database);
+//! `kaccess audit export` prints a database's chain as the file's lines.
 
-use crate::audit::verify::verify_files;
-use crate::cli::{AuditCommand, AuditVerifyArgs};
+use crate::audit::verify::{Report, verify_files, verify_reader};
+use crate::broker::config::{BrokerConfig, StateConfig};
+use crate::cli::{AuditCommand, AuditExportArgs, AuditVerifyArgs};
 use crate::error::{Exit, Failure};
-use anyhow::Result;
+use crate::store::postgres::{PostgresConfig, connect_checked, export};
+use anyhow::{Context, Result};
+use std::io::Write;
+use std::path::Path;
 
 pub fn run(cmd: AuditCommand) -> Result<Exit> {
     match cmd {
         AuditCommand::Verify(args) => verify(args),
+        AuditCommand::Export(args) => export_chain(args),
     }
 }
 
+/// The PostgreSQL settings of the broker configuration at `path`.
+fn database_of(path: &Path, command: &str) -> Result<PostgresConfig> {
+    let cfg = BrokerConfig::load(path)?;
+    match cfg.state {
+        StateConfig::Postgres(pg) => Ok(pg),
+        StateConfig::Sqlite(_) => Err(Failure::usage(format!(
+            "`{}` keeps its state in SQLite: its audit chain is the file `audit.file`, \
+             not a database",
+            path.display()
+        ))
+        .help(format!(
+            "read that file directly; `kaccess audit {command}` with `--config` is for \
+             `state: {{postgres: ...}}`"
+        ))
+        .into()),
+    }
+}
+
+/// A connection to the database holding the chain, on a runtime of its
+/// own; refuses a schema newer than this binary.
+fn with_database<T>(
+    pg: &PostgresConfig,
+    work: impl AsyncFnOnce(&tokio_postgres::Client, &str) -> Result<T>,
+) -> Result<T> {
+    crate::http::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let (client, describe, _) = connect_checked(pg).await.map_err(|e| {
+            Failure::unreachable(format!("{e:#}"))
+                .help("check the database and the `state.postgres` settings, then run this again")
+        })?;
+        work(&client, &describe).await
+    })
+}
+
+fn export_chain(args: AuditExportArgs) -> Result<Exit> {
+    let pg = database_of(&args.config, "export")?;
+    let since = args.since.as_deref().map(parse_since).transpose()?;
+    let count = with_database(&pg, async |client, _| {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut count = 0usize;
+        export::for_each_line(client, |line| {
+            if let Some(since) = since
+                && record_time(line).is_some_and(|t| t < since)
+            {
+                return Ok(true);
+            }
+            count += 1;
+            writeln!(out, "{line}").context("cannot write to stdout")?;
+            Ok(true)
+        })
+        .await?;
+        out.flush().context("cannot write to stdout")?;
+        Ok(count)
+    })?;
+    eprintln!("exported {count} audit records");
+    if since.is_some() {
+        eprintln!(
+            "note: an export with `--since` starts mid-chain; `kaccess audit verify` checks \
+             a full export (or `kaccess audit verify --config {}`)",
+            args.config.display()
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+/// `--since`: an RFC 3339 time, or an age such as `24h`.
+fn parse_since(text: &str) -> Result<time::OffsetDateTime> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(t);
+    }
+    let age = crate::units::parse_duration(text).map_err(|_| {
+        Failure::usage(format!("`--since {text}`: not an RFC 3339 time nor an age"))
+            .help("use e.g. `--since 2026-01-31T08:00:00Z` or `--since 24h`")
+    })?;
+    Ok(time::OffsetDateTime::now_utc() - age)
+}
+
+fn record_time(line: &str) -> Option<time::OffsetDateTime> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    time::OffsetDateTime::parse(
+        v.get("time")?.as_str()?,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()
+}
+
+/// Feeds the database's chain to the file verifier, page by page.
+fn verify_database(pg: &PostgresConfig) -> Result<(String, Report)> {
+    with_database(pg, async |client, describe| {
+        let (pages, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let checker = std::thread::spawn(move || {
+            verify_reader(std::io::BufReader::new(export::PageReader::new(rx)))
+        });
+        let mut page = Vec::new();
+        export::for_each_line(client, |line| {
+            page.extend_from_slice(line.as_bytes());
+            page.push(b'\n');
+            if page.len() >= 1 << 20 {
+                // The checker stopped early (a broken record): no need to read on.
+                return Ok(pages.send(std::mem::take(&mut page)).is_ok());
+            }
+            Ok(true)
+        })
+        .await?;
+        let _ = pages.send(page);
+        drop(pages);
+        let report = checker
+            .join()
+            .map_err(|_| anyhow::anyhow!("the chain checker failed"))?
+            .context("cannot read the audit chain")?;
+        Ok((describe.to_string(), report))
+    })
+}
+
 fn verify(args: AuditVerifyArgs) -> Result<Exit> {
-    let reports = verify_files(&args.files)?;
+    let files = match &args.config {
+        None => args.files.clone(),
+        Some(path) => match BrokerConfig::load(path)?.audit.file {
+            Some(file) => vec![file],
+            None => {
+                let pg = database_of(path, "verify")?;
+                let (describe, report) = verify_database(&pg)?;
+                if let Some((n, why)) = &report.broken {
+                    return Err(Failure::error(format!(
+                        "the audit chain in `{describe}` is broken at record {n}: {why}"
+                    ))
+                    .help(format!(
+                        "{}; compare record {n} (`SELECT line FROM audit_chain WHERE seq = {n}`) \
+                         with the database's backups or log shipper",
+                        if *n > 1 {
+                            format!("records 1-{} are intact", n - 1)
+                        } else {
+                            "no record of it is".into()
+                        }
+                    ))
+                    .into());
+                }
+                eprintln!(
+                    "audit chain in `{describe}`: {} records, chain intact (last hash {})",
+                    report.lines, report.head
+                );
+                return Ok(Exit::Ok);
+            }
+        },
+    };
+    let reports = verify_files(&files)?;
     for (i, (path, report)) in reports.iter().enumerate() {
         let file = path.display();
         if let Some((line, why)) = &report.broken {

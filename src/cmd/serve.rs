@@ -12,6 +12,9 @@ pub fn run(args: ServeArgs) -> Result<Exit> {
     if args.check {
         return check(&cfg, &args.config);
     }
+    if args.migrate_state {
+        return migrate_state(&cfg, &args.config, args.from.as_deref().unwrap_or_default());
+    }
     if args.print_apiserver_config {
         let text = apiserver::render(&cfg, args.cluster.as_deref())?;
         std::io::stdout().lock().write_all(text.as_bytes())?;
@@ -28,8 +31,9 @@ pub fn run(args: ServeArgs) -> Result<Exit> {
 }
 
 /// `--check`: what the broker would load at start (or on SIGHUP), loaded
-/// and thrown away: every cluster CA and the serving certificate and key.
-/// Nothing is opened for writing and nothing is fetched.
+/// and thrown away: every cluster CA and the serving certificate and key,
+/// and with PostgreSQL state a connection to the database and its schema
+/// version. Nothing is written and nothing is fetched from the IdPs.
 fn check(cfg: &BrokerConfig, path: &std::path::Path) -> Result<Exit> {
     let file = path.display();
     let fail = |what: String, e: anyhow::Error| -> anyhow::Error {
@@ -45,9 +49,16 @@ fn check(cfg: &BrokerConfig, path: &std::path::Path) -> Result<Exit> {
         load_serving_pair(&tls.cert_file, &tls.key_file)
             .map_err(|e| fail("the serving certificate and key".into(), e))?;
     }
+    let state = match &cfg.state {
+        crate::broker::config::StateConfig::Sqlite(path) => format!("sqlite:{}", path.display()),
+        crate::broker::config::StateConfig::Postgres(pg) => {
+            check_database(pg).map_err(|e| fail("the state database".into(), e))?
+        }
+    };
     let clusters: Vec<&str> = cfg.clusters.keys().map(String::as_str).collect();
     let issuers: Vec<&str> = cfg.issuers.iter().map(|i| i.issuer.as_str()).collect();
     eprintln!("✓ `{file}` is valid");
+    eprintln!("  state:        {state}");
     eprintln!("  clusters:     {}", clusters.join(", "));
     eprintln!("  issuers:      {}", issuers.join(", "));
     eprintln!(
@@ -59,6 +70,85 @@ fn check(cfg: &BrokerConfig, path: &std::path::Path) -> Result<Exit> {
         }
     );
     Ok(Exit::Ok)
+}
+
+/// `--migrate-state --from sqlite:PATH`: what is live in the SQLite file
+/// (read, never written) into the configured PostgreSQL database.
+fn migrate_state(cfg: &BrokerConfig, config: &std::path::Path, from: &str) -> Result<Exit> {
+    use crate::broker::config::StateConfig;
+    let StateConfig::Postgres(pg) = &cfg.state else {
+        return Err(Failure::usage(format!(
+            "`{}` keeps its state in SQLite; --migrate-state copies into `state: {{postgres: ...}}`",
+            config.display()
+        ))
+        .help("point --config at the configuration of the PostgreSQL replicas")
+        .into());
+    };
+    let Some(path) = from.strip_prefix("sqlite:").map(std::path::Path::new) else {
+        return Err(
+            Failure::usage(format!("`--from {from}`: expected `sqlite:PATH`"))
+                .help("e.g. `--from sqlite:/var/lib/kaccess/state.db`")
+                .into(),
+        );
+    };
+    if !path.is_file() {
+        return Err(
+            Failure::usage(format!("`--from`: `{}` is not a file", path.display()))
+                .help("name the `state.sqlite` file of the broker being replaced")
+                .into(),
+        );
+    }
+    let (_, snapshot) = crate::store::sqlite::SqliteBackend::open(path)?;
+    crate::http::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let done = runtime
+        .block_on(crate::store::postgres::import::import(pg, snapshot))
+        .map_err(|e| {
+            let refused = e.is::<crate::store::postgres::import::NotEmpty>();
+            let failure = Failure::error(format!("{e:#}"));
+            anyhow::Error::new(if refused {
+                failure.help(
+                    "the replicas already run on this database; nothing was copied. To start \
+                     over, empty its `sessions`, `tokens` and `certificates` tables first",
+                )
+            } else {
+                failure.help("nothing was copied; fix the cause and run this again")
+            })
+        })?;
+    eprintln!(
+        "copied {} session(s) and {} credential(s) from sqlite:{}; start the replicas \
+         (the SQLite broker's audit file stays where it is: keep it with the chain's history)",
+        done.sessions,
+        done.credentials,
+        path.display()
+    );
+    Ok(Exit::Ok)
+}
+
+/// Connects to the database (TLS verified as at start) and reads the
+/// schema version, without migrating it.
+fn check_database(pg: &crate::store::postgres::PostgresConfig) -> Result<String> {
+    use crate::store::postgres::migrate::SCHEMA_VERSION;
+    crate::http::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let (describe, found) = runtime.block_on(async {
+        let (_client, describe, found) = crate::store::postgres::connect_checked(pg).await?;
+        anyhow::Ok((describe, found))
+    })?;
+    let note = match found {
+        0 => format!("empty; the broker creates schema version {SCHEMA_VERSION} at start"),
+        v if v < SCHEMA_VERSION => {
+            format!("schema version {v}; the broker migrates it to {SCHEMA_VERSION} at start")
+        }
+        v => format!("schema version {v}"),
+    };
+    Ok(format!("{describe} ({note})"))
 }
 
 /// Parses the PEM pair and builds a rustls server config from it, which

@@ -203,7 +203,12 @@ pub const PAGES: &[Page] = &[
                 the configuration (grants, TTLs, issuers, cluster CAs; listen, tls, state and \
                 audit only change on restart), and reloads the serving certificate and key. \
                 Each step that fails is logged and changes nothing; every reload is audited \
-                with the file's SHA-256.",
+                with the file's SHA-256. With `state: {postgres: ...}` any number of replicas \
+                share one database: the schema is migrated at start under a lock, revocations \
+                reach every replica through LISTEN/NOTIFY, the audit chain is kept in the \
+                database, and a replica that loses the database refuses to issue, answers \
+                reviews only within `max-staleness`, reports not-ready on /healthz, and \
+                recovers by itself.",
         examples: &[
             x(
                 "Run the broker",
@@ -216,6 +221,10 @@ pub const PAGES: &[Page] = &[
             x(
                 "Check an edited configuration before a start or a SIGHUP",
                 "kaccess serve --config /etc/kaccess/broker.yaml --check",
+            ),
+            x(
+                "Move a single broker's live state into PostgreSQL before starting replicas",
+                "kaccess serve --migrate-state --from sqlite:/var/lib/kaccess/state.db --config ha.yaml",
             ),
         ],
         env: &["KACCESS_LOG", "KACCESS_LOG_FORMAT"],
@@ -365,7 +374,10 @@ pub const PAGES: &[Page] = &[
                 otherwise. A rotated log is several files: name them oldest first, and each \
                 must continue the one before it. A file may begin mid-chain only with the \
                 broker's rotation record; any other first line that does not start a chain \
-                means lines were cut from its head.",
+                means lines were cut from its head. With `--config`, the chain that broker \
+                keeps: its `audit.file`, or with PostgreSQL state the chain in the database, \
+                read in place (the first broken record is named by its number, which is its \
+                `seq` in the `audit_chain` table).",
         examples: &[
             x(
                 "Check the broker's log",
@@ -375,8 +387,31 @@ pub const PAGES: &[Page] = &[
                 "Check a rotated log as one chain, oldest file first",
                 "kaccess audit verify audit.jsonl.2 audit.jsonl.1 audit.jsonl",
             ),
+            x(
+                "Check the chain every replica writes into PostgreSQL",
+                "kaccess audit verify --config /etc/kaccess/broker.yaml",
+            ),
         ],
         ..page("audit verify")
+    },
+    Page {
+        notes: "With `state: {postgres: ...}` every replica appends to one chain in the \
+                database. This prints it, oldest first, as the JSON lines an audit file holds, \
+                so `kaccess audit verify FILE` checks a full export and log tools read it \
+                unchanged. `--since` keeps only records from that time on; such an export \
+                starts mid-chain and does not verify on its own. Connects like the broker \
+                (same URL, password file and TLS verification) and writes nothing.",
+        examples: &[
+            x(
+                "Export the whole chain (then `kaccess audit verify` the file it went to)",
+                "kaccess audit export --config broker.yaml",
+            ),
+            x(
+                "The last day's records",
+                "kaccess audit export --config broker.yaml --since 24h",
+            ),
+        ],
+        ..page("audit export")
     },
     page("rbac"),
     Page {

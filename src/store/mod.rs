@@ -11,11 +11,13 @@
 //! only within a bounded staleness, then refuses (fail closed).
 //!
 //! - `model`: the values stored; `cache`: the in-memory index
-//! - `backend`: the interface beneath; `sqlite`: the embedded backend
+//! - `backend`: the interface beneath; `sqlite`: the embedded backend;
+//!   `postgres`: the shared one, for many replicas
 
 mod backend;
 mod cache;
 pub mod model;
+pub mod postgres;
 pub mod requests;
 pub mod sqlite;
 
@@ -430,9 +432,17 @@ async fn follow(
                 );
             }
             FeedEvent::Resumed(snapshot) => {
-                let fresh = Cache::from_snapshot(snapshot);
+                let mut fresh = Cache::from_snapshot(snapshot);
                 let newly_revoked: Vec<String> = {
                     let mut c = store.write_cache();
+                    // Never un-revoke: a revocation this replica took in
+                    // memory while its commit failed (the database was
+                    // down) stays in force here.
+                    for (id, s) in fresh.sessions.iter_mut() {
+                        if s.revoked_at.is_none() {
+                            s.revoked_at = c.sessions.get(id).and_then(|o| o.revoked_at);
+                        }
+                    }
                     let revoked = fresh
                         .sessions
                         .values()

@@ -20,23 +20,23 @@ fn docs(file: &str) -> Vec<serde_yaml::Value> {
 fn kind<'a>(docs: &'a [serde_yaml::Value], kind: &str) -> &'a serde_yaml::Value {
     docs.iter()
         .find(|d| d["kind"] == kind)
-        .unwrap_or_else(|| panic!("no {kind} in deploy/broker.yaml"))
+        .unwrap_or_else(|| panic!("no {kind} in the manifests"))
 }
 
 #[test]
 fn configmap_broker_config_is_accepted_by_the_broker_parser() {
-    let docs = docs("broker.yaml");
+    let docs = docs("base/broker.yaml");
     let text = kind(&docs, "ConfigMap")["data"]["broker.yaml"]
         .as_str()
         .unwrap();
     let cfg = kaccess::broker::config::BrokerConfig::parse(text, Path::new("/"))
-        .unwrap_or_else(|e| panic!("deploy/broker.yaml ConfigMap: {e}"));
+        .unwrap_or_else(|e| panic!("deploy/base/broker.yaml ConfigMap: {e}"));
     assert!(cfg.clusters.contains_key("prod"));
 }
 
 #[test]
 fn broker_deployment_is_hardened_and_single_replica() {
-    let docs = docs("broker.yaml");
+    let docs = docs("base/broker.yaml");
     let dep = kind(&docs, "Deployment");
     assert_eq!(dep["spec"]["replicas"], 1, "state is local: one replica");
     let pod = &dep["spec"]["template"]["spec"];
@@ -53,6 +53,86 @@ fn broker_deployment_is_hardened_and_single_replica() {
     ] {
         kind(&docs, k);
     }
+}
+
+/// `kubectl kustomize deploy/DIR`, parsed.
+fn kustomize(dir: &str) -> Vec<serde_yaml::Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(dir);
+    let out = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&path)
+        .output()
+        .expect("run kubectl (the test suite needs it)");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {dir}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect()
+}
+
+#[test]
+fn kustomize_renders_the_base_as_one_replica_and_the_ha_overlay_as_three_on_postgres() {
+    let base = kustomize("base");
+    assert_eq!(kind(&base, "Deployment")["spec"]["replicas"], 1);
+    kind(&base, "PersistentVolumeClaim");
+
+    let ha = kustomize("overlays/ha");
+    let dep = kind(&ha, "Deployment");
+    assert_eq!(dep["spec"]["replicas"], 3);
+    assert_eq!(dep["spec"]["strategy"]["type"], "RollingUpdate");
+    let pod = &dep["spec"]["template"]["spec"];
+    let anti =
+        &pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0];
+    assert_eq!(anti["topologyKey"], "kubernetes.io/hostname");
+    let c = &pod["containers"][0];
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    // No SQLite volume; the password and CA come from a Secret.
+    assert!(ha.iter().all(|d| d["kind"] != "PersistentVolumeClaim"));
+    let mounts: Vec<&str> = c["volumeMounts"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|m| m["mountPath"].as_str().unwrap())
+        .collect();
+    assert!(!mounts.contains(&"/var/lib/kaccess"), "{mounts:?}");
+    assert!(mounts.contains(&"/etc/kaccess/database"), "{mounts:?}");
+    let secret = pod["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "database")
+        .expect("the database volume");
+    assert_eq!(secret["secret"]["secretName"], "kaccess-database");
+    assert!(
+        ha.iter()
+            .any(|d| d["kind"] == "Secret" && d["metadata"]["name"] == "kaccess-database")
+    );
+    assert_eq!(kind(&ha, "PodDisruptionBudget")["spec"]["minAvailable"], 2);
+    // The overlay's broker.yaml is valid, on PostgreSQL, with no audit file.
+    let text = kind(&ha, "ConfigMap")["data"]["broker.yaml"]
+        .as_str()
+        .unwrap();
+    let cfg = kaccess::broker::config::BrokerConfig::parse(text, Path::new("/"))
+        .unwrap_or_else(|e| panic!("deploy/overlays/ha ConfigMap: {e}"));
+    let kaccess::broker::config::StateConfig::Postgres(pg) = cfg.state else {
+        panic!("the ha overlay is not on PostgreSQL")
+    };
+    assert_eq!(
+        pg.password_file.as_deref(),
+        Some(Path::new("/etc/kaccess/database/password"))
+    );
+    assert_eq!(
+        pg.url_file.as_deref(),
+        Some(Path::new("/etc/kaccess/database/url"))
+    );
+    assert_eq!(cfg.audit.file, None);
 }
 
 #[test]

@@ -35,7 +35,10 @@ fn the_documented_example_parses_and_paths_resolve() {
     assert_eq!(cfg.listen.port(), 8443);
     let tls = cfg.tls.unwrap();
     assert_eq!(tls.cert_file, Path::new("/etc/kaccess/broker.crt"));
-    assert_eq!(cfg.state.sqlite, Path::new("/var/lib/kaccess/state.db"));
+    assert_eq!(
+        cfg.state,
+        StateConfig::Sqlite("/var/lib/kaccess/state.db".into())
+    );
     let iss = &cfg.issuers[0];
     assert_eq!(iss.username_claim, "email");
     assert_eq!(iss.max_auth_age, Some(Duration::from_secs(600)));
@@ -165,4 +168,97 @@ fn notify_targets_need_https_unless_on_loopback() {
     assert!(with("http://127.0.0.1:9000/hook").is_ok());
     let e = with("http://hooks.example.com/kaccess").unwrap_err();
     assert!(e.contains("`notify[0].url`"), "{e}");
+}
+
+#[test]
+fn postgres_state_parses_and_needs_no_audit_file() {
+    let text = EXAMPLE
+        .replace(
+            "state: {sqlite: /var/lib/kaccess/state.db}",
+            "state: {postgres: {url: \"postgresql://kaccess@db.example.com/kaccess\", \
+             password-file: db-password, ca-file: db-ca.crt, max-staleness: 3s}}",
+        )
+        .replace(
+            "audit: {file: /var/lib/kaccess/audit.jsonl, stdout: false}\n",
+            "",
+        );
+    let cfg = parse(&text).unwrap();
+    let StateConfig::Postgres(pg) = cfg.state else {
+        panic!("not postgres: {:?}", cfg.state)
+    };
+    assert_eq!(
+        pg.password_file.unwrap(),
+        Path::new("/etc/kaccess/db-password")
+    );
+    assert_eq!(pg.ca_file.unwrap(), Path::new("/etc/kaccess/db-ca.crt"));
+    assert_eq!(pg.max_staleness, Duration::from_secs(3));
+    assert_eq!(cfg.audit, AuditConfig::default());
+}
+
+#[test]
+fn state_takes_exactly_one_backend_and_names_bad_keys() {
+    let pg = "postgres: {url: \"postgresql://kaccess@127.0.0.1/kaccess\"}";
+    let both = EXAMPLE.replace(
+        "state: {sqlite: /var/lib/kaccess/state.db}",
+        &format!("state: {{sqlite: state.db, {pg}}}"),
+    );
+    let err = parse(&both).unwrap_err();
+    assert!(
+        err.contains("`state`") && err.contains("exactly one"),
+        "{err}"
+    );
+    let typo = EXAMPLE.replace(
+        "state: {sqlite: /var/lib/kaccess/state.db}",
+        "state: {postgres: {url: \"postgresql://k@127.0.0.1/k\", pasword-file: x}}",
+    );
+    let err = parse(&typo).unwrap_err();
+    assert!(err.contains("state.postgres"), "{err}");
+    assert!(err.contains("unknown field `pasword-file`"), "{err}");
+    let plain = EXAMPLE.replace(
+        "state: {sqlite: /var/lib/kaccess/state.db}",
+        "state: {postgres: {url: \"postgresql://k@db.example.com/k?sslmode=disable\"}}",
+    );
+    let err = parse(&plain).unwrap_err();
+    assert!(
+        err.contains("`state.postgres.url`") && err.contains("loopback"),
+        "{err}"
+    );
+    let neither = EXAMPLE.replace(
+        "state: {sqlite: /var/lib/kaccess/state.db}",
+        "state: {postgres: {password-file: x}}",
+    );
+    let err = parse(&neither).unwrap_err();
+    assert!(err.contains("exactly one of `url` or `url-file`"), "{err}");
+    let from_file = EXAMPLE
+        .replace(
+            "state: {sqlite: /var/lib/kaccess/state.db}",
+            "state: {postgres: {url-file: db-url}}",
+        )
+        .replace(
+            "audit: {file: /var/lib/kaccess/audit.jsonl, stdout: false}\n",
+            "",
+        );
+    let StateConfig::Postgres(pg) = parse(&from_file).unwrap().state else {
+        panic!("not postgres")
+    };
+    assert_eq!(pg.url_file.unwrap(), Path::new("/etc/kaccess/db-url"));
+}
+
+#[test]
+fn an_audit_file_is_required_with_sqlite_and_refused_with_postgres() {
+    let no_file = EXAMPLE.replace(
+        "audit: {file: /var/lib/kaccess/audit.jsonl, stdout: false}\n",
+        "",
+    );
+    let err = parse(&no_file).unwrap_err();
+    assert!(err.contains("`audit.file`: missing"), "{err}");
+    let both = EXAMPLE.replace(
+        "state: {sqlite: /var/lib/kaccess/state.db}",
+        "state: {postgres: {url: \"postgresql://k@127.0.0.1/k\"}}",
+    );
+    let err = parse(&both).unwrap_err();
+    assert!(
+        err.contains("`audit.file`") && err.contains("in the database"),
+        "{err}"
+    );
 }

@@ -44,6 +44,9 @@ pub struct BrokerOptions {
     pub prod_grants: String,
     /// Extra top-level YAML (`notify:`).
     pub top_level: String,
+    /// YAML for `state:` and `audit:` instead of SQLite and `audit_file`
+    /// (PostgreSQL: `support::postgres::Postgres::state_yaml`).
+    pub state_yaml: Option<String>,
 }
 
 impl BrokerOptions {
@@ -60,6 +63,7 @@ impl BrokerOptions {
             admin_groups: Vec::new(),
             prod_grants: String::new(),
             top_level: String::new(),
+            state_yaml: None,
         }
     }
 }
@@ -167,8 +171,7 @@ impl Broker {
         let yaml = format!(
             r#"listen: 127.0.0.1:0
 tls: {{cert-file: broker.crt, key-file: broker.key}}
-state: {{sqlite: state.db}}
-audit: {{file: "{audit}", stdout: false}}
+{state}
 admin-groups: {admins}
 issuers:
   - issuer: {issuer}
@@ -191,7 +194,10 @@ clusters:
 {grants}{extra}{top}"#,
             grants = opts.prod_grants,
             top = opts.top_level,
-            audit = audit.display(),
+            state = opts.state_yaml.clone().unwrap_or_else(|| format!(
+                "state: {{sqlite: state.db}}\naudit: {{file: \"{}\", stdout: false}}",
+                audit.display()
+            )),
             issuer = opts.issuer,
             aud = opts.audience,
             age = opts.max_auth_age,

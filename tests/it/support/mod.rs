@@ -7,6 +7,8 @@ pub mod broker;
 pub mod demo;
 pub mod idp;
 pub mod pki;
+pub mod postgres;
+pub mod replicas;
 pub mod serve;
 pub mod world;
 

@@ -1,0 +1,129 @@
+//! Getting replicas onto PostgreSQL: TLS to the database verified against
+//! `ca-file` whatever `sslmode` short of `disable` says, and
+//! `kaccess serve --migrate-state` moving a SQLite broker's live state.
+
+use crate::support::broker::{Broker, BrokerOptions};
+use crate::support::idp::{Idp, IdpOptions, Mint};
+use crate::support::postgres::Postgres;
+use crate::support::replicas::*;
+use serde_json::json;
+
+/// A broker configuration on `pg` with `url-file` and `ca-file`, for
+/// `kaccess serve --check` (which connects like the broker).
+fn check_config(dir: &std::path::Path, pg: &Postgres, url: &str, ca: &str) -> String {
+    std::fs::write(dir.join("db-ca.crt"), ca).unwrap();
+    // The URL from a file, as the `ha` overlay mounts it from a Secret.
+    std::fs::write(dir.join("db-url"), format!("{url}\n")).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    std::fs::write(dir.join("ca.crt"), params.self_signed(&key).unwrap().pem()).unwrap();
+    std::fs::write(dir.join("ca.key"), key.serialize_pem()).unwrap();
+    let yaml = format!(
+        r#"listen: 127.0.0.1:0
+insecure-http: true
+state: {{postgres: {{url-file: db-url, password-file: "{pw}", ca-file: db-ca.crt}}}}
+issuers:
+  - issuer: https://idp.example.com
+    audiences: [kaccess]
+    mfa: {{amr-any: [otp]}}
+clusters:
+  prod:
+    ca: {{cert-file: ca.crt, key-file: ca.key}}
+    credential-ttl: 10m
+    max-session: 1h
+"#,
+        pw = pg.password_file().display()
+    );
+    let path = dir.join("broker.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn tls_to_the_database_is_verified_against_the_ca_file() {
+    use crate::support::pki::TestCa;
+    let ca = TestCa::new("database CA");
+    let pg = Postgres::start_tls(&ca.issue_server());
+    let dir = tempfile::tempdir().unwrap();
+    // The right CA: connects (password from the file), reads the schema.
+    let config = check_config(dir.path(), &pg, &pg.url("verify-full"), &ca.cert_pem());
+    let out = kaccess(&["serve", "--config", &config, "--check"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("empty; the broker creates schema version 1"),
+        "{stderr}"
+    );
+    // Another CA: refused, whatever sslmode short of disable says.
+    let other = TestCa::new("impostor CA").cert_pem();
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let config = check_config(dir.path(), &pg, &pg.url(mode), &other);
+        let out = kaccess(&["serve", "--config", &config, "--check"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{mode}: {stderr}");
+        assert!(stderr.contains("state database"), "{mode}: {stderr}");
+        assert!(
+            stderr.to_lowercase().contains("certificate"),
+            "{mode}: {stderr}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_state_copies_live_sessions_and_revocations_from_sqlite_and_refuses_a_second_run() {
+    let idp = Idp::start(IdpOptions::default());
+    let id_token = idp.mint_id_token(json!({}), Mint::Rs256);
+    let mut old = Broker::start(BrokerOptions::new(&idp.issuer()));
+    let (_, kept) = token_session(&old, &id_token).await;
+    let (gone, revoked) = token_session(&old, &id_token).await;
+    let (status, body) = post(
+        &old,
+        &format!("/v1/sessions/{gone}/revoke"),
+        Some(&id_token),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    old.stop();
+
+    let pg = Postgres::start();
+    let mut new = Broker::start(options(&idp, &pg));
+    let config = new.config_path().to_str().unwrap().to_string();
+    let from = format!("sqlite:{}", old.dir().join("state.db").display());
+    let out = kaccess(&[
+        "serve",
+        "--migrate-state",
+        "--from",
+        &from,
+        "--config",
+        &config,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("copied 2 session(s) and 2 credential(s)"),
+        "{stderr}"
+    );
+    new.restart();
+    assert!(
+        accepted(&new, &kept).await,
+        "a live session's token works after the move"
+    );
+    assert!(
+        !accepted(&new, &revoked).await,
+        "a revocation survives the move"
+    );
+
+    let again = kaccess(&[
+        "serve",
+        "--migrate-state",
+        "--from",
+        &from,
+        "--config",
+        &config,
+    ]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success(), "{stderr}");
+    assert!(stderr.contains("already holds 2 session(s)"), "{stderr}");
+}
