@@ -28,7 +28,8 @@ pub fn run(args: ServeArgs) -> Result<Exit> {
 }
 
 /// `--check`: what the broker would load at start (or on SIGHUP), loaded
-/// and thrown away: every cluster CA and the serving certificate and key.
+/// and thrown away: every cluster CA, the serving certificate and key, and
+/// each access proxy's files.
 /// Nothing is opened for writing and nothing is fetched.
 fn check(cfg: &BrokerConfig, path: &std::path::Path) -> Result<Exit> {
     let file = path.display();
@@ -45,6 +46,7 @@ fn check(cfg: &BrokerConfig, path: &std::path::Path) -> Result<Exit> {
         load_serving_pair(&tls.cert_file, &tls.key_file)
             .map_err(|e| fail("the serving certificate and key".into(), e))?;
     }
+    crate::proxy::check(cfg).map_err(|e| fail("an access proxy".into(), e))?;
     let clusters: Vec<&str> = cfg.clusters.keys().map(String::as_str).collect();
     let issuers: Vec<&str> = cfg.issuers.iter().map(|i| i.issuer.as_str()).collect();
     eprintln!("✓ `{file}` is valid");
