@@ -16,12 +16,73 @@
 //! - `cutoff`: session → cancellation; `record`: the audit records;
 //!   `status`: Kubernetes `Status` refusals; `server`: listener and handler
 
+pub mod authn;
+pub mod body;
 pub mod config;
 pub mod credential;
+pub mod cutoff;
+pub mod forward;
+pub mod impersonate;
+pub mod metrics;
+pub mod record;
+pub mod request_info;
+pub mod server;
+pub mod status;
 pub mod tls;
+pub mod upgrade;
 
+use crate::audit::AuditLog;
+use crate::broker::ca::ClusterCa;
 use crate::broker::config::BrokerConfig;
+use crate::store::Store;
 use anyhow::{Context, Result};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Starts a proxy for every cluster that has a `proxy:` block, each on
+/// its own listener, and prints
+/// `kaccess: proxy for cluster `NAME` listening on https://ADDR` for each.
+/// The configuration is read once: a SIGHUP does not move a proxy.
+pub async fn start_all(
+    cfg: &BrokerConfig,
+    cas: &HashMap<String, ClusterCa>,
+    store: Arc<Store>,
+    audit: Arc<AuditLog>,
+    metrics: Arc<metrics::ProxyMetrics>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>> {
+    let mut tasks = Vec::new();
+    for (name, cluster) in &cfg.clusters {
+        let Some(p) = &cluster.proxy else { continue };
+        let at = format!("clusters.{name}.proxy");
+        let ca = cas
+            .get(name)
+            .with_context(|| format!("no CA loaded for cluster `{name}`"))?;
+        let serving =
+            p.tls.as_ref().or(cfg.tls.as_ref()).with_context(|| {
+                format!("`{at}.tls`: missing, and the broker has no `tls` to lend")
+            })?;
+        let tls = tls::server_config(serving, ca.cert_pem())
+            .with_context(|| format!("`{at}.tls`: the serving pair"))?;
+        let upstream =
+            forward::Upstream::new(&p.upstream).with_context(|| format!("`{at}.upstream`"))?;
+        let listener = tokio::net::TcpListener::bind(p.listen)
+            .await
+            .with_context(|| format!("`{at}.listen`: cannot listen on `{}`", p.listen))?;
+        let bound = listener.local_addr()?;
+        let proxy = Arc::new(server::Proxy {
+            cluster: name.clone(),
+            store: store.clone(),
+            audit: audit.clone(),
+            upstream,
+            registry: cutoff::Registry::start(store.clone(), metrics.clone()),
+            metrics: metrics.clone(),
+        });
+        eprintln!("kaccess: proxy for cluster `{name}` listening on https://{bound}");
+        tracing::info!(cluster = %name, %bound, upstream = %p.upstream.server, "access proxy listening");
+        tasks.push(tokio::spawn(server::run(proxy, listener, Arc::new(tls))));
+    }
+    Ok(tasks)
+}
 
 /// `kaccess serve --check`: every file a proxy would load at start, loaded
 /// and thrown away.
@@ -37,8 +98,7 @@ pub fn check(cfg: &BrokerConfig) -> Result<()> {
             })?;
         tls::server_config(serving, &ca_pem)
             .with_context(|| format!("`{at}.tls`: the serving pair"))?;
-        tls::upstream_config(&p.upstream, &[b"http/1.1"])
-            .with_context(|| format!("`{at}.upstream`"))?;
+        tls::upstream_config(&p.upstream).with_context(|| format!("`{at}.upstream`"))?;
         if let Some(path) = &p.upstream.token_file {
             credential::TokenFile::open(path).with_context(|| format!("`{at}.upstream`"))?;
         }

@@ -75,10 +75,10 @@ pub fn server_config(serving: &KeyPairFiles, client_ca_pem: &str) -> Result<rust
     Ok(config)
 }
 
-/// The upstream client's config. `alpn` is what to offer: kube-apiserver
-/// upgrades only over HTTP/1.1, so upgrade requests use a client that
-/// offers nothing else.
-pub fn upstream_config(u: &UpstreamConfig, alpn: &[&[u8]]) -> Result<rustls::ClientConfig> {
+/// The upstream client's config (ALPN is left to the connector: h2 and
+/// HTTP/1.1 for plain requests, HTTP/1.1 alone for upgrades, which
+/// kube-apiserver serves only over HTTP/1.1).
+pub fn upstream_config(u: &UpstreamConfig) -> Result<rustls::ClientConfig> {
     let ca = std::fs::read(&u.certificate_authority).with_context(|| {
         format!(
             "cannot read `upstream.certificate-authority` `{}`",
@@ -89,7 +89,7 @@ pub fn upstream_config(u: &UpstreamConfig, alpn: &[&[u8]]) -> Result<rustls::Cli
         .with_safe_default_protocol_versions()
         .context("TLS versions")?
         .with_root_certificates(roots(&ca, "`upstream.certificate-authority`")?);
-    let mut config = match u.credential() {
+    let config = match u.credential() {
         Some(UpstreamCredential::ClientCert { cert, key: k }) => builder
             .with_client_auth_cert(certs(cert)?, key(k)?)
             .with_context(|| {
@@ -101,6 +101,5 @@ pub fn upstream_config(u: &UpstreamConfig, alpn: &[&[u8]]) -> Result<rustls::Cli
             })?,
         _ => builder.with_no_client_auth(),
     };
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(config)
 }
