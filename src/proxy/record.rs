@@ -56,7 +56,8 @@ pub fn base(
     rec
 }
 
-/// Adds who: the person, the groups, the session and its reason.
+/// Adds who: the person, the groups, the session and its reason (the
+/// credential was recorded by [`presented`]).
 pub fn who(rec: &mut AuditRecord, auth: &Authenticated) {
     let r = &auth.reviewed;
     rec.username = Some(r.token.username.clone());
@@ -64,7 +65,11 @@ pub fn who(rec: &mut AuditRecord, auth: &Authenticated) {
     rec.kube_groups = Some(r.token.groups.clone());
     rec.session_id = Some(r.token.session_id.clone());
     rec.reason = r.reason.clone();
-    match &auth.presented {
+}
+
+/// Adds the credential presented, by serial or token-hash prefix.
+pub fn presented(rec: &mut AuditRecord, presented: &Presented) {
+    match presented {
         Presented::Certificate(serial) => {
             rec.credential = Some("certificate".into());
             rec.serial = Some(serial.clone());

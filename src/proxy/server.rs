@@ -117,7 +117,14 @@ impl Proxy {
             req.headers().get(header::USER_AGENT).map(|v| v.as_bytes()),
         );
         let verb = info.verb.clone();
-        let auth = match self.authenticate(serial, &req).await {
+        let presented = match authn::presented(serial, req.headers(), &self.cluster) {
+            Ok(p) => p,
+            Err(refusal) => return self.refuse(rec, &verb, refusal).await,
+        };
+        // A refused credential is recorded too: probing shows in the log.
+        record::presented(&mut rec, &presented);
+        let now = OffsetDateTime::now_utc();
+        let auth = match authn::authenticate(&self.store, presented, &self.cluster, now).await {
             Ok(a) => a,
             Err(refusal) => return self.refuse(rec, &verb, refusal).await,
         };
@@ -222,21 +229,6 @@ impl Proxy {
             });
         }
         resp.map(|b| Either::Right(Metered::response(b, lease, finish)))
-    }
-
-    async fn authenticate(
-        &self,
-        serial: Option<&str>,
-        req: &Request<Incoming>,
-    ) -> Result<Authenticated, Refusal> {
-        let presented = authn::presented(serial, req.headers(), &self.cluster)?;
-        authn::authenticate(
-            &self.store,
-            presented,
-            &self.cluster,
-            OffsetDateTime::now_utc(),
-        )
-        .await
     }
 
     async fn lease(&self, auth: &Authenticated) -> Result<Lease, Refusal> {

@@ -7,6 +7,7 @@ pub mod broker;
 pub mod demo;
 pub mod idp;
 pub mod pki;
+pub mod proxied;
 pub mod serve;
 pub mod world;
 
