@@ -127,7 +127,7 @@ fn yaml_alias_bombs_do_not_expand_without_bound() {
 }
 
 /// EXAMPLE with a `proxy:` block for `prod`, its files made in `dir`.
-fn with_proxy(dir: &Path, upstream_extra: &str) -> String {
+pub fn with_proxy(dir: &Path, upstream_extra: &str) -> String {
     for f in ["apiserver-ca.crt", "token"] {
         std::fs::write(dir.join(f), "x").unwrap();
     }
