@@ -105,7 +105,66 @@ pub async fn authenticate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{CredentialEntry, CredentialKey, Session, now_secs};
     use http::HeaderValue;
+
+    #[tokio::test]
+    async fn a_live_credential_of_this_cluster_passes_others_say_what_to_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("state.db")).unwrap();
+        let now = now_secs();
+        let session = Session {
+            id: crate::broker::tokens::new_session_id(),
+            cluster: "prod".into(),
+            issuer: "https://idp".into(),
+            subject: "alice".into(),
+            username: "alice@example.com".into(),
+            email: None,
+            reason: Some("INC-1".into()),
+            started_at: now,
+            expires_at: now + time::Duration::hours(1),
+            revoked_at: None,
+        };
+        let entry = CredentialEntry {
+            session_id: session.id.clone(),
+            username: session.username.clone(),
+            uid: "alice".into(),
+            groups: vec!["kaccess:prod:sre".into()],
+            expires_at: now + time::Duration::minutes(10),
+        };
+        let key = CredentialKey::Certificate("4abc".into());
+        store
+            .add(Some(session.clone()), Some((key, entry)))
+            .await
+            .unwrap();
+        let cert = || Presented::Certificate("4abc".into());
+
+        let ok = authenticate(&store, cert(), "prod", now).await.unwrap();
+        assert_eq!(ok.reviewed.token.username, "alice@example.com");
+        let other = authenticate(&store, cert(), "dev", now).await.unwrap_err();
+        assert!(
+            other.message.contains("for cluster `prod`, not `dev`"),
+            "{}",
+            other.message
+        );
+        let unknown = authenticate(&store, Presented::Certificate("ff".into()), "prod", now)
+            .await
+            .unwrap_err();
+        assert!(unknown.message.contains("belongs to no kaccess session"));
+        let later = now + time::Duration::minutes(11);
+        let expired = authenticate(&store, cert(), "prod", later)
+            .await
+            .unwrap_err();
+        assert!(
+            expired.message.contains("credential expired"),
+            "{}",
+            expired.message
+        );
+        store.revoke(&session.id, now).await.unwrap();
+        let revoked = authenticate(&store, cert(), "prod", now).await.unwrap_err();
+        assert_eq!(revoked.code, http::StatusCode::UNAUTHORIZED);
+        assert_eq!(revoked.message, "session revoked: run `kaccess login prod`");
+    }
 
     fn auth(v: &'static str) -> HeaderMap {
         let mut h = HeaderMap::new();

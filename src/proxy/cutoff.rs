@@ -181,3 +181,59 @@ async fn end_at(
         _ = token.cancelled() => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::now_secs;
+
+    fn session() -> Session {
+        let now = now_secs();
+        Session {
+            id: crate::broker::tokens::new_session_id(),
+            cluster: "prod".into(),
+            issuer: "https://idp".into(),
+            subject: "alice".into(),
+            username: "alice@example.com".into(),
+            email: None,
+            reason: None,
+            started_at: now,
+            expires_at: now + time::Duration::hours(1),
+            revoked_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_revocation_cancels_every_lease_of_that_session_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("state.db")).unwrap();
+        let registry = Registry::start(store.clone(), Default::default());
+        let (a, b) = (session(), session());
+        store.add_session(a.clone()).await.unwrap();
+        store.add_session(b.clone()).await.unwrap();
+        let (a1, a2, b1) = (
+            registry.lease(&a).await,
+            registry.lease(&a).await,
+            registry.lease(&b).await,
+        );
+        store.revoke(&a.id, now_secs()).await.unwrap();
+        a1.token.cancelled().await;
+        a2.token.cancelled().await;
+        assert_eq!(a1.cause(), Some(Cause::Revoked));
+        assert!(!b1.token.is_cancelled());
+        assert_eq!(registry.open_sessions(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_lease_taken_after_the_revocation_is_cut_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("state.db")).unwrap();
+        let registry = Registry::start(store.clone(), Default::default());
+        let s = session();
+        store.add_session(s.clone()).await.unwrap();
+        store.revoke(&s.id, now_secs()).await.unwrap();
+        let late = registry.lease(&s).await;
+        assert!(late.token.is_cancelled());
+        assert_eq!(late.cause(), Some(Cause::Revoked));
+    }
+}
