@@ -33,13 +33,29 @@ impl Drop for OpenStream {
 }
 
 impl ProxyMetrics {
-    /// One request answered with `code`. Verbs come from a fixed parse, but
-    /// a non-resource request's verb is its method: bounded by what hyper
-    /// accepts, so cap the length too.
+    /// One request answered with `code`. A non-resource request's verb is
+    /// its method, which a client chooses: anything outside Kubernetes'
+    /// verbs counts as `other`, so no client can grow the label set.
     pub fn request(&self, verb: &str, code: u16) {
-        let verb: String = verb.chars().take(24).collect();
+        const KNOWN: [&str; 14] = [
+            "get",
+            "list",
+            "watch",
+            "create",
+            "update",
+            "patch",
+            "delete",
+            "deletecollection",
+            "proxy",
+            "head",
+            "post",
+            "put",
+            "options",
+            "connect",
+        ];
+        let verb = if KNOWN.contains(&verb) { verb } else { "other" };
         if let Ok(mut m) = self.requests.lock() {
-            *m.entry((verb, code)).or_default() += 1;
+            *m.entry((verb.to_string(), code)).or_default() += 1;
         }
     }
 
@@ -61,7 +77,6 @@ impl ProxyMetrics {
         out.push_str("# TYPE kaccess_proxy_requests_total counter\n");
         if let Ok(m) = self.requests.lock() {
             for ((verb, code), v) in m.iter() {
-                let verb = verb.replace(['\\', '"', '\n'], "_");
                 let _ = writeln!(
                     out,
                     "kaccess_proxy_requests_total{{verb=\"{verb}\",code=\"{code}\"}} {v}"
@@ -101,6 +116,7 @@ mod tests {
         m.request("watch", 200);
         m.request("watch", 200);
         m.request("get", 401);
+        m.request("frobnicate", 200);
         let open = m.stream_opened();
         m.cut_off();
         m.upstream_latency(Duration::from_millis(2));
@@ -111,6 +127,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("kaccess_proxy_requests_total{verb=\"get\",code=\"401\"} 1\n"));
+        assert!(text.contains("kaccess_proxy_requests_total{verb=\"other\",code=\"200\"} 1\n"));
         assert!(text.contains("kaccess_proxy_open_streams 1\n"));
         assert!(text.contains("kaccess_proxy_cutoffs_total 1\n"));
         assert!(text.contains("kaccess_proxy_upstream_duration_seconds_count 1\n"));

@@ -92,7 +92,7 @@ pub struct Finish {
     /// Streams say how they ended; `None` for other requests.
     long_running: bool,
     ended: Option<&'static str>,
-    on_finish: Option<Box<dyn FnOnce(u16) + Send>>,
+    on_finish: Vec<Box<dyn FnOnce(u16) + Send>>,
 }
 
 impl Finish {
@@ -112,7 +112,7 @@ impl Finish {
             bytes_out: Default::default(),
             long_running,
             ended: None,
-            on_finish: None,
+            on_finish: Vec::new(),
         }
     }
 
@@ -127,9 +127,10 @@ impl Finish {
         self.ended.get_or_insert(how);
     }
 
-    /// Runs once with the final status (metrics).
+    /// Runs `f` once with the final status (metrics), after any added
+    /// before.
     pub fn on_finish(&mut self, f: impl FnOnce(u16) + Send + 'static) {
-        self.on_finish = Some(Box::new(f));
+        self.on_finish.push(Box::new(f));
     }
 }
 
@@ -146,7 +147,7 @@ impl Drop for Finish {
                 .long_running
                 .then(|| self.ended.unwrap_or("client closed").to_string()),
         });
-        if let Some(f) = self.on_finish.take() {
+        for f in self.on_finish.drain(..) {
             f(rec.status.unwrap_or_default());
         }
         let audit = self.audit.clone();

@@ -221,12 +221,7 @@ impl Proxy {
         strip_hop_by_hop(resp.headers_mut(), false);
         if is_long_running(&info) {
             let stream = self.metrics.stream_opened();
-            let metrics = self.metrics.clone();
-            let verb = verb.clone();
-            finish.on_finish(move |code| {
-                drop(stream);
-                metrics.request(&verb, code)
-            });
+            finish.on_finish(move |_| drop(stream));
         }
         resp.map(|b| Either::Right(Metered::response(b, lease, finish)))
     }
