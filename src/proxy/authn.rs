@@ -105,7 +105,7 @@ pub async fn authenticate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{CredentialEntry, CredentialKey, Session, now_secs};
+    use crate::store::{CredentialEntry, CredentialKey, now_secs};
     use http::HeaderValue;
 
     #[tokio::test]
@@ -113,18 +113,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_sqlite(&dir.path().join("state.db")).unwrap();
         let now = now_secs();
-        let session = Session {
-            id: crate::broker::tokens::new_session_id(),
-            cluster: "prod".into(),
-            issuer: "https://idp".into(),
-            subject: "alice".into(),
-            username: "alice@example.com".into(),
-            email: None,
-            reason: Some("INC-1".into()),
-            started_at: now,
-            expires_at: now + time::Duration::hours(1),
-            revoked_at: None,
-        };
+        let session = crate::proxy::test_session();
         let entry = CredentialEntry {
             session_id: session.id.clone(),
             username: session.username.clone(),

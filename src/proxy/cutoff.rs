@@ -187,21 +187,7 @@ mod tests {
     use super::*;
     use crate::store::now_secs;
 
-    fn session() -> Session {
-        let now = now_secs();
-        Session {
-            id: crate::broker::tokens::new_session_id(),
-            cluster: "prod".into(),
-            issuer: "https://idp".into(),
-            subject: "alice".into(),
-            username: "alice@example.com".into(),
-            email: None,
-            reason: None,
-            started_at: now,
-            expires_at: now + time::Duration::hours(1),
-            revoked_at: None,
-        }
-    }
+    use crate::proxy::test_session as session;
 
     #[tokio::test]
     async fn a_revocation_cancels_every_lease_of_that_session_only() {

@@ -105,3 +105,21 @@ pub fn check(cfg: &BrokerConfig) -> Result<()> {
     }
     Ok(())
 }
+
+/// A live one-hour session of alice at `prod`, for the proxy's unit tests.
+#[cfg(test)]
+pub(crate) fn test_session() -> crate::store::Session {
+    let now = crate::store::now_secs();
+    crate::store::Session {
+        id: crate::broker::tokens::new_session_id(),
+        cluster: "prod".into(),
+        issuer: "https://idp".into(),
+        subject: "alice".into(),
+        username: "alice@example.com".into(),
+        email: None,
+        reason: Some("INC-1".into()),
+        started_at: now,
+        expires_at: now + time::Duration::hours(1),
+        revoked_at: None,
+    }
+}

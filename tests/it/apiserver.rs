@@ -81,7 +81,7 @@ fn b64(s: &str) -> String {
 
 /// Writes a kubeconfig (JSON is YAML) for `server` with `user` as the
 /// user stanza, context namespace `payments`.
-fn kubeconfig(dir: &Path, server: &ApiServer, user: Value) -> PathBuf {
+pub(crate) fn kubeconfig(dir: &Path, server: &ApiServer, user: Value) -> PathBuf {
     let config = json!({
         "apiVersion": "v1",
         "kind": "Config",
@@ -101,7 +101,7 @@ fn kubeconfig(dir: &Path, server: &ApiServer, user: Value) -> PathBuf {
 }
 
 /// Runs real kubectl with only this test's kubeconfig, cache and HOME.
-fn kubectl(dir: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
+pub(crate) fn kubectl(dir: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
     Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(kubeconfig)

@@ -3,11 +3,10 @@
 //! groups without a user are a bad request, and what follows sees the
 //! impersonated user, groups and extra.
 
+use crate::apiserver::kubectl;
 use crate::support::apiserver::{ApiServer, ApiServerOptions};
-use base64::Engine as _;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use tempfile::TempDir;
 
 const IMPERSONATOR: &str = "system:serviceaccount:kaccess:proxy";
@@ -24,46 +23,14 @@ fn standin() -> ApiServer {
 }
 
 fn kubeconfig(dir: &Path, server: &ApiServer, token: &str) -> PathBuf {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(server.ca_pem());
-    let config = json!({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "s", "cluster": {"server": server.url(), "certificate-authority-data": b64}}],
-        "users": [{"name": "u", "user": {"token": token}}],
-        "contexts": [{"name": "s", "context": {"cluster": "s", "user": "u", "namespace": "payments"}}],
-        "current-context": "s",
-    });
-    let path = dir.join(format!("{token}.kubeconfig"));
-    std::fs::write(&path, config.to_string()).unwrap();
-    path
-}
-
-fn kubectl(dir: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
-    Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--cache-dir")
-        .arg(dir.join("cache"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .output()
-        .expect("run kubectl")
+    let sub = dir.join(token);
+    std::fs::create_dir_all(&sub).unwrap();
+    crate::apiserver::kubeconfig(&sub, server, json!({"token": token}))
 }
 
 /// A raw GET with `headers`, as a client other than kubectl could send it.
 fn get(server: &ApiServer, token: &str, headers: &[(&str, &str)]) -> (u16, Value) {
-    kaccess::http::install_crypto_provider();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let ca = reqwest::Certificate::from_pem(server.ca_pem().as_bytes()).unwrap();
-        let client = reqwest::Client::builder()
-            .tls_certs_only([ca])
-            .build()
-            .unwrap();
+    crate::support::with_client(&server.ca_pem(), None, |client| async move {
         let mut req = client
             .get(format!("{}/api/v1/namespaces/payments/pods", server.url()))
             .bearer_auth(token);

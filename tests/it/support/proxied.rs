@@ -46,18 +46,8 @@ pub fn call(
     cert: Option<(&str, &str)>,
     headers: &[(&str, &str)],
 ) -> (u16, serde_json::Value) {
-    kaccess::http::install_crypto_provider();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let ca = reqwest::Certificate::from_pem(w.broker.serving_ca_pem.as_bytes()).unwrap();
-        let mut b = reqwest::Client::builder().tls_certs_only([ca]);
-        if let Some((c, k)) = cert {
-            b = b.identity(reqwest::Identity::from_pem(format!("{c}{k}").as_bytes()).unwrap());
-        }
-        let client = b.build().unwrap();
+    let identity = cert.map(|(c, k)| format!("{c}{k}"));
+    super::with_client(&w.broker.serving_ca_pem, identity, |client| async move {
         let mut req = client.get(format!("{}{path}", w.proxy_url.as_ref().unwrap()));
         for (k, v) in headers {
             req = req.header(*k, *v);

@@ -408,17 +408,7 @@ clusters:
         bearer: Option<&str>,
         body: serde_json::Value,
     ) -> serde_json::Value {
-        kaccess::http::install_crypto_provider();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let ca = reqwest::Certificate::from_pem(self.broker.serving_ca_pem.as_bytes()).unwrap();
-            let client = reqwest::Client::builder()
-                .tls_certs_only([ca])
-                .build()
-                .unwrap();
+        super::with_client(&self.broker.serving_ca_pem, None, |client| async move {
             let mut req = client
                 .post(format!("{}{path}", self.broker.url))
                 .json(&body);
