@@ -232,6 +232,31 @@ fn open_streams(w: &World, kubeconfig: &std::path::Path) -> (Running, Running) {
     (watch, exec)
 }
 
+#[test]
+fn kubectl_attach_through_the_proxy_carries_stdin_and_is_audited_with_its_container() {
+    let w = proxied(WorldOptions::default());
+    let kubeconfig = w.login(&[]);
+    let mut attach = Running::start(&w, &kubeconfig, &["attach", "-i", POD]);
+    attach.send("attached line\n");
+    attach.expect_line("attached line");
+    drop(attach.stdin.take());
+    assert!(
+        attach.exited_within(Duration::from_secs(10)).is_some(),
+        "attach ends with stdin"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let rec = proxy_records(&w)
+        .into_iter()
+        .find(|r| r["request"]["subresource"] == "attach" && r["outcome"] == "finished")
+        .expect("a finished attach record");
+    assert_eq!(rec["request"]["container"], "app");
+    assert_eq!(rec["status"], 101);
+    assert!(rec["result"]["bytes_in"].as_u64().unwrap() > 0);
+    assert!(rec["result"]["bytes_out"].as_u64().unwrap() > 0);
+    assert!(rec["result"]["ended"].is_string(), "{rec}");
+    verify_chain(&w);
+}
+
 fn ended_streams(w: &World) -> Vec<(String, String)> {
     proxy_records(w)
         .into_iter()

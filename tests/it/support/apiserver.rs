@@ -28,7 +28,8 @@
 //!   recorded call, SelfSubjectReview) sees the impersonated user.
 //! - `--token-auth-file`-style static tokens (`static_tokens`), as the
 //!   access proxy's own service-account token is accepted.
-//! - A watch on pods and `pods/exec` over WebSocket v5 (`streams`).
+//! - A watch on pods, `pods/exec` and `pods/attach` over WebSocket v5
+//!   (`streams`).
 //! - Discovery is the legacy JSON form (`APIVersions`, `APIGroupList`,
 //!   `APIResourceList`) sent as plain `application/json`: kubectl asks for
 //!   aggregated discovery first and falls back when the content type says
@@ -189,6 +190,10 @@ fn router(app: App) -> Router {
         .route("/api/v1/namespaces/{ns}/pods/{name}", get(get_pod))
         .route(
             "/api/v1/namespaces/{ns}/pods/{name}/exec",
+            get(streams::exec).post(streams::exec),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/attach",
             get(streams::exec).post(streams::exec),
         )
         .route(

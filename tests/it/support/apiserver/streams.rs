@@ -2,11 +2,12 @@
 //! - a watch on pods (`?watch=true`): chunked JSON, one `{"type","object"}`
 //!   event per line (the object a one-row Table when kubectl asks for
 //!   tables), open until the client goes away;
-//! - `pods/exec` over WebSocket `v5.channel.k8s.io` (kubectl 1.30+'s
-//!   default): every binary message is `[channel] + payload` (0 stdin,
-//!   1 stdout, 2 stderr, 3 error/status, 4 resize, 255 close); the command
-//!   `cat` echoes stdin to stdout, and on stdin's close the status
-//!   `Success` is sent on channel 3 and the connection closed.
+//! - `pods/exec` and `pods/attach` over WebSocket `v5.channel.k8s.io`
+//!   (kubectl 1.30+'s default): every binary message is `[channel] +
+//!   payload` (0 stdin, 1 stdout, 2 stderr, 3 error/status, 4 resize, 255
+//!   close); the command `cat`, and every attached container, echo stdin
+//!   to stdout, and on stdin's close the status `Success` is sent on
+//!   channel 3 and the connection closed.
 //!   The WebSocket codec is tokio-tungstenite's.
 
 use axum::body::Body;
@@ -80,6 +81,7 @@ pub(super) async fn exec(
         .filter(|(k, _)| k == "command")
         .map(|(_, v)| v.into_owned())
         .collect();
+    let attach = req.uri().path().ends_with("/attach");
     let is_ws = req
         .headers()
         .get(header::UPGRADE)
@@ -90,7 +92,7 @@ pub(super) async fn exec(
         return status(
             StatusCode::BAD_REQUEST,
             "BadRequest",
-            "the stand-in serves exec over WebSocket v5.channel.k8s.io only",
+            "the stand-in serves exec and attach over WebSocket v5.channel.k8s.io only",
         );
     };
     if !super::resources::PODS.iter().any(|p| p.0 == pod) {
@@ -112,7 +114,7 @@ pub(super) async fn exec(
             return;
         };
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-        run_exec(ws, &command).await;
+        run_exec(ws, attach || command == ["cat"]).await;
     });
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     (
@@ -127,11 +129,10 @@ pub(super) async fn exec(
         .into_response()
 }
 
-async fn run_exec<S>(mut ws: WebSocketStream<S>, command: &[String])
+async fn run_exec<S>(mut ws: WebSocketStream<S>, echo: bool)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let echo = command == ["cat"];
     while let Some(Ok(msg)) = ws.next().await {
         let Message::Binary(data) = msg else { continue };
         match data.first() {
