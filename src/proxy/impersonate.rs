@@ -69,8 +69,19 @@ pub struct Person<'a> {
 
 /// Drops the client's credential and adds the impersonation headers.
 /// `None` if a value cannot be a header (then nothing may be forwarded).
+/// `X-Remote-*` (the apiserver's request-header authentication) goes too:
+/// an apiserver that trusted the proxy's client certificate as a front
+/// proxy would otherwise take a client's `X-Remote-User` as its identity.
 pub fn apply(headers: &mut HeaderMap, who: &Person<'_>) -> Option<()> {
     headers.remove(header::AUTHORIZATION);
+    let remote: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| n.as_str().starts_with("x-remote-"))
+        .cloned()
+        .collect();
+    for name in remote {
+        headers.remove(name);
+    }
     headers.insert(HeaderName::from_static(USER), value(who.username)?);
     for g in who.groups {
         headers.append(HeaderName::from_static(GROUP), value(g)?);
@@ -105,6 +116,8 @@ mod tests {
     fn the_clients_credential_goes_and_the_person_comes() {
         let mut h = HeaderMap::new();
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        h.insert("X-Remote-User", HeaderValue::from_static("admin"));
+        h.insert("X-Remote-Group", HeaderValue::from_static("system:masters"));
         let groups = vec!["kaccess:prod:sre".to_string(), "oncall".to_string()];
         let who = Person {
             username: "alice@example.com",
@@ -114,6 +127,7 @@ mod tests {
         };
         apply(&mut h, &who).unwrap();
         assert!(h.get(header::AUTHORIZATION).is_none());
+        assert!(!h.contains_key("x-remote-user") && !h.contains_key("x-remote-group"));
         assert_eq!(h[USER], "alice@example.com");
         let got: Vec<_> = h.get_all(GROUP).iter().collect();
         assert_eq!(got, ["kaccess:prod:sre", "oncall"]);
