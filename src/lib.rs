@@ -19,6 +19,7 @@ pub mod http;
 pub mod manual;
 pub mod oidc;
 pub mod protocol;
+pub mod proxy;
 pub mod secret;
 pub mod session;
 pub mod store;

@@ -70,10 +70,57 @@ pub struct AuditRecord {
     /// Set on a break-glass session's records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub break_glass: Option<bool>,
+    /// Access proxy: what was asked, as kube-apiserver names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<ProxiedRequest>,
+    /// Access proxy: how a proxied request ended (second record).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<ProxiedResult>,
     #[serde(default)]
     pub prev: String,
     #[serde(default)]
     pub hash: String,
+}
+
+/// What a proxied request asked for (kube-apiserver's RequestInfo, plus
+/// the exec/attach/port-forward options).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProxiedRequest {
+    /// Per request, the same in its two records.
+    pub id: String,
+    pub method: String,
+    pub path: String,
+    pub verb: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subresource: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<String>>,
+}
+
+/// How a proxied request ended.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProxiedResult {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub duration_ms: u64,
+    /// Streams only: `client closed`, `upstream closed`, `session ended`,
+    /// `revoked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
 }
 
 impl AuditRecord {

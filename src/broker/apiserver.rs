@@ -1,6 +1,9 @@
 //! `kaccess serve --print-apiserver-config`: what kube-apiserver needs to
 //! trust this broker: its cluster CA for client certificates, and its
-//! TokenReview webhook (flags plus the webhook kubeconfig).
+//! TokenReview webhook (flags plus the webhook kubeconfig). For a cluster
+//! behind the access proxy it is the opposite: neither may be configured
+//! (the proxy is the only way in), and an audit policy records the
+//! impersonated person, session and reason.
 
 use super::config::BrokerConfig;
 use anyhow::{Context, Result};
@@ -30,6 +33,9 @@ pub fn render(cfg: &BrokerConfig, cluster: Option<&str>) -> Result<String> {
     let cluster = cfg.clusters.get(&name).ok_or_else(|| {
         crate::error::Failure::usage(format!("the broker configuration has no cluster `{name}`"))
     })?;
+    if let Some(proxy) = &cluster.proxy {
+        return Ok(proxied(&name, proxy));
+    }
     let scheme = if cfg.insecure_http { "http" } else { "https" };
     let host = if cfg.listen.ip().is_unspecified() {
         format!("BROKER-HOST:{}", cfg.listen.port())
@@ -90,10 +96,74 @@ current-context: webhook
     ))
 }
 
+/// Where the printed instructions put the audit policy.
+pub const AUDIT_POLICY_PATH: &str = "/etc/kubernetes/kaccess-audit-policy.yaml";
+
+/// The instructions for a cluster behind the access proxy.
+fn proxied(name: &str, proxy: &crate::proxy::config::ProxyConfig) -> String {
+    use crate::proxy::config::ProxyIdentity;
+    let proxy_user = match &proxy.upstream.identity {
+        Some(ProxyIdentity::Serviceaccount(sa)) => {
+            let (ns, n) = sa.split_once('/').unwrap_or(("", sa));
+            Some(format!("system:serviceaccount:{ns}:{n}"))
+        }
+        Some(ProxyIdentity::User(u)) => Some(u.clone()),
+        None => None,
+    };
+    let users = proxy_user
+        .map(|u| format!("    users: [{}]\n", serde_json::Value::String(u)))
+        .unwrap_or_default();
+    format!(
+        "\
+# Cluster `{name}` is served through the kaccess access proxy ({listen}).
+# Do NOT configure the kaccess CA (--client-ca-file) or the kaccess token webhook
+# (--authentication-token-webhook-config-file) at this kube-apiserver: the proxy
+# must be the only way in for kaccess sessions, or a certificate could not be
+# revoked and a stream could outlive its session. Trust only the proxy's own
+# identity (`upstream.token-file` or `upstream.client-cert-file`), bound to the
+# impersonation role that `kaccess rbac render --cluster {name}` prints.
+# Record who the proxy impersonated (user, groups, session id and reason are in
+# the audit event's `impersonatedUser`):
+--audit-policy-file={AUDIT_POLICY_PATH}
+--audit-log-path=/var/log/kubernetes/kaccess-audit.log
+---
+# {AUDIT_POLICY_PATH}
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  # Every request made through the proxy, with the impersonated user and extra.
+  - level: Metadata
+{users}",
+        listen = proxy.listen,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::broker::config::tests::EXAMPLE;
+
+    #[test]
+    fn a_proxied_cluster_must_not_trust_the_kaccess_ca_and_gets_an_audit_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = crate::broker::config::tests::with_proxy(
+            dir.path(),
+            "        token-file: token\n        identity: {serviceaccount: kaccess/proxy}\n",
+        );
+        let cfg = BrokerConfig::parse(&text, dir.path()).unwrap();
+        let out = render(&cfg, None).unwrap();
+        assert!(out.contains("Do NOT configure the kaccess CA"), "{out}");
+        assert!(!out.contains("\n--client-ca-file="), "{out}");
+        let policy = out.split("\n---\n").nth(1).unwrap();
+        let v: serde_yaml::Value = serde_yaml::from_str(policy).unwrap();
+        assert_eq!(v["kind"].as_str(), Some("Policy"));
+        assert_eq!(v["rules"][0]["level"].as_str(), Some("Metadata"));
+        assert_eq!(
+            v["rules"][0]["users"][0].as_str(),
+            Some("system:serviceaccount:kaccess:proxy")
+        );
+    }
 
     #[test]
     fn prints_the_flags_and_a_webhook_kubeconfig() {

@@ -148,6 +148,9 @@ pub struct ClusterConfig {
     /// First match wins; no match means denied.
     #[serde(default)]
     pub grants: Vec<Grant>,
+    /// Serve this cluster's API through the access proxy.
+    #[serde(default)]
+    pub proxy: Option<crate::proxy::config::ProxyConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -254,6 +257,9 @@ impl BrokerConfig {
         for c in self.clusters.values_mut() {
             fix(&mut c.ca.cert_file);
             fix(&mut c.ca.key_file);
+            if let Some(p) = &mut c.proxy {
+                p.resolve_paths(&fix);
+            }
         }
         for t in &mut self.notify {
             t.ca_file.iter_mut().for_each(fix);
@@ -293,6 +299,23 @@ impl BrokerConfig {
         }
         if self.clusters.is_empty() {
             return Err("`clusters`: at least one cluster is needed".into());
+        }
+        let mut listens = vec![("listen".to_string(), self.listen)];
+        for (name, c) in &self.clusters {
+            if let Some(p) = &c.proxy {
+                let at = format!("clusters.{name}.proxy");
+                p.validate(&at, self.tls.is_some() && !self.insecure_http)?;
+                if let Some((other, _)) = listens
+                    .iter()
+                    .find(|(_, a)| *a == p.listen && a.port() != 0)
+                {
+                    return Err(format!(
+                        "`{at}.listen`: `{}` is already taken by `{other}`",
+                        p.listen
+                    ));
+                }
+                listens.push((format!("{at}.listen"), p.listen));
+            }
         }
         for (name, c) in &self.clusters {
             if !valid_cluster_name(name) {

@@ -10,7 +10,7 @@ use super::error::AppError;
 use super::keys::{KeyError, peek_issuer};
 use super::request::{Caller, MAX_AUDIT_TEXT, bearer, clip, json_body, one_line_reason};
 use super::server::{LiveConfig, Shared};
-use super::tokens::{TokenHash, looks_like_session_id, new_session_id, new_token};
+use super::tokens::{looks_like_session_id, new_session_id, new_token};
 use crate::audit::AuditRecord;
 use crate::oidc::verify::VerifiedIdToken;
 use crate::protocol::{CredentialKind, ErrorCode, ExchangeRequest, ExchangeResponse};
@@ -55,8 +55,8 @@ async fn finish(
             rec.outcome = "issued".into();
             rec.status = Some(200);
             if let Err(e) = st.audit.append(rec).await {
-                if let Some(h) = issued.token_hash {
-                    st.store.drop_credential(&CredentialKey::Token(h));
+                if let Some(key) = &issued.stored {
+                    st.store.drop_credential(key);
                 }
                 let err = AppError::audit_unavailable(e);
                 let code = err.code_str();
@@ -89,7 +89,9 @@ async fn finish(
 
 struct Issued {
     response: ExchangeResponse,
-    token_hash: Option<TokenHash>,
+    /// The credential as stored, forgotten again if the audit record
+    /// cannot be written.
+    stored: Option<CredentialKey>,
     /// Break glass is announced once its record is written.
     announce: Option<super::notify::Event>,
 }
@@ -329,8 +331,14 @@ async fn exchange(
         namespaces: grant.namespaces.clone(),
         request_id: rec.request_id.clone(),
     };
-    let mut token_hash = None;
-    let mut new_token_entry = None;
+    let entry = CredentialEntry {
+        session_id: session.id.clone(),
+        username: username.clone(),
+        uid: token.subject.clone(),
+        groups: grant.kube_groups.clone(),
+        expires_at: not_after,
+    };
+    let mut new_credential = None;
     match req.credential {
         CredentialKind::Certificate => {
             let csr = csr
@@ -346,23 +354,19 @@ async fn exchange(
                     rec.request_id.as_deref(),
                 )
                 .map_err(|e| AppError::internal(format!("{e:#}")))?;
+            // Only the access proxy looks certificates up (the apiserver
+            // trusts the CA alone), and it costs a commit per continued
+            // exchange: stored for proxied clusters only.
+            if cluster.proxy.is_some() {
+                new_credential = Some((CredentialKey::Certificate(issued.serial.clone()), entry));
+            }
             rec.serial = Some(issued.serial);
             response.certificate = Some(issued.pem);
         }
         CredentialKind::Token => {
             let (secret, hash) = new_token();
-            new_token_entry = Some((
-                CredentialKey::Token(hash),
-                CredentialEntry {
-                    session_id: session.id.clone(),
-                    username: username.clone(),
-                    uid: token.subject.clone(),
-                    groups: grant.kube_groups.clone(),
-                    expires_at: not_after,
-                },
-            ));
+            new_credential = Some((CredentialKey::Token(hash), entry));
             rec.token_hash_prefix = Some(hash.prefix());
-            token_hash = Some(hash);
             response.token = Some(secret.into_inner());
         }
     }
@@ -371,14 +375,15 @@ async fn exchange(
     }
     let announce = (is_new && rec.break_glass == Some(true))
         .then(|| break_glass_event(&session, grant, &username));
-    // A new session and its token land in one commit.
+    let stored = new_credential.as_ref().map(|(k, _)| k.clone());
+    // A new session and its credential land in one commit.
     st.store
-        .add(is_new.then_some(session), new_token_entry)
+        .add(is_new.then_some(session), new_credential)
         .await
         .map_err(AppError::state_unavailable)?;
     Ok(Issued {
         response,
-        token_hash,
+        stored,
         announce,
     })
 }

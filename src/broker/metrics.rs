@@ -14,13 +14,54 @@ const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
+/// A latency histogram over [`BUCKETS`].
+#[derive(Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    /// Sum of latencies in microseconds.
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if secs <= *le {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// `NAME_bucket`, `NAME_sum`, `NAME_count` lines.
+    pub fn render(&self, out: &mut String, name: &str) {
+        for (i, le) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{le}\"}} {}",
+                self.buckets[i].load(Ordering::Relaxed)
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "{name}_count {count}");
+    }
+}
+
 #[derive(Default)]
 pub struct Metrics {
     exchanges: Mutex<BTreeMap<String, u64>>,
-    buckets: [AtomicU64; BUCKETS.len()],
-    latency_count: AtomicU64,
-    /// Sum of latencies in microseconds.
-    latency_sum_us: AtomicU64,
+    exchange_latency: Histogram,
+    /// The access proxies' (one set for all clusters).
+    pub proxy: std::sync::Arc<crate::proxy::metrics::ProxyMetrics>,
     reviews_ok: AtomicU64,
     reviews_refused: AtomicU64,
     revocations: Mutex<BTreeMap<String, u64>>,
@@ -42,15 +83,7 @@ impl Metrics {
         if let Ok(mut m) = self.exchanges.lock() {
             *m.entry(outcome.to_string()).or_default() += 1;
         }
-        let secs = took.as_secs_f64();
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if secs <= *le {
-                self.buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_us
-            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        self.exchange_latency.observe(took);
     }
 
     pub fn review(&self, authenticated: bool) {
@@ -98,24 +131,8 @@ impl Metrics {
         }
         out.push_str("# HELP kaccess_exchange_duration_seconds Time to answer an exchange, audit write included.\n");
         out.push_str("# TYPE kaccess_exchange_duration_seconds histogram\n");
-        for (i, le) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "kaccess_exchange_duration_seconds_bucket{{le=\"{le}\"}} {}",
-                self.buckets[i].load(Ordering::Relaxed)
-            );
-        }
-        let count = self.latency_count.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "kaccess_exchange_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(
-            out,
-            "kaccess_exchange_duration_seconds_sum {}",
-            self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(out, "kaccess_exchange_duration_seconds_count {count}");
+        self.exchange_latency
+            .render(&mut out, "kaccess_exchange_duration_seconds");
         out.push_str("# HELP kaccess_tokenreviews_total TokenReviews answered, by result.\n");
         out.push_str("# TYPE kaccess_tokenreviews_total counter\n");
         let _ = writeln!(
@@ -164,6 +181,7 @@ impl Metrics {
         out.push_str("# HELP kaccess_active_sessions Sessions neither expired nor revoked.\n");
         out.push_str("# TYPE kaccess_active_sessions gauge\n");
         let _ = writeln!(out, "kaccess_active_sessions {active_sessions}");
+        self.proxy.render(&mut out);
         out
     }
 }

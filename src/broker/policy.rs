@@ -133,6 +133,7 @@ mod tests {
             max_session: Duration::from_secs(3600),
             require_reason: false,
             grants,
+            proxy: None,
         }
     }
 

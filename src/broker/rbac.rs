@@ -1,8 +1,11 @@
 //! `kaccess rbac render`: the Kubernetes RBAC that makes the broker's
 //! grants mean something. Each grant binds its kube-groups to its
 //! cluster-role with one RoleBinding per namespace (least privilege); only
-//! `namespaces: ["*"]` becomes a ClusterRoleBinding. Output is YAML for
-//! `kubectl apply -f -`.
+//! `namespaces: ["*"]` becomes a ClusterRoleBinding. A proxied cluster
+//! also gets the access proxy's ClusterRole (`impersonate` on users,
+//! groups and the two kaccess user extras, nothing else) and, when
+//! `upstream.identity` names the proxy, its ClusterRoleBinding. Output is
+//! YAML for `kubectl apply -f -`.
 
 use super::config::{BrokerConfig, ClusterConfig, Grant, is_reserved_group};
 use serde_json::{Value, json};
@@ -67,6 +70,57 @@ pub fn bindings(cluster_name: &str, cluster: &ClusterConfig) -> Vec<Value> {
     out
 }
 
+/// The access proxy's role: it may impersonate users, the grants' kube
+/// groups by name (so not even a compromised proxy can claim
+/// `system:masters`), and the session-id and reason extras, and do
+/// nothing as itself.
+pub fn proxy_role(cluster_name: &str, cluster: &ClusterConfig) -> Vec<Value> {
+    let Some(proxy) = &cluster.proxy else {
+        return Vec::new();
+    };
+    let name = format!("kaccess-{}-proxy", dns_label(cluster_name));
+    let labels = json!({"app.kubernetes.io/managed-by": "kaccess", "kaccess.io/cluster": dns_label(cluster_name)});
+    let extras: Vec<String> = [
+        crate::protocol::EXTRA_SESSION_ID,
+        crate::protocol::EXTRA_REASON,
+        crate::protocol::EXTRA_REQUEST_ID,
+    ]
+    .iter()
+    .map(|k| format!("userextras/{k}"))
+    .collect();
+    let mut groups: Vec<&String> = cluster
+        .grants
+        .iter()
+        .flat_map(|g| &g.kube_groups)
+        .filter(|g| !is_reserved_group(g))
+        .collect();
+    groups.sort();
+    groups.dedup();
+    let mut rules =
+        vec![json!({"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]})];
+    // An empty resourceNames would mean every group: left out instead.
+    if !groups.is_empty() {
+        rules.push(json!({"apiGroups": [""], "resources": ["groups"], "resourceNames": groups, "verbs": ["impersonate"]}));
+    }
+    rules.push(json!({"apiGroups": ["authentication.k8s.io"], "resources": extras, "verbs": ["impersonate"]}));
+    let mut out = vec![json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name, "labels": labels},
+        "rules": rules,
+    })];
+    if let Some(identity) = &proxy.upstream.identity {
+        out.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name, "labels": labels},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [identity.subject()],
+        }));
+    }
+    out
+}
+
 /// YAML documents for `cluster`, or every cluster when `None`.
 pub fn render(cfg: &BrokerConfig, cluster: Option<&str>) -> Result<String, String> {
     let selected: Vec<(&String, &ClusterConfig)> = match cluster {
@@ -86,7 +140,7 @@ pub fn render(cfg: &BrokerConfig, cluster: Option<&str>) -> Result<String, Strin
         out.push_str(&format!(
             "# kaccess grants for cluster `{name}`: apply with `kubectl --context {name} apply -f -`\n"
         ));
-        for doc in bindings(name, c) {
+        for doc in bindings(name, c).into_iter().chain(proxy_role(name, c)) {
             out.push_str("---\n");
             out.push_str(&serde_yaml::to_string(&doc).map_err(|e| e.to_string())?);
         }
@@ -128,6 +182,44 @@ mod tests {
         assert_eq!(docs.len(), 1);
         assert_eq!(docs[0]["kind"], "ClusterRoleBinding");
         assert!(docs[0]["metadata"].get("namespace").is_none());
+    }
+
+    #[test]
+    fn a_proxied_cluster_gets_the_proxys_impersonation_role_and_binding() {
+        let cfg = BrokerConfig::parse(EXAMPLE, Path::new("/")).unwrap();
+        assert!(proxy_role("prod", &cfg.clusters["prod"]).is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let text = crate::broker::config::tests::with_proxy(
+            dir.path(),
+            "        token-file: token\n        identity: {serviceaccount: kaccess/proxy}\n",
+        );
+        let cfg = BrokerConfig::parse(&text, dir.path()).unwrap();
+        let docs = proxy_role("prod", &cfg.clusters["prod"]);
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0]["kind"], "ClusterRole");
+        let rules = docs[0]["rules"].as_array().unwrap();
+        assert!(
+            rules.iter().all(|r| r["verbs"] == json!(["impersonate"])),
+            "{rules:?}"
+        );
+        assert_eq!(rules[0]["resources"], json!(["users"]));
+        assert_eq!(rules[1]["resources"], json!(["groups"]));
+        assert_eq!(rules[1]["resourceNames"], json!(["kaccess:prod:sre"]));
+        assert_eq!(
+            rules[2]["resources"],
+            json!([
+                "userextras/kaccess.io/session-id",
+                "userextras/kaccess.io/reason",
+                "userextras/kaccess.io/request-id"
+            ])
+        );
+        assert_eq!(docs[1]["kind"], "ClusterRoleBinding");
+        assert_eq!(
+            docs[1]["subjects"][0],
+            json!({"kind": "ServiceAccount", "namespace": "kaccess", "name": "proxy"})
+        );
+        let yaml = render(&cfg, Some("prod")).unwrap();
+        assert!(yaml.contains("name: kaccess-prod-proxy"), "{yaml}");
     }
 
     #[test]

@@ -273,6 +273,17 @@ pub async fn serve(config: BrokerConfig, config_path: Option<PathBuf>) -> Result
     };
 
     let reloader = tokio::spawn(reload_on_hangup(state.clone(), tls.clone().zip(tls_files)));
+    let proxies = {
+        let live = state.live();
+        crate::proxy::start_all(
+            &live.config,
+            &live.cas,
+            state.store.clone(),
+            state.audit.clone(),
+            state.metrics.proxy.clone(),
+        )
+        .await?
+    };
 
     let listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot listen on `{listen}`"))?;
@@ -321,6 +332,9 @@ pub async fn serve(config: BrokerConfig, config_path: Option<PathBuf>) -> Result
     pruner.abort();
     lapser.abort();
     reloader.abort();
+    for p in proxies {
+        p.abort();
+    }
     let audit = state.audit.clone();
     tokio::task::spawn_blocking(move || audit.shutdown()).await?;
     tracing::info!("broker stopped; audit log synced");

@@ -31,9 +31,10 @@ pub fn run(args: ServeArgs) -> Result<Exit> {
 }
 
 /// `--check`: what the broker would load at start (or on SIGHUP), loaded
-/// and thrown away: every cluster CA and the serving certificate and key,
-/// and with PostgreSQL state a connection to the database and its schema
-/// version. Nothing is written and nothing is fetched from the IdPs.
+/// and thrown away: every cluster CA, the serving certificate and key,
+/// each access proxy's files, and with PostgreSQL state a connection to the
+/// database and its schema version. Nothing is written and nothing is
+/// fetched from the IdPs.
 fn check(cfg: &BrokerConfig, path: &std::path::Path) -> Result<Exit> {
     let file = path.display();
     let fail = |what: String, e: anyhow::Error| -> anyhow::Error {
@@ -55,6 +56,7 @@ fn check(cfg: &BrokerConfig, path: &std::path::Path) -> Result<Exit> {
             check_database(pg).map_err(|e| fail("the state database".into(), e))?
         }
     };
+    crate::proxy::check(cfg).map_err(|e| fail("an access proxy".into(), e))?;
     let clusters: Vec<&str> = cfg.clusters.keys().map(String::as_str).collect();
     let issuers: Vec<&str> = cfg.issuers.iter().map(|i| i.issuer.as_str()).collect();
     eprintln!("✓ `{file}` is valid");

@@ -208,7 +208,13 @@ pub const PAGES: &[Page] = &[
                 reach every replica through LISTEN/NOTIFY, the audit chain is kept in the \
                 database, and a replica that loses the database refuses to issue, answers \
                 reviews only within `max-staleness`, reports not-ready on /healthz, and \
-                recovers by itself.",
+                recovers by itself. A cluster with a `proxy:` block is also served through \
+                the access proxy on its own listener: every request is authenticated against \
+                the broker's sessions, audited before it is forwarded, sent on impersonating \
+                the person, and cut off when the session is revoked or ends; the proxy's \
+                settings change only on restart. For such a cluster \
+                `--print-apiserver-config` says that the kaccess CA and webhook must not be \
+                configured at kube-apiserver, and prints an audit policy.",
         examples: &[
             x(
                 "Run the broker",
@@ -302,8 +308,9 @@ pub const PAGES: &[Page] = &[
     Page {
         notes: "From the moment the broker answers, the session's tokens fail review and no \
                 new credential is issued for it. A client certificate it already holds stays \
-                valid until it expires (`credential-ttl`): Kubernetes cannot revoke client \
-                certificates.",
+                valid at kube-apiserver until it expires (`credential-ttl`): Kubernetes cannot \
+                revoke client certificates. Through the access proxy it is refused at once, \
+                and the session's open streams are closed within a second.",
         examples: &[
             x(
                 "Cut off a user whose laptop was stolen",
@@ -415,6 +422,10 @@ pub const PAGES: &[Page] = &[
     },
     page("rbac"),
     Page {
+        notes: "For a cluster behind the access proxy it also prints the proxy's ClusterRole \
+                (impersonate users, the grants' kube groups by name, and the kaccess session-id \
+                and reason extras) and, when `upstream.identity` names the proxy, its \
+                ClusterRoleBinding.",
         examples: &[x(
             "Apply the bindings for cluster `prod`",
             "kaccess rbac render --config broker.yaml --cluster prod | kubectl apply -f -",

@@ -81,7 +81,7 @@ fn b64(s: &str) -> String {
 
 /// Writes a kubeconfig (JSON is YAML) for `server` with `user` as the
 /// user stanza, context namespace `payments`.
-fn kubeconfig(dir: &Path, server: &ApiServer, user: Value) -> PathBuf {
+pub(crate) fn kubeconfig(dir: &Path, server: &ApiServer, user: Value) -> PathBuf {
     let config = json!({
         "apiVersion": "v1",
         "kind": "Config",
@@ -101,7 +101,7 @@ fn kubeconfig(dir: &Path, server: &ApiServer, user: Value) -> PathBuf {
 }
 
 /// Runs real kubectl with only this test's kubeconfig, cache and HOME.
-fn kubectl(dir: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
+pub(crate) fn kubectl(dir: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
     Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(kubeconfig)
@@ -138,6 +138,7 @@ fn kubectl_with_a_client_certificate_is_the_cn_in_the_o_groups() {
     let server = ApiServer::start(ApiServerOptions {
         client_ca_pem: Some(client_ca.cert_pem()),
         token_webhook: None,
+        ..Default::default()
     });
     let kc = kubeconfig(
         dir.path(),
@@ -188,6 +189,7 @@ fn a_client_certificate_from_another_ca_is_refused() {
     let server = ApiServer::start(ApiServerOptions {
         client_ca_pem: Some(TestCa::new("cluster CA").cert_pem()),
         token_webhook: None,
+        ..Default::default()
     });
     let rogue = TestCa::new("rogue CA");
     let kc = kubeconfig(
@@ -216,6 +218,7 @@ fn bearer_tokens_are_accepted_or_refused_by_the_tokenreview_webhook() {
     let server = ApiServer::start(ApiServerOptions {
         client_ca_pem: Some(TestCa::new("cluster CA").cert_pem()),
         token_webhook: Some(reviewer.webhook()),
+        ..Default::default()
     });
 
     let kc = kubeconfig(dir.path(), &server, json!({"token": GOOD_TOKEN}));
@@ -273,6 +276,7 @@ fn a_good_client_certificate_wins_over_a_token_and_a_bad_one_falls_through() {
     let server = ApiServer::start(ApiServerOptions {
         client_ca_pem: Some(cluster_ca.cert_pem()),
         token_webhook: Some(reviewer.webhook()),
+        ..Default::default()
     });
     let with_token = |mut user: Value, token: &str| {
         user["token"] = json!(token);
@@ -385,6 +389,7 @@ fn an_exec_plugin_token_reaches_the_stand_in_through_the_webhook() {
     let server = ApiServer::start(ApiServerOptions {
         client_ca_pem: None,
         token_webhook: Some(reviewer.webhook()),
+        ..Default::default()
     });
     let (script, log) = exec_plugin(dir.path(), GOOD_TOKEN);
     let kc = kubeconfig(dir.path(), &server, exec_user(&script));
@@ -412,6 +417,7 @@ fn a_refused_exec_plugin_token_makes_kubectl_run_the_plugin_again() {
     let server = ApiServer::start(ApiServerOptions {
         client_ca_pem: None,
         token_webhook: Some(reviewer.webhook()),
+        ..Default::default()
     });
     let (script, log) = exec_plugin(dir.path(), "expired");
     let kc = kubeconfig(dir.path(), &server, exec_user(&script));

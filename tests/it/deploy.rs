@@ -35,6 +35,30 @@ fn configmap_broker_config_is_accepted_by_the_broker_parser() {
 }
 
 #[test]
+fn the_proxy_example_is_accepted_by_the_broker_parser() {
+    let docs = docs("proxy.yaml");
+    let text = kind(&docs, "ConfigMap")["data"]["broker.yaml"]
+        .as_str()
+        .unwrap();
+    // The proxy's files must exist: lay them out under a temporary root.
+    let root = tempfile::tempdir().unwrap();
+    let sa = root.path().join("sa");
+    std::fs::create_dir_all(&sa).unwrap();
+    for f in ["ca.crt", "token"] {
+        std::fs::write(sa.join(f), "x").unwrap();
+    }
+    let text = text.replace(
+        "/var/run/secrets/kubernetes.io/serviceaccount",
+        &sa.display().to_string(),
+    );
+    let cfg = kaccess::broker::config::BrokerConfig::parse(&text, Path::new("/"))
+        .unwrap_or_else(|e| panic!("deploy/proxy.yaml ConfigMap: {e}"));
+    let proxy = cfg.clusters["prod"].proxy.as_ref().expect("a proxy block");
+    assert_eq!(proxy.listen.port(), 9443);
+    assert!(docs.iter().any(|d| d["kind"] == "ServiceAccount"));
+}
+
+#[test]
 fn broker_deployment_is_hardened_and_single_replica() {
     let docs = docs("base/broker.yaml");
     let dep = kind(&docs, "Deployment");

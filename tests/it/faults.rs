@@ -403,12 +403,12 @@ fn idp_or_broker_down_or_hung_ends_in_exit_5_within_the_timeout() {
 }
 
 /// A tiny tmpfs, unmounted on drop. `None` where mounting is not allowed.
-struct TinyDisk {
+pub(crate) struct TinyDisk {
     dir: tempfile::TempDir,
 }
 
 impl TinyDisk {
-    fn mount(size: &str) -> Option<TinyDisk> {
+    pub(crate) fn mount(size: &str) -> Option<TinyDisk> {
         let dir = tempfile::tempdir().unwrap();
         let ok = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700")])
@@ -420,7 +420,7 @@ impl TinyDisk {
         ok.then_some(TinyDisk { dir })
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 }

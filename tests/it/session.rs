@@ -102,7 +102,8 @@ fn session_files_are_deleted_at_session_end_with_no_kaccess_command_run() {
     let record = w.runtime.join("sessions").join("demo.json");
     assert!(kubeconfig.exists() && record.exists());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while kubeconfig.exists() && std::time::Instant::now() < deadline {
+    // The reaper removes the kubeconfig, then the record: wait for both.
+    while (kubeconfig.exists() || record.exists()) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     assert!(

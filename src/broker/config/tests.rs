@@ -262,3 +262,78 @@ fn an_audit_file_is_required_with_sqlite_and_refused_with_postgres() {
         "{err}"
     );
 }
+
+/// EXAMPLE with a `proxy:` block for `prod`, its files made in `dir`.
+pub fn with_proxy(dir: &Path, upstream_extra: &str) -> String {
+    for f in ["apiserver-ca.crt", "token"] {
+        std::fs::write(dir.join(f), "x").unwrap();
+    }
+    format!(
+        "{EXAMPLE}    proxy:\n      listen: 127.0.0.1:9443\n      upstream:\n        server: https://10.0.0.1:6443\n        certificate-authority: apiserver-ca.crt\n{upstream_extra}"
+    )
+}
+
+#[test]
+fn a_proxy_block_parses_and_its_paths_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = with_proxy(
+        dir.path(),
+        "        token-file: token\n        identity: {serviceaccount: kaccess/proxy}\n",
+    );
+    let cfg = BrokerConfig::parse(&text, dir.path()).unwrap();
+    let p = cfg.clusters["prod"].proxy.as_ref().unwrap();
+    assert_eq!(p.listen.port(), 9443);
+    assert_eq!(
+        p.upstream.token_file.as_deref(),
+        Some(dir.path().join("token").as_path())
+    );
+    assert_eq!(
+        p.upstream.identity,
+        Some(crate::proxy::config::ProxyIdentity::Serviceaccount(
+            "kaccess/proxy".into()
+        ))
+    );
+}
+
+#[test]
+fn proxy_mistakes_name_their_key_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "        token-file: token\n        tokn: 1\n",
+            "clusters.prod.proxy.upstream",
+            "unknown field `tokn`",
+        ),
+        (
+            "        token-file: missing\n",
+            "clusters.prod.proxy.upstream.token-file",
+            "does not exist",
+        ),
+        ("", "clusters.prod.proxy.upstream", "either `token-file`"),
+        (
+            "        token-file: token\n        client-cert-file: token\n        client-key-file: token\n",
+            "clusters.prod.proxy.upstream",
+            "either `token-file`",
+        ),
+        (
+            "        token-file: token\n        identity: {serviceaccount: proxy}\n",
+            "clusters.prod.proxy.upstream.identity.serviceaccount",
+            "NAMESPACE/NAME",
+        ),
+    ];
+    for (extra, path, why) in cases {
+        let err = BrokerConfig::parse(&with_proxy(dir.path(), extra), dir.path()).unwrap_err();
+        assert!(err.contains(&format!("`{path}")), "{extra}: {err}");
+        assert!(err.contains(why), "{extra}: {err}");
+    }
+    let text = with_proxy(dir.path(), "        token-file: token\n")
+        .replace("https://10.0.0.1:6443", "http://10.0.0.1:6443/api");
+    let err = BrokerConfig::parse(&text, dir.path()).unwrap_err();
+    assert!(
+        err.contains("`clusters.prod.proxy.upstream.server`"),
+        "{err}"
+    );
+    let text = with_proxy(dir.path(), "        token-file: token\n").replace("9443", "8443");
+    let err = BrokerConfig::parse(&text, dir.path()).unwrap_err();
+    assert!(err.contains("already taken by `listen`"), "{err}");
+}

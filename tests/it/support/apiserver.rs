@@ -22,13 +22,23 @@
 //! - Every authenticated user also gets `system:authenticated`.
 //! - No credentials or refused credentials: 401 with a `Status` body, which
 //!   makes client-go drop the exec plugin's credential and run it again.
+//! - Impersonation as kube-apiserver's filter does it (`impersonation`):
+//!   only the `impersonators` may, each header value is its own check,
+//!   groups or extra without a user are a 400; everything after (the
+//!   recorded call, SelfSubjectReview) sees the impersonated user.
+//! - `--token-auth-file`-style static tokens (`static_tokens`), as the
+//!   access proxy's own service-account token is accepted.
+//! - A watch on pods, `pods/exec` and `pods/attach` over WebSocket v5
+//!   (`streams`).
 //! - Discovery is the legacy JSON form (`APIVersions`, `APIGroupList`,
 //!   `APIResourceList`) sent as plain `application/json`: kubectl asks for
 //!   aggregated discovery first and falls back when the content type says
 //!   it did not get it.
 
 mod authn;
+mod impersonation;
 mod resources;
+mod streams;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -54,8 +64,13 @@ pub struct ApiServerOptions {
     /// PEM bundle client certificates must chain to (the broker's cluster
     /// CA). `None`: no client certificate is asked for.
     pub client_ca_pem: Option<String>,
-    /// Where bearer tokens are reviewed. `None`: tokens are refused.
+    /// Where bearer tokens are reviewed. `None`: only static tokens.
     pub token_webhook: Option<Webhook>,
+    /// (token, username) pairs, as in kube-apiserver's `--token-auth-file`.
+    pub static_tokens: Vec<(String, String)>,
+    /// Users allowed to impersonate anyone (verb `impersonate` on users,
+    /// groups, serviceaccounts, uids and userextras).
+    pub impersonators: Vec<String>,
 }
 
 /// The TokenReview webhook (the broker's `/v1/tokenreview`).
@@ -83,6 +98,8 @@ pub struct Call {
     pub groups: Vec<String>,
     pub extra: BTreeMap<String, Vec<String>>,
     pub via: Via,
+    /// Who authenticated, when the call was made impersonating.
+    pub impersonator: Option<String>,
 }
 
 #[derive(Default)]
@@ -96,6 +113,7 @@ struct App {
     record: Arc<Record>,
     authn: Arc<Authenticator>,
     server_address: String,
+    impersonators: Arc<Vec<String>>,
 }
 
 /// Stopped on drop.
@@ -119,6 +137,7 @@ impl ApiServer {
             record: record.clone(),
             authn: authn.clone(),
             server_address: String::new(),
+            impersonators: Arc::new(opts.impersonators.clone()),
         };
         let server = TlsServer::start(config, move |addr| {
             router(App {
@@ -170,6 +189,14 @@ fn router(app: App) -> Router {
         .route("/api/v1/namespaces/{ns}/pods", get(list_pods))
         .route("/api/v1/namespaces/{ns}/pods/{name}", get(get_pod))
         .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/exec",
+            get(streams::exec).post(streams::exec),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/attach",
+            get(streams::exec).post(streams::exec),
+        )
+        .route(
             "/apis/authentication.k8s.io/v1/selfsubjectreviews",
             post(self_subject_review),
         )
@@ -184,7 +211,12 @@ async fn authenticate(State(app): State<App>, mut req: Request, next: Next) -> R
         app.record.refused.fetch_add(1, Ordering::SeqCst);
         return status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized");
     };
+    let (user, impersonator) = match impersonation::apply(user, req.headers(), &app.impersonators) {
+        Ok(found) => found,
+        Err(refusal) => return *refusal,
+    };
     app.record.calls.lock().unwrap().push(Call {
+        impersonator,
         method: req.method().to_string(),
         path: req.uri().path().to_string(),
         username: user.username.clone(),

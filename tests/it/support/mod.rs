@@ -8,6 +8,7 @@ pub mod demo;
 pub mod idp;
 pub mod pki;
 pub mod postgres;
+pub mod proxied;
 pub mod replicas;
 pub mod serve;
 pub mod world;
@@ -31,4 +32,25 @@ pub fn kaccess_bin() -> PathBuf {
         .and_then(|examples| examples.parent())
         .expect("an example lives in target/<profile>/examples/");
     profile_dir.join("kaccess")
+}
+
+/// Runs `f` on a runtime of its own with a reqwest client that trusts only
+/// `ca_pem` and, given `identity_pem` (certificate then key), presents it.
+pub fn with_client<T, F: std::future::Future<Output = T>>(
+    ca_pem: &str,
+    identity_pem: Option<String>,
+    f: impl FnOnce(reqwest::Client) -> F,
+) -> T {
+    kaccess::http::install_crypto_provider();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap();
+    let mut builder = reqwest::Client::builder().tls_certs_only([ca]);
+    if let Some(pem) = identity_pem {
+        builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+    }
+    let client = rt.block_on(async { builder.build() }).unwrap();
+    rt.block_on(f(client))
 }

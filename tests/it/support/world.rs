@@ -31,7 +31,19 @@ pub struct WorldOptions {
     /// The `kaccess` that serves and logs in (the demo passes the
     /// installed one).
     pub kaccess: PathBuf,
+    /// Through the access proxy: the broker serves `demo`'s API, the
+    /// stand-in trusts neither the kaccess CA nor the webhook, only the
+    /// proxy's service-account token (which may impersonate), and the
+    /// client's `server:` is the proxy.
+    pub proxied: bool,
+    /// Where the broker's audit log goes (default `audit.jsonl` in the
+    /// world's directory).
+    pub audit_file: Option<PathBuf>,
 }
+
+/// The access proxy's own identity at the stand-in.
+pub const PROXY_TOKEN: &str = "proxy-service-account-token";
+pub const PROXY_USER: &str = "system:serviceaccount:kaccess:proxy";
 
 impl Default for WorldOptions {
     fn default() -> Self {
@@ -48,6 +60,8 @@ impl Default for WorldOptions {
             admin_groups: Vec::new(),
             broker_grants: "",
             kaccess: super::kaccess_bin(),
+            proxied: false,
+            audit_file: None,
         }
     }
 }
@@ -121,9 +135,11 @@ impl Broker {
         let _ = self.child.wait();
         let port = self.url.rsplit(':').next().expect("port in broker URL");
         let yaml = std::fs::read_to_string(&self.config_path).expect("broker config");
-        let yaml = yaml.replace(
+        // The broker's own `listen` is the first line; a proxy's comes later.
+        let yaml = yaml.replacen(
             "listen: 127.0.0.1:0\n",
             &format!("listen: 127.0.0.1:{port}\n"),
+            1,
         );
         std::fs::write(&self.config_path, yaml).expect("rewrite broker config");
         let mut next = Broker::start(
@@ -162,6 +178,8 @@ pub struct World {
     pub runtime: PathBuf,
     pub cluster_ca_pem: String,
     pub kaccess_bin: PathBuf,
+    /// `https://127.0.0.1:PORT` of the access proxy, in a proxied world.
+    pub proxy_url: Option<String>,
 }
 
 fn write(path: &Path, text: &str) {
@@ -193,12 +211,33 @@ impl World {
         let cluster_ca = params.self_signed(&cluster_key).expect("self-sign");
         write(&root.join("cluster-ca.crt"), &cluster_ca.pem());
         write(&root.join("cluster-ca.key"), &cluster_key.serialize_pem());
-        let audit = root.join("audit.jsonl");
+        let audit = opts
+            .audit_file
+            .clone()
+            .unwrap_or_else(|| root.join("audit.jsonl"));
+        // A proxied cluster's API server comes first: the broker's config
+        // names it.
+        let upstream = opts.proxied.then(|| {
+            let api = ApiServer::start(ApiServerOptions {
+                static_tokens: vec![(PROXY_TOKEN.into(), PROXY_USER.into())],
+                impersonators: vec![PROXY_USER.into()],
+                ..Default::default()
+            });
+            write(&root.join("apiserver-ca.crt"), &api.ca_pem());
+            write(&root.join("proxy-token"), &format!("{PROXY_TOKEN}\n"));
+            api
+        });
+        let proxy_block = upstream.as_ref().map_or(String::new(), |api| {
+            format!(
+                "    proxy:\n      listen: 127.0.0.1:0\n      upstream:\n        server: {}\n        certificate-authority: apiserver-ca.crt\n        token-file: proxy-token\n        identity: {{serviceaccount: kaccess/proxy}}\n",
+                api.url()
+            )
+        });
         let broker_yaml = format!(
             r#"listen: 127.0.0.1:0
 tls: {{cert-file: broker.crt, key-file: broker.key}}
 state: {{sqlite: state.db}}
-audit: {{file: audit.jsonl}}
+audit: {{file: {audit}}}
 admin-groups: {admins}
 issuers:
   - issuer: {issuer}
@@ -218,13 +257,14 @@ clusters:
         kube-groups: ["kaccess:demo:sre"]
         namespaces: [payments, billing]
         cluster-role: edit
-{grants}"#,
+{grants}{proxy_block}"#,
             grants = opts.broker_grants,
             issuer = idp.issuer(),
             ttl = opts.credential_ttl,
             max = opts.max_session,
             reason = opts.require_reason,
             admins = serde_json::to_string(&opts.admin_groups).expect("JSON list"),
+            audit = audit.display(),
         );
         let broker_config = root.join("broker.yaml");
         write(&broker_config, &broker_yaml);
@@ -235,14 +275,31 @@ clusters:
             &serving_ca.cert_pem(),
         );
 
-        let api = ApiServer::start(ApiServerOptions {
-            client_ca_pem: Some(cluster_ca.pem()),
-            token_webhook: Some(Webhook {
-                url: format!("{}/v1/tokenreview", broker.url),
-                ca_pem: serving_ca.cert_pem(),
-            }),
+        let proxy_url = opts.proxied.then(|| {
+            let log = broker.stderr();
+            log.lines()
+                .find_map(|l| l.strip_prefix("kaccess: proxy for cluster `demo` listening on "))
+                .unwrap_or_else(|| panic!("the broker started no proxy:\n{log}"))
+                .trim()
+                .to_string()
         });
-        let b64 = base64::engine::general_purpose::STANDARD.encode(api.ca_pem());
+        let api = upstream.unwrap_or_else(|| {
+            ApiServer::start(ApiServerOptions {
+                client_ca_pem: Some(cluster_ca.pem()),
+                token_webhook: Some(Webhook {
+                    url: format!("{}/v1/tokenreview", broker.url),
+                    ca_pem: serving_ca.cert_pem(),
+                }),
+                ..Default::default()
+            })
+        });
+        // Through the proxy the client trusts the proxy's serving CA (the
+        // broker's) and talks to it; otherwise the stand-in itself.
+        let (server, server_ca) = match &proxy_url {
+            Some(url) => (url.clone(), serving_ca.cert_pem()),
+            None => (api.url(), api.ca_pem()),
+        };
+        let b64 = base64::engine::general_purpose::STANDARD.encode(server_ca);
         let config = root.join("config.yaml");
         write(
             &config,
@@ -259,7 +316,6 @@ clusters:
     broker: {{url: {broker}, ca-file: {broker_ca}}}
     credential: {credential}
 {extra}"#,
-                server = api.url(),
                 issuer = idp.issuer(),
                 broker = broker.url,
                 broker_ca = root.join("broker-ca.crt").display(),
@@ -271,6 +327,7 @@ clusters:
             runtime: root.join("run"),
             cluster_ca_pem: cluster_ca.pem(),
             kaccess_bin: opts.kaccess,
+            proxy_url,
             dir,
             idp,
             broker,
@@ -356,17 +413,7 @@ clusters:
         bearer: Option<&str>,
         body: serde_json::Value,
     ) -> serde_json::Value {
-        kaccess::http::install_crypto_provider();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let ca = reqwest::Certificate::from_pem(self.broker.serving_ca_pem.as_bytes()).unwrap();
-            let client = reqwest::Client::builder()
-                .tls_certs_only([ca])
-                .build()
-                .unwrap();
+        super::with_client(&self.broker.serving_ca_pem, None, |client| async move {
             let mut req = client
                 .post(format!("{}{path}", self.broker.url))
                 .json(&body);

@@ -2,11 +2,12 @@
 //! discovery, two fake pods (as a PodList or, when asked, a
 //! `meta.k8s.io/v1` Table), and SelfSubjectReview.
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 use super::App;
 use super::authn::User;
@@ -78,7 +79,7 @@ pub(super) async fn core_resources() -> Json<Value> {
         "resources": [
             {
                 "name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod",
-                "verbs": ["get", "list"], "shortNames": ["po"], "categories": ["all"],
+                "verbs": ["get", "list", "watch"], "shortNames": ["po"], "categories": ["all"],
             },
             {
                 "name": "namespaces", "singularName": "namespace", "namespaced": false,
@@ -126,15 +127,33 @@ pub(super) async fn self_subject_review(
 }
 
 /// The fake workload every namespace has: (name, ready, phase, restarts).
-const PODS: [(&str, &str, &str, u32); 2] = [
+pub(super) const PODS: [(&str, &str, &str, u32); 2] = [
     ("web-7d4b9c6f5-x2kqp", "1/1", "Running", 0),
     ("worker-5f6c8d7b9-m4ntz", "1/1", "Running", 2),
 ];
 
-pub(super) async fn list_pods(Path(ns): Path<String>, headers: HeaderMap) -> Json<Value> {
+pub(super) async fn list_pods(
+    Path(ns): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
     let pods: Vec<_> = PODS.iter().map(|p| pod(&ns, p)).collect();
+    // metav1's bool conversion: anything but false/0 is true.
+    let watching = query
+        .get("watch")
+        .is_some_and(|w| !matches!(w.to_ascii_lowercase().as_str(), "false" | "0"));
+    if watching {
+        let objects = if wants_table(&headers) {
+            pods.iter()
+                .map(|p| table(std::slice::from_ref(p)))
+                .collect()
+        } else {
+            pods
+        };
+        return super::streams::watch(objects);
+    }
     if wants_table(&headers) {
-        return Json(table(&pods));
+        return Json(table(&pods)).into_response();
     }
     Json(json!({
         "kind": "PodList",
@@ -142,6 +161,7 @@ pub(super) async fn list_pods(Path(ns): Path<String>, headers: HeaderMap) -> Jso
         "metadata": {"resourceVersion": "1"},
         "items": pods,
     }))
+    .into_response()
 }
 
 pub(super) async fn get_pod(

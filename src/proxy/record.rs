@@ -1,0 +1,167 @@
+//! The proxy's audit records, in the broker's hash chain. Before a request
+//! is forwarded, a `proxy`/`started` record must be durable (else 503, not
+//! forwarded); when it ends, a `proxy`/`finished` record with status,
+//! bytes each way, duration and, for streams, how it ended. Each repeats
+//! who and what, so neither needs the other to be read.
+
+use super::authn::{Authenticated, Presented};
+use super::request_info::RequestInfo;
+use crate::audit::record::{ProxiedRequest, ProxiedResult};
+use crate::audit::{AuditLog, AuditRecord};
+use crate::broker::request::{MAX_AUDIT_TEXT, clip};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+pub const EVENT: &str = "proxy";
+
+fn opt(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| clip(s, MAX_AUDIT_TEXT))
+}
+
+/// The record's who-less base: cluster, client, what.
+pub fn base(
+    cluster: &str,
+    id: &str,
+    method: &str,
+    info: &RequestInfo,
+    client: SocketAddr,
+    user_agent: Option<&[u8]>,
+) -> AuditRecord {
+    let mut rec = AuditRecord::new(EVENT);
+    rec.cluster = Some(cluster.to_string());
+    rec.client_addr = Some(client.to_string());
+    rec.user_agent = user_agent.map(|u| {
+        clip(
+            &crate::text::escape_deceptive(&String::from_utf8_lossy(u)),
+            MAX_AUDIT_TEXT,
+        )
+    });
+    rec.request = Some(ProxiedRequest {
+        id: id.to_string(),
+        method: method.to_string(),
+        path: clip(&info.path, MAX_AUDIT_TEXT * 4),
+        verb: info.verb.clone(),
+        api_group: info.is_resource_request.then(|| info.api_group.clone()),
+        api_version: opt(&info.api_version),
+        resource: opt(&info.resource),
+        subresource: opt(&info.subresource),
+        namespace: opt(&info.namespace),
+        name: opt(&info.name),
+        container: info.container.as_deref().and_then(opt),
+        command: (!info.command.is_empty()).then(|| {
+            info.command
+                .iter()
+                .map(|c| clip(c, MAX_AUDIT_TEXT))
+                .collect()
+        }),
+        ports: (!info.ports.is_empty()).then(|| info.ports.clone()),
+    });
+    rec
+}
+
+/// Adds who: the person, the groups, the session and its reason (the
+/// credential was recorded by [`presented`]).
+pub fn who(rec: &mut AuditRecord, auth: &Authenticated) {
+    let r = &auth.reviewed;
+    rec.username = Some(r.token.username.clone());
+    rec.subject = Some(r.token.uid.clone());
+    rec.kube_groups = Some(r.token.groups.clone());
+    rec.session_id = Some(r.token.session_id.clone());
+    rec.reason = r.reason.clone();
+}
+
+/// Adds the credential presented, by serial or token-hash prefix.
+pub fn presented(rec: &mut AuditRecord, presented: &Presented) {
+    match presented {
+        Presented::Certificate(serial) => {
+            rec.credential = Some("certificate".into());
+            rec.serial = Some(serial.clone());
+        }
+        Presented::Token(hash) => {
+            rec.credential = Some("token".into());
+            rec.token_hash_prefix = Some(hash.prefix());
+        }
+    }
+}
+
+/// Writes the `finished` record when dropped: when the response body
+/// ended, the client went away, or the stream was cut.
+pub struct Finish {
+    audit: Arc<AuditLog>,
+    rec: Option<AuditRecord>,
+    started: Instant,
+    pub bytes_in: Arc<AtomicU64>,
+    pub bytes_out: Arc<AtomicU64>,
+    /// Streams say how they ended; `None` for other requests.
+    long_running: bool,
+    ended: Option<&'static str>,
+    on_finish: Vec<Box<dyn FnOnce(u16) + Send>>,
+}
+
+impl Finish {
+    pub fn new(
+        audit: Arc<AuditLog>,
+        mut rec: AuditRecord,
+        status: u16,
+        long_running: bool,
+    ) -> Finish {
+        rec.outcome = "finished".into();
+        rec.status = Some(status);
+        Finish {
+            audit,
+            rec: Some(rec),
+            started: Instant::now(),
+            bytes_in: Default::default(),
+            bytes_out: Default::default(),
+            long_running,
+            ended: None,
+            on_finish: Vec::new(),
+        }
+    }
+
+    pub fn set_status(&mut self, status: u16) {
+        if let Some(r) = &mut self.rec {
+            r.status = Some(status);
+        }
+    }
+
+    /// The first reason given is the one recorded.
+    pub fn ended(&mut self, how: &'static str) {
+        self.ended.get_or_insert(how);
+    }
+
+    /// Runs `f` once with the final status (metrics), after any added
+    /// before.
+    pub fn on_finish(&mut self, f: impl FnOnce(u16) + Send + 'static) {
+        self.on_finish.push(Box::new(f));
+    }
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let Some(mut rec) = self.rec.take() else {
+            return;
+        };
+        rec.result = Some(ProxiedResult {
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
+            duration_ms: self.started.elapsed().as_millis() as u64,
+            ended: self
+                .long_running
+                .then(|| self.ended.unwrap_or("client closed").to_string()),
+        });
+        for f in self.on_finish.drain(..) {
+            f(rec.status.unwrap_or_default());
+        }
+        let audit = self.audit.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = audit.append(rec).await {
+                    tracing::error!(error = %e, "proxy: cannot audit the end of a request");
+                }
+            });
+        }
+    }
+}
