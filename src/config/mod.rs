@@ -38,6 +38,19 @@ pub fn path(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(dir.join("kaccess").join("config.yaml"))
 }
 
+/// The next step towards a session for `cluster`: `kaccess login`, or
+/// first `kaccess config init` when there is no configuration file, where
+/// the login would only fail.
+pub fn login_help(explicit: Option<&Path>, cluster: &str) -> String {
+    match path(explicit) {
+        Ok(file) if !file.exists() => format!(
+            "there is no configuration yet: run `kaccess config init`, put your cluster in `{}`, then run: kaccess login {cluster}",
+            file.display()
+        ),
+        _ => format!("run: kaccess login {cluster}"),
+    }
+}
+
 impl Config {
     /// Loads and checks the whole file. Every failure is exit 2 and names
     /// the file and the key path.

@@ -13,6 +13,8 @@ const SESSION_FILES: &[&str] = &[
 /// command has one and every page a command.
 pub const PAGES: &[Page] = &[
     Page {
+        notes: "Errors, usage errors included, go to stderr as `kaccess: error: ...`, with their \
+                causes and a `help:` line naming the next step. stdout carries only data.",
         examples: &[
             x(
                 "Log in to `prod` for an incident, then use kubectl as usual",

@@ -106,7 +106,10 @@ async fn refresh_id_token(
     let Some(store) = rec.token_store(&layout.root) else {
         return Err(
             Failure::login_required("no refresh token was kept for this session")
-                .help(format!("run: kaccess login {}", rec.cluster))
+                .help(crate::config::login_help(
+                    args.client.config.as_deref(),
+                    &rec.cluster,
+                ))
                 .into(),
         );
     };
@@ -194,10 +197,12 @@ fn login_needed(
         })?;
         return print(info, &rec);
     }
-    // The message itself ends with the command (kubectl shows only the
-    // plugin's stderr), so no separate `help:` line repeats it.
-    Err(Failure::login_required(format!(
-        "session for {cluster} {why}; run: kaccess login {cluster}"
-    ))
-    .into())
+    Err(
+        Failure::login_required(format!("the session for `{cluster}` {why}"))
+            .help(crate::config::login_help(
+                args.client.config.as_deref(),
+                cluster,
+            ))
+            .into(),
+    )
 }

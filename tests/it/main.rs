@@ -8,6 +8,7 @@ mod broker;
 mod config;
 mod demo;
 mod deploy;
+mod errors;
 mod faults;
 mod generated;
 mod idp_harness;

@@ -150,7 +150,7 @@ fn plugin_without_a_session_and_no_terminal_exits_3_without_touching_the_idp() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty());
     let err = text(&out.stderr);
-    assert!(err.contains("session for demo"), "{err}");
+    assert!(err.contains("the session for `demo`"), "{err}");
     assert!(err.contains("run: kaccess login demo"), "{err}");
 }
 
