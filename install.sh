@@ -113,6 +113,15 @@ case ":${PATH}:" in
     *":$prefix/bin:"*) ;;
     *) say "note: $prefix/bin is not on your PATH; add it: export PATH=\"$prefix/bin:\$PATH\"" ;;
 esac
+# zsh searches only its `fpath`, which does not hold a prefix's
+# site-functions by default (~/.local's included). The user's own
+# ~/.zshrc may add it, so ask an interactive zsh.
+zsh_dir=$(dirname "$zsh_c")
+if ! { command -v zsh >/dev/null 2>&1 &&
+       zsh -ic 'print -rl -- $fpath' </dev/null 2>/dev/null | grep -qxF "$zsh_dir"; }; then
+    say "note: for zsh completions, add this line to ~/.zshrc before \`compinit\`:"
+    say "  fpath=($zsh_dir \$fpath)"
+fi
 
 if [ "$demo" = yes ]; then
     exec "$here/scripts/demo" --kaccess "$bin"

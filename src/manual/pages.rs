@@ -14,7 +14,10 @@ const SESSION_FILES: &[&str] = &[
 pub const PAGES: &[Page] = &[
     Page {
         notes: "Errors, usage errors included, go to stderr as `kaccess: error: ...`, with their \
-                causes and a `help:` line naming the next step. stdout carries only data.",
+                causes and a `help:` line naming the next step. stdout carries only data. Shell \
+                completion (installed by install.sh for bash, zsh and fish) completes commands, \
+                flags and the cluster names of your configuration: the scripts ask kaccess \
+                itself.",
         examples: &[
             x(
                 "Log in to `prod` for an incident, then use kubectl as usual",

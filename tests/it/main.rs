@@ -5,6 +5,7 @@
 mod admin;
 mod apiserver;
 mod broker;
+mod completion;
 mod config;
 mod demo;
 mod deploy;
