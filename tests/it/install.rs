@@ -1,8 +1,8 @@
 //! `install.sh` as a newcomer runs it, into a temp prefix: the binary,
 //! completions and man pages land where shells and `man` look, a second
 //! install changes nothing, zsh users learn how to put the completion
-//! directory on `fpath`, and `--uninstall` removes exactly what install
-//! put there. The binary is the one this suite was built with, handed over
+//! directory on `fpath`, and `--uninstall` removes exactly what install put
+//! there and names what it keeps (configuration, cache). The binary is the one this suite was built with, handed over
 //! through `KACCESS_INSTALL_BIN`: a second build here would either be a cold
 //! build of the whole tree (its own target dir) or fight the suite's build
 //! over features (the dev-dependencies unify differently).
@@ -140,6 +140,47 @@ fn install_sh_installs_idempotently_and_uninstall_leaves_the_prefix_as_it_was() 
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn uninstall_names_the_configuration_and_cache_it_keeps_and_says_when_there_was_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("prefix");
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+
+    let out = stderr(&install_sh_in(&prefix, &home, &[], &["--uninstall"]));
+    assert!(out.contains("nothing to uninstall"), "{out}");
+    assert!(!out.contains("uninstalled"), "{out}");
+    assert!(
+        !out.contains("kept"),
+        "nothing of kaccess's is there: {out}"
+    );
+
+    install_sh_in(&prefix, &home, &[], &[]);
+    let config = home.join(".config/kaccess");
+    let cache = home.join(".cache/kaccess");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.yaml"), "clusters: {}\n").unwrap();
+    std::fs::create_dir_all(cache.join("sessions")).unwrap();
+    let out = stderr(&install_sh_in(&prefix, &home, &[], &["--uninstall"]));
+    assert!(
+        out.contains(&format!("kaccess uninstalled from {}", prefix.display())),
+        "{out}"
+    );
+    for dir in [&config, &cache] {
+        assert!(
+            out.contains(&format!("rm -r '{}'", dir.display())),
+            "names {} and the command that removes it:\n{out}",
+            dir.display()
+        );
+        assert!(dir.is_dir(), "the user's files stay");
+    }
+
+    // Nothing left in the prefix, but the configuration is still there.
+    let out = stderr(&install_sh_in(&prefix, &home, &[], &["--uninstall"]));
+    assert!(out.contains("nothing to uninstall"), "{out}");
+    assert!(out.contains("kept your configuration"), "{out}");
 }
 
 #[test]
