@@ -4,10 +4,12 @@
 //! - `schema`: the effective types (`ClusterConfig`, ...), serializable
 //! - `file`: parsing, `defaults` merging and validation with key paths
 //! - `example`: the commented example `kaccess config init` writes
+//! - `placeholders`: the example's values that must be replaced
 //! - `yaml_limits`: size and nesting bounds on any YAML configuration
 
 pub mod example;
 pub mod file;
+pub mod placeholders;
 pub mod schema;
 pub mod yaml_limits;
 
@@ -53,7 +55,9 @@ pub fn login_help(explicit: Option<&Path>, cluster: &str) -> String {
 
 impl Config {
     /// Loads and checks the whole file. Every failure is exit 2 and names
-    /// the file and the key path.
+    /// the file and the key path; so does a placeholder left from the
+    /// example, checked first because it explains the other errors it
+    /// causes (`<base64 PEM>` is not base64).
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
@@ -67,6 +71,13 @@ impl Config {
                 }));
             }
         };
+        let found = placeholders::find(&text);
+        if !found.is_empty() {
+            return Err(failure(ConfigError::Placeholders {
+                path: path.into(),
+                found,
+            }));
+        }
         let clusters = file::parse(path, &text).map_err(failure)?;
         Ok(Config {
             path: path.into(),
@@ -101,6 +112,9 @@ fn failure(e: ConfigError) -> anyhow::Error {
     let help = match &e {
         ConfigError::NotFound { .. } => {
             "create one with `kaccess config init`, or point `--config`/`KACCESS_CONFIG` at yours"
+        }
+        ConfigError::Placeholders { .. } => {
+            "replace each value with your own (your identity provider, API server and broker), then run `kaccess config check`"
         }
         _ => "fix the file, then run `kaccess config check`",
     };

@@ -178,6 +178,10 @@ pub const PAGES: &[Page] = &[
         ..page("config")
     },
     Page {
+        notes: "Every mistake exits 2 naming the file and the key path. So does a placeholder \
+                left from the example `kaccess config init` writes (a host under example.com, \
+                example.org or example.net, an `urn:example:` value, a `<...>` marker): each \
+                one is listed with its key, and `kaccess login` refuses the file the same way.",
         examples: &[
             x("Validate the whole file", "kaccess config check"),
             x(
@@ -190,6 +194,8 @@ pub const PAGES: &[Page] = &[
         ..page("config check")
     },
     Page {
+        notes: "The example's hosts (example.com) are placeholders: `kaccess config check` lists \
+                each one still in the file, with its key, until it is replaced.",
         examples: &[
             x("Start a configuration to edit", "kaccess config init"),
             x("Look before writing", "kaccess config init --stdout | less"),

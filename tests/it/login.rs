@@ -349,7 +349,7 @@ fn device_flow_shows_code_and_qr_and_sends_acr_values_and_max_age() {
     let config = std::fs::read_to_string(&w.config).unwrap();
     let with_mfa_request = config.replace(
         "      mfa: {amr-any: [otp]}",
-        "      mfa: {amr-any: [otp]}\n      acr-values: [urn:example:mfa]\n      max-auth-age: 15m",
+        "      mfa: {amr-any: [otp]}\n      acr-values: [urn:corp:mfa]\n      max-auth-age: 15m",
     );
     assert_ne!(config, with_mfa_request);
     std::fs::write(&w.config, with_mfa_request).unwrap();
@@ -370,7 +370,7 @@ fn device_flow_shows_code_and_qr_and_sends_acr_values_and_max_age() {
     );
     let auth = w.idp.last_authorization();
     assert_eq!(auth["endpoint"], "device_authorization", "{auth}");
-    assert_eq!(auth["acr_values"], "urn:example:mfa", "{auth}");
+    assert_eq!(auth["acr_values"], "urn:corp:mfa", "{auth}");
     assert_eq!(auth["max_age"], "900", "{auth}");
 }
 
