@@ -4,6 +4,7 @@
 use crate::audit::verify::verify_files;
 use crate::cli::{AuditCommand, AuditVerifyArgs};
 use crate::error::{Exit, Failure};
+use crate::units::count;
 use anyhow::Result;
 
 pub fn run(cmd: AuditCommand) -> Result<Exit> {
@@ -36,8 +37,9 @@ fn verify(args: AuditVerifyArgs) -> Result<Exit> {
             .into());
         }
         eprintln!(
-            "audit log `{file}`: {} records, chain intact (last hash {})",
-            report.lines, report.head
+            "audit log `{file}`: {}, chain intact (last hash {})",
+            count(report.lines, "record"),
+            report.head
         );
         if let Some(hash) = &report.continues {
             eprintln!(
@@ -54,8 +56,9 @@ fn verify(args: AuditVerifyArgs) -> Result<Exit> {
         let head = &reports.last().expect("several reports").1.head;
         let total: usize = reports.iter().map(|(_, r)| r.lines).sum();
         eprintln!(
-            "{} files, {total} records: one intact chain (last hash {head})",
-            reports.len()
+            "{}, {}: one intact chain (last hash {head})",
+            count(reports.len(), "file"),
+            count(total, "record")
         );
     }
     Ok(Exit::Ok)
