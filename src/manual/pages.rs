@@ -36,7 +36,8 @@ pub const PAGES: &[Page] = &[
     Page {
         notes: "The login is refused unless the ID token proves MFA as the cluster's `oidc.mfa` \
                 policy asks (amr or acr values, and a recent enough auth_time); the broker checks \
-                again. The session kubeconfig is printed at the end; it lasts until the session \
+                again. A successful login says what proved it (`MFA verified: amr [pwd, otp]`). \
+                The session kubeconfig is printed at the end; it lasts until the session \
                 ends (the broker's max-session caps --session-ttl) and is then deleted.",
         examples: &[
             x(

@@ -268,7 +268,7 @@ fn manual_device() -> IdpOptions {
 }
 
 #[test]
-fn browser_login_with_mfa_prints_who_logged_in_and_json_on_stdout_only() {
+fn browser_login_with_mfa_prints_who_logged_in_that_mfa_was_verified_and_json_on_stdout_only() {
     let w = world(manual_device());
     let out = run(
         world_login(&w, &["--flow", "browser", "--token-store", "none"])
@@ -288,6 +288,11 @@ fn browser_login_with_mfa_prints_who_logged_in_and_json_on_stdout_only() {
         err.contains("Logged in to `demo` as alice (alice@example.com)"),
         "{err}"
     );
+    assert!(
+        err.lines().any(|l| l == "MFA verified: amr [pwd, otp]"),
+        "a plain line says what proved MFA: {err}"
+    );
+    assert_eq!(j["mfa_verified"], true, "{j}");
     assert!(
         err.contains("/auth?"),
         "the URL is printed on stderr too: {err}"
