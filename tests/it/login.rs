@@ -349,7 +349,7 @@ fn auto_flow_uses_the_browser_locally_and_the_device_flow_over_ssh() {
 }
 
 #[test]
-fn device_flow_shows_code_and_qr_and_sends_acr_values_and_max_age() {
+fn device_flow_shows_the_code_and_link_and_sends_acr_values_and_max_age() {
     let w = world(manual_device());
     let config = std::fs::read_to_string(&w.config).unwrap();
     let with_mfa_request = config.replace(
@@ -370,8 +370,12 @@ fn device_flow_shows_code_and_qr_and_sends_acr_values_and_max_age() {
     assert_eq!(j["refresh_token_store"], "file", "{j}");
     assert!(err.contains(&format!("{}/device", w.idp.issuer())), "{err}");
     assert!(
-        err.contains("Or scan this QR code") && err.contains('▀'),
+        err.contains(&format!("Or open: {}/device?user_code=", w.idp.issuer())),
         "{err}"
+    );
+    assert!(
+        !err.contains("QR code") && !err.contains('▀'),
+        "no QR code off a terminal (see terminal.rs): {err}"
     );
     let auth = w.idp.last_authorization();
     assert_eq!(auth["endpoint"], "device_authorization", "{auth}");

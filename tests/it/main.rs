@@ -20,3 +20,4 @@ mod requests;
 mod session;
 mod shell;
 mod support;
+mod terminal;
