@@ -87,6 +87,11 @@ pub fn run(
         },
         Err(e) if e.session_over() => {
             record::remove(layout, cluster);
+            // Its files are gone: the reaper would only sleep on until the
+            // session's planned end.
+            if let Some(pid) = rec.reaper_pid {
+                super::reaper::stop(pid, cluster);
+            }
             let why = format!("was ended by the broker ({})", e);
             return login_needed(args, info, rec.reason.clone(), &why);
         }
