@@ -16,6 +16,7 @@ mod idp_harness;
 mod install;
 mod load;
 mod login;
+mod quiet;
 mod requests;
 mod session;
 mod shell;
