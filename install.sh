@@ -2,7 +2,8 @@
 # Builds kaccess from this checkout and installs the binary, shell
 # completions and man pages under a prefix (default ~/.local). Idempotent;
 # never needs root for the default prefix. `--demo` then runs the local
-# end-to-end demo; `--uninstall` removes exactly what an install put there.
+# end-to-end demo; `--uninstall` removes exactly what an install put there
+# and names what kaccess keeps elsewhere (configuration, cache).
 set -eu
 
 prefix="${HOME}/.local"
@@ -15,7 +16,8 @@ usage: ./install.sh [--prefix DIR] [--demo] [--uninstall]
 
   --prefix DIR   install under DIR (default: ~/.local)
   --demo         after installing, run the local end-to-end demo (scripts/demo)
-  --uninstall    remove what install put under the prefix
+  --uninstall    remove what install put under the prefix (your configuration
+                 and cache stay; it says where they are)
 
 Environment:
   KACCESS_INSTALL_PROFILE  release (default) or dev: dev builds with
@@ -47,13 +49,29 @@ mandir="$prefix/share/man/man1"
 
 say() { printf '%s\n' "$*" >&2; }
 
+# What kaccess itself keeps outside the prefix: an uninstall leaves it (it
+# is the user's) and says how to remove it.
+report_left() {
+    config_dir="${XDG_CONFIG_HOME:-$HOME/.config}/kaccess"
+    cache_dir="${XDG_CACHE_HOME:-$HOME/.cache}/kaccess"
+    if [ -d "$config_dir" ]; then
+        say "kept your configuration: $config_dir (remove it with: rm -r '$config_dir')"
+    fi
+    if [ -d "$cache_dir" ]; then
+        say "kept the session cache: $cache_dir (remove it with: rm -r '$cache_dir')"
+    fi
+}
+
 if [ "$action" = uninstall ]; then
+    removed=0
+    remove() {
+        if [ -e "$1" ]; then rm -f "$1"; say "removed $1"; removed=$((removed + 1)); fi
+    }
     for f in "$bin" "$bash_c" "$zsh_c" "$fish_c"; do
-        if [ -e "$f" ]; then rm -f "$f"; say "removed $f"; fi
+        remove "$f"
     done
     for page in "$here"/man/*.1; do
-        f="$mandir/$(basename "$page")"
-        if [ -e "$f" ]; then rm -f "$f"; say "removed $f"; fi
+        remove "$mandir/$(basename "$page")"
     done
     # Remove only the directories this script may have created, and only if
     # empty (one that was already there, empty, goes too: nothing records it).
@@ -62,7 +80,12 @@ if [ "$action" = uninstall ]; then
              "$prefix/share/bash-completion" "$prefix/share" "$prefix/bin"; do
         rmdir "$d" 2>/dev/null || true
     done
-    say "kaccess uninstalled from $prefix"
+    if [ "$removed" -eq 0 ]; then
+        say "nothing to uninstall: no kaccess files in $prefix"
+    else
+        say "kaccess uninstalled from $prefix"
+    fi
+    report_left
     exit 0
 fi
 
@@ -113,6 +136,15 @@ case ":${PATH}:" in
     *":$prefix/bin:"*) ;;
     *) say "note: $prefix/bin is not on your PATH; add it: export PATH=\"$prefix/bin:\$PATH\"" ;;
 esac
+# zsh searches only its `fpath`, which does not hold a prefix's
+# site-functions by default (~/.local's included). The user's own
+# ~/.zshrc may add it, so ask an interactive zsh.
+zsh_dir=$(dirname "$zsh_c")
+if ! { command -v zsh >/dev/null 2>&1 &&
+       zsh -ic 'print -rl -- $fpath' </dev/null 2>/dev/null | grep -qxF "$zsh_dir"; }; then
+    say "note: for zsh completions, add this line to ~/.zshrc before \`compinit\`:"
+    say "  fpath=($zsh_dir \$fpath)"
+fi
 
 if [ "$demo" = yes ]; then
     exec "$here/scripts/demo" --kaccess "$bin"

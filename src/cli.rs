@@ -1,11 +1,13 @@
 //! The command line, defined once. Help, man pages (`man/`) and shell
 //! completions (`completions/`) are all generated from these definitions
-//! plus the prose in `manual` (examples, exit codes, environment, files);
-//! nothing here does I/O.
+//! plus the prose in `manual` (examples, exit codes, environment, files).
+//! Nothing here does I/O, except `complete` when a shell asks for cluster
+//! names.
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+pub mod complete;
 mod requests;
 pub use requests::{
     AdminDecideArgs, AdminRequestsArgs, RequestAction, RequestArgs, RequestCancelArgs, SignIn,
@@ -139,6 +141,7 @@ pub enum CredentialChoice {
 #[derive(Debug, Args)]
 pub struct LoginArgs {
     /// Cluster name from the client configuration
+    #[arg(add = complete::clusters())]
     pub cluster: String,
     /// How to sign in at the identity provider
     #[arg(long, value_enum, default_value_t = Flow::Auto)]
@@ -181,7 +184,7 @@ pub struct LoginArgs {
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
     /// Cluster to log out of
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    #[arg(add = complete::clusters(), required_unless_present = "all", conflicts_with = "all")]
     pub cluster: Option<String>,
     /// Log out of every cluster with a session
     #[arg(long)]
@@ -193,6 +196,7 @@ pub struct LogoutArgs {
 #[derive(Debug, Args)]
 pub struct CredentialArgs {
     /// Cluster name
+    #[arg(add = complete::clusters())]
     pub cluster: String,
     /// Longest wait for another kaccess refreshing the same cluster
     #[arg(long, value_name = "DURATION", default_value = "30s")]
@@ -204,6 +208,7 @@ pub struct CredentialArgs {
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// Cluster name
+    #[arg(add = complete::clusters())]
     pub cluster: String,
     /// Why you need access, used when a login is needed
     #[arg(long, value_name = "TEXT", value_parser = crate::text::reason_arg)]
@@ -224,6 +229,7 @@ pub enum Shell {
 #[derive(Debug, Args)]
 pub struct EnvArgs {
     /// Cluster name
+    #[arg(add = complete::clusters())]
     pub cluster: String,
     /// Syntax of the printed lines
     #[arg(long, value_enum, default_value_t = Shell::Sh)]
@@ -235,6 +241,7 @@ pub struct EnvArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Only this cluster
+    #[arg(add = complete::clusters())]
     pub cluster: Option<String>,
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -245,6 +252,7 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 pub struct KubeconfigArgs {
     /// Cluster name
+    #[arg(add = complete::clusters())]
     pub cluster: String,
     #[command(flatten)]
     pub client: ClientOpts,
@@ -261,6 +269,7 @@ pub enum ConfigCommand {
 #[derive(Debug, Args)]
 pub struct ConfigCheckArgs {
     /// Cluster to show (all clusters are validated either way)
+    #[arg(add = complete::clusters())]
     pub cluster: Option<String>,
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -319,6 +328,7 @@ pub enum AdminCommand {
 #[derive(Debug, Args)]
 pub struct AdminSessionsArgs {
     /// Cluster whose broker to ask (and whose sessions to list)
+    #[arg(add = complete::clusters())]
     pub cluster: String,
     /// Only this user's sessions (the broker's username, e.g. an email)
     #[arg(long, value_name = "USERNAME")]
@@ -332,6 +342,7 @@ pub struct AdminSessionsArgs {
 #[derive(Debug, Args)]
 pub struct AdminRevokeArgs {
     /// Cluster whose broker holds the sessions
+    #[arg(add = complete::clusters())]
     pub cluster: String,
     /// Session ids (from `kaccess admin sessions`)
     #[arg(required_unless_present = "user", conflicts_with = "user")]
@@ -413,30 +424,4 @@ pub struct GenerateArgs {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cli_definition_is_consistent() {
-        command().debug_assert();
-    }
-
-    #[test]
-    fn exec_requires_a_command_after_double_dash() {
-        let err = Cli::try_parse_from(["kaccess", "exec", "prod"]).unwrap_err();
-        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
-        let ok = Cli::try_parse_from(["kaccess", "exec", "prod", "--", "kubectl", "get", "pods"])
-            .unwrap();
-        match ok.command {
-            Command::Exec(a) => assert_eq!(a.command, ["kubectl", "get", "pods"]),
-            other => panic!("parsed as {other:?}"),
-        }
-    }
-
-    #[test]
-    fn logout_needs_a_cluster_or_all_but_not_both() {
-        assert!(Cli::try_parse_from(["kaccess", "logout"]).is_err());
-        assert!(Cli::try_parse_from(["kaccess", "logout", "prod", "--all"]).is_err());
-        assert!(Cli::try_parse_from(["kaccess", "logout", "--all"]).is_ok());
-    }
-}
+mod tests;

@@ -3,7 +3,10 @@
 //! Library code returns `anyhow::Error`. Where the failure decides the exit
 //! code or has a fix to suggest, a [`Failure`] sits somewhere in the chain;
 //! [`report`] finds it, prints `kaccess: error: …`, the causes, and the
-//! `help:` line, and returns the documented exit code.
+//! `help:` line, and returns the documented exit code. clap's own usage
+//! errors get the same shape in [`usage`].
+
+pub mod usage;
 
 use std::fmt;
 use std::io::Write;
@@ -107,19 +110,22 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// Renders `err` the cargo way and returns its exit code.
-pub fn report(err: &anyhow::Error) -> ExitCode {
+/// Renders `err`, raised by the command `path` (`kaccess login`), the
+/// cargo way and returns its exit code.
+pub fn report(err: &anyhow::Error, path: &str) -> ExitCode {
     if is_broken_pipe(err) {
         return ExitCode::SUCCESS;
     }
     let mut text = String::new();
-    render(err, &mut text);
+    render(err, path, &mut text);
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
     exit_of(err).into()
 }
 
-/// The text [`report`] prints, separate so tests can look at it.
-pub fn render(err: &anyhow::Error, out: &mut String) {
+/// The text [`report`] prints, separate so tests can look at it. Every
+/// error ends with a `help:` line: the fix its [`Failure`] names, else
+/// where the command is explained.
+pub fn render(err: &anyhow::Error, path: &str, out: &mut String) {
     use fmt::Write as _;
     let mut chain = err.chain();
     if let Some(top) = chain.next() {
@@ -132,8 +138,17 @@ pub fn render(err: &anyhow::Error, out: &mut String) {
             let _ = writeln!(out, "  {c}");
         }
     }
-    if let Some(help) = failure_of(err).and_then(|f| f.help.as_deref()) {
-        let _ = writeln!(out, "help: {help}");
+    match failure_of(err).and_then(|f| f.help.as_deref()) {
+        Some(help) => {
+            let _ = writeln!(out, "help: {help}");
+        }
+        None => {
+            let page = path.replace(' ', "-");
+            let _ = writeln!(
+                out,
+                "help: `{path} --help` and `man {page}` explain the command"
+            );
+        }
     }
 }
 
@@ -151,7 +166,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(exit_of(&err), Exit::Denied);
         let mut out = String::new();
-        render(&err, &mut out);
+        render(&err, "kaccess login", &mut out);
         assert!(
             out.starts_with("kaccess: error: login to `prod` failed\n"),
             "{out}"
@@ -170,14 +185,20 @@ mod tests {
             .context("refreshing `prod`");
         assert_eq!(exit_of(&err), Exit::Unreachable);
         let mut out = String::new();
-        render(&err, &mut out);
+        render(&err, "kaccess login", &mut out);
         assert!(out.ends_with("help: check the network\n"), "{out}");
     }
 
     #[test]
-    fn plain_errors_exit_1() {
+    fn plain_errors_exit_1_and_point_at_the_command_s_help() {
         let err = anyhow::anyhow!("boom");
         assert_eq!(exit_of(&err), Exit::Error);
+        let mut out = String::new();
+        render(&err, "kaccess config check", &mut out);
+        assert_eq!(
+            out,
+            "kaccess: error: boom\nhelp: `kaccess config check --help` and `man kaccess-config-check` explain the command\n"
+        );
     }
 
     #[test]

@@ -314,7 +314,7 @@ mod tests {
         let e = refused(ErrorCode::SessionRevoked).into_failure("prod");
         assert_eq!(exit_of(&e), Exit::LoginRequired);
         let mut text = String::new();
-        crate::error::render(&e, &mut text);
+        crate::error::render(&e, "kaccess login", &mut text);
         assert!(text.contains("help: run: kaccess login prod"), "{text}");
         assert_eq!(
             exit_of(&refused(ErrorCode::MfaRequired).into_failure("p")),

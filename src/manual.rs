@@ -81,6 +81,12 @@ pub const ENVIRONMENT: &[Entry] = &[
         "`json` makes `kaccess serve` log one JSON object per line.",
     ),
     e(
+        "COMPLETE",
+        "Set by the shell completion scripts (`bash`, `zsh`, `fish`, `powershell`, `elvish`): \
+         kaccess prints completions for the words that follow `--` instead of running a command. \
+         `source <(COMPLETE=bash kaccess)` enables them without installing a file.",
+    ),
+    e(
         "KACCESS_TRACE_TIMINGS",
         "Set to 1 to print, on stderr, how long each step of a login took (IdP token response, \
          key, broker exchange, session files, reaper).",

@@ -1,5 +1,6 @@
-//! Durations as people write them in config files and flags (`15m`, `8h`,
-//! `1h30m`), with serde support so config structs can hold them directly.
+//! Quantities as people write and read them: durations in config files and
+//! flags (`15m`, `8h`, `1h30m`), with serde support so config structs can
+//! hold them directly, and counts in messages (`1 record`, `2 records`).
 
 use serde::{Deserialize, Deserializer, Serializer};
 use std::time::Duration;
@@ -102,6 +103,15 @@ pub mod serde_opt_duration {
     }
 }
 
+/// `1 record`, `3 records`: a count with its noun (regular plurals only).
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +141,12 @@ mod tests {
         for s in ["1h30m", "15m", "45s", "8h", "1d2h"] {
             assert_eq!(format_duration(parse_duration(s).unwrap()), s);
         }
+    }
+
+    #[test]
+    fn counts_of_one_are_singular() {
+        assert_eq!(count(1, "record"), "1 record");
+        assert_eq!(count(0, "record"), "0 records");
+        assert_eq!(count(12, "file"), "12 files");
     }
 }

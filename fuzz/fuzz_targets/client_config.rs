@@ -8,5 +8,6 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    let _ = kaccess::config::placeholders::find(text);
     let _ = kaccess::config::file::parse(std::path::Path::new("/fuzz/config.yaml"), text);
 });

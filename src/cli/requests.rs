@@ -1,7 +1,7 @@
 //! The command-line shape of access requests: `kaccess request`, and the
 //! approver's `kaccess admin requests|approve|deny`.
 
-use super::{ClientOpts, Flow, Output};
+use super::{ClientOpts, Flow, Output, complete};
 use clap::{Args, Subcommand};
 
 /// How to sign in when the command needs an ID token and this machine has
@@ -22,7 +22,7 @@ pub struct RequestArgs {
     #[command(subcommand)]
     pub action: Option<RequestAction>,
     /// Cluster whose broker to ask
-    #[arg(required = true)]
+    #[arg(add = complete::clusters(), required = true)]
     pub cluster: Option<String>,
     /// The grant that needs approval (its `name` in the broker's policy)
     #[arg(long, value_name = "NAME", required = true)]
@@ -71,6 +71,7 @@ pub struct RequestCancelArgs {
 #[derive(Debug, Args)]
 pub struct AdminRequestsArgs {
     /// Cluster whose broker to ask
+    #[arg(add = complete::clusters())]
     pub cluster: String,
     /// Only requests still waiting for a decision
     #[arg(long)]

@@ -82,8 +82,8 @@ async fn sessions(args: AdminSessionsArgs) -> Result<Exit> {
     }
     if list.truncated {
         eprintln!(
-            "note: the broker listed only the newest {} sessions; narrow with `--user`",
-            list.sessions.len()
+            "note: the broker listed only the newest {}; narrow with `--user`",
+            crate::units::count(list.sessions.len(), "session")
         );
     }
     Ok(Exit::Ok)

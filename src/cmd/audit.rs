@@ -8,6 +8,7 @@ use crate::broker::config::{BrokerConfig, StateConfig};
 use crate::cli::{AuditCommand, AuditExportArgs, AuditVerifyArgs};
 use crate::error::{Exit, Failure};
 use crate::store::postgres::{PostgresConfig, connect_checked, export};
+use crate::units::count;
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::Path;
@@ -192,8 +193,9 @@ fn verify(args: AuditVerifyArgs) -> Result<Exit> {
             .into());
         }
         eprintln!(
-            "audit log `{file}`: {} records, chain intact (last hash {})",
-            report.lines, report.head
+            "audit log `{file}`: {}, chain intact (last hash {})",
+            count(report.lines, "record"),
+            report.head
         );
         if let Some(hash) = &report.continues {
             eprintln!(
@@ -210,8 +212,9 @@ fn verify(args: AuditVerifyArgs) -> Result<Exit> {
         let head = &reports.last().expect("several reports").1.head;
         let total: usize = reports.iter().map(|(_, r)| r.lines).sum();
         eprintln!(
-            "{} files, {total} records: one intact chain (last hash {head})",
-            reports.len()
+            "{}, {}: one intact chain (last hash {head})",
+            count(reports.len(), "file"),
+            count(total, "record")
         );
     }
     Ok(Exit::Ok)

@@ -32,11 +32,10 @@ fn check(args: ConfigCheckArgs) -> Result<Exit> {
         },
     }
     out.flush()?;
-    let n = config.clusters.len();
     eprintln!(
-        "`{}` is valid: {n} cluster{} ({})",
+        "`{}` is valid: {} ({})",
         config.path.display(),
-        if n == 1 { "" } else { "s" },
+        crate::units::count(config.clusters.len(), "cluster"),
         config
             .clusters
             .keys()

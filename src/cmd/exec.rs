@@ -40,7 +40,8 @@ pub fn run(args: ExecArgs) -> Result<ExitCode> {
                     "no live session for `{cluster}`, and no terminal to log in from"
                 ))
                 .help(format!(
-                    "run first: kaccess login {cluster} --reason \"...\""
+                    "{} --reason \"...\"",
+                    crate::config::login_help(args.client.config.as_deref(), cluster)
                 ))
                 .into());
             }
@@ -77,7 +78,10 @@ fn run_child(command: &[String], kubeconfig: &std::path::Path) -> Result<ExitCod
             } else {
                 126
             };
-            crate::error::report(&anyhow::Error::new(e).context(format!("cannot run `{program}`")));
+            let why = Failure::error(format!("cannot run `{program}`")).help(format!(
+                "check the command after `--`: `{program}` must be on PATH or a path to an executable"
+            ));
+            crate::error::report(&anyhow::Error::new(e).context(why), "kaccess exec");
             return Ok(ExitCode::from(code));
         }
     };

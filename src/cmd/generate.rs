@@ -7,34 +7,14 @@ use crate::cli::GenerateArgs;
 use crate::error::Exit;
 use crate::manual::{self, EXIT_CODES, Entry, Page};
 use anyhow::{Context, Result};
-use clap_complete::Shell;
+use clap_complete::env::{Bash, Elvish, EnvCompleter, Fish, Powershell, Zsh};
 use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold, italic, roman};
 use std::path::{Path, PathBuf};
 
 /// Every generated file: path relative to the repository root, and bytes.
 pub fn render_all() -> Result<Vec<(PathBuf, Vec<u8>)>> {
-    let mut out = Vec::new();
-    for shell in [
-        Shell::Bash,
-        Shell::Zsh,
-        Shell::Fish,
-        Shell::PowerShell,
-        Shell::Elvish,
-    ] {
-        let mut cmd = crate::cli::command();
-        let mut buf = Vec::new();
-        clap_complete::generate(shell, &mut cmd, "kaccess", &mut buf);
-        let name = match shell {
-            Shell::Bash => "kaccess.bash",
-            Shell::Zsh => "_kaccess",
-            Shell::Fish => "kaccess.fish",
-            Shell::PowerShell => "_kaccess.ps1",
-            Shell::Elvish => "kaccess.elv",
-            _ => unreachable!("only the shells listed above"),
-        };
-        out.push((Path::new("completions").join(name), buf));
-    }
+    let mut out = completions()?;
     let root = crate::cli::command();
     let mut pages = Vec::new();
     collect_pages(&root, "", &mut pages);
@@ -45,6 +25,47 @@ pub fn render_all() -> Result<Vec<(PathBuf, Vec<u8>)>> {
         out.push((Path::new("man").join(format!("{}.1", page_name(path))), man));
     }
     Ok(out)
+}
+
+/// The shells' completion scripts. Each asks `kaccess` itself (clap's
+/// dynamic completion, answered in `cmd::main`): cluster names come from
+/// the user's configuration, and commands and flags from the installed
+/// binary itself.
+fn completions() -> Result<Vec<(PathBuf, Vec<u8>)>> {
+    let shells: [(&dyn EnvCompleter, &str); 5] = [
+        (&Bash, "kaccess.bash"),
+        (&Zsh, "_kaccess"),
+        (&Fish, "kaccess.fish"),
+        (&Powershell, "_kaccess.ps1"),
+        (&Elvish, "kaccess.elv"),
+    ];
+    let mut out = Vec::new();
+    for (shell, name) in shells {
+        let mut buf = Vec::new();
+        shell.write_registration("COMPLETE", "kaccess", "kaccess", "kaccess", &mut buf)?;
+        if name == "_kaccess" {
+            buf = zsh_autoloadable(&buf);
+        }
+        out.push((Path::new("completions").join(name), buf));
+    }
+    Ok(out)
+}
+
+/// clap's zsh script registers its function when sourced. Installed in a
+/// `fpath` directory it is autoloaded as `_kaccess` on the first TAB
+/// instead, and must complete right then, not only from the second TAB.
+fn zsh_autoloadable(script: &[u8]) -> Vec<u8> {
+    const REGISTER: &str = "compdef _clap_dynamic_completer_kaccess kaccess";
+    let text = String::from_utf8_lossy(script);
+    text.replacen(
+        REGISTER,
+        &format!(
+            "if [[ \"${{funcstack[1]}}\" = \"_kaccess\" ]]; then\n    \
+             _clap_dynamic_completer_kaccess \"$@\"\nelse\n    {REGISTER}\nfi"
+        ),
+        1,
+    )
+    .into_bytes()
 }
 
 /// `kaccess`, `kaccess-login`, `kaccess-config-check`, ...
@@ -196,4 +217,22 @@ pub fn run(args: GenerateArgs) -> Result<Exit> {
         eprintln!("wrote {}", path.display());
     }
     Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_zsh_script_completes_on_the_first_tab_when_autoloaded_from_fpath() {
+        let files = super::completions().unwrap();
+        let (_, zsh) = files
+            .iter()
+            .find(|(p, _)| p.ends_with("_kaccess"))
+            .expect("a zsh script");
+        let zsh = String::from_utf8_lossy(zsh);
+        assert!(zsh.starts_with("#compdef kaccess\n"), "{zsh}");
+        assert!(
+            zsh.contains("\n    _clap_dynamic_completer_kaccess \"$@\"\nelse\n"),
+            "{zsh}"
+        );
+    }
 }

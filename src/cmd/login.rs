@@ -77,6 +77,9 @@ fn report(cluster: &str, r: &LoginResult, s: &SessionRecord, output: Output) -> 
             .map(|e| format!(" ({e})"))
             .unwrap_or_default()
     );
+    // The claim that proves MFA, on a line of its own: the reason to
+    // trust this session (`MFA verified: amr [pwd, otp]`).
+    text += &format!("{}\n", r.mfa);
     text += &format!("  issuer:        {}\n", t.issuer);
     text += &format!(
         "  groups:        {}\n",
@@ -85,11 +88,6 @@ fn report(cluster: &str, r: &LoginResult, s: &SessionRecord, output: Output) -> 
         } else {
             groups.join(", ")
         }
-    );
-    text += &format!(
-        "  mfa:           amr [{}], acr {}\n",
-        t.amr.join(", "),
-        t.acr.as_deref().unwrap_or("(none)")
     );
     text += &format!(
         "  ID token ends: {} (in {})\n",
@@ -131,6 +129,7 @@ fn report(cluster: &str, r: &LoginResult, s: &SessionRecord, output: Output) -> 
             "groups": groups,
             "amr": t.amr,
             "acr": t.acr,
+            "mfa_verified": r.mfa.verified(),
             "auth_time": t.auth_time.map(rfc3339),
             "expires_at": rfc3339(t.expires_at),
             "flow": flow,

@@ -121,8 +121,8 @@ async fn logout_one(layout: &Layout, cluster: &str, cfg: Option<&ClusterConfig>)
     }
     let removed = record::remove(layout, cluster);
     eprintln!(
-        "✓ Removed the local session of `{cluster}` ({} files)",
-        removed.len()
+        "✓ Removed the local session of `{cluster}` ({})",
+        crate::units::count(removed.len(), "file")
     );
 }
 

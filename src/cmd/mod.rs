@@ -21,18 +21,31 @@ use std::process::ExitCode;
 
 /// Parses the command line, runs the command, reports errors the one way.
 pub fn main() -> ExitCode {
-    let cli = match credential_fast_path(std::env::args_os()) {
+    // A shell asking for completions (`COMPLETE=bash kaccess -- …`, from
+    // the scripts in `completions/`) is answered here and exits.
+    clap_complete::CompleteEnv::with_factory(crate::cli::command).complete();
+    // A shell asking for completions (`COMPLETE=bash kaccess -- …`, from
+    // the scripts in `completions/`) is answered here and exits.
+    clap_complete::CompleteEnv::with_factory(crate::cli::command).complete();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match credential_fast_path(args.iter().cloned()) {
         Some(args) => Cli {
             command: Command::Credential(args),
         },
-        None => {
-            let matches = crate::cli::command().get_matches();
-            Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
-        }
+        None => match crate::cli::command()
+            .try_get_matches_from(&args)
+            .and_then(|m| Cli::from_arg_matches(&m))
+        {
+            Ok(cli) => cli,
+            Err(e) => return error::usage::report(&e, &args),
+        },
     };
     match run(cli) {
         Ok(code) => code,
-        Err(err) => error::report(&err),
+        Err(err) => error::report(
+            &err,
+            &error::usage::command_path(&crate::cli::command(), &args),
+        ),
     }
 }
 

@@ -2,7 +2,8 @@
 //! the live sessions. Each sweeps ended sessions first, so what it shows is
 //! what exists.
 
-use crate::cli::{EnvArgs, KubeconfigArgs, Output, Shell, StatusArgs};
+use crate::cli::{ClientOpts, EnvArgs, KubeconfigArgs, Output, Shell, StatusArgs};
+use crate::config::login_help;
 use crate::error::{Exit, Failure};
 use crate::session::paths::{Layout, check_cluster_name};
 use crate::session::record::{self, RecordError, SessionRecord};
@@ -19,14 +20,14 @@ pub fn swept_layout() -> Result<Layout> {
 }
 
 /// `cluster`'s live session, or exit 3 with the login command.
-pub fn live_session(layout: &Layout, cluster: &str) -> Result<SessionRecord> {
+pub fn live_session(layout: &Layout, cluster: &str, client: &ClientOpts) -> Result<SessionRecord> {
     check_cluster_name(cluster)?;
     match record::read(layout, cluster) {
         Ok(r) => Ok(r),
         Err(RecordError::Missing(_)) => Err(Failure::login_required(format!(
             "no live session for `{cluster}`"
         ))
-        .help(format!("run: kaccess login {cluster}"))
+        .help(login_help(client.config.as_deref(), cluster))
         .into()),
         Err(e) => Err(anyhow::Error::new(e).context(
             Failure::error(format!("the session for `{cluster}` cannot be used")).help(format!(
@@ -155,7 +156,7 @@ pub fn status(args: StatusArgs) -> Result<Exit> {
         let c = args.cluster.as_deref().unwrap_or_default();
         return Err(
             Failure::login_required(format!("no live session for `{c}`"))
-                .help(format!("run: kaccess login {c}"))
+                .help(login_help(args.client.config.as_deref(), c))
                 .into(),
         );
     }
@@ -172,7 +173,7 @@ fn shell_quote(s: &str, shell: Shell) -> String {
 
 pub fn env(args: EnvArgs) -> Result<Exit> {
     let layout = swept_layout()?;
-    let rec = live_session(&layout, &args.cluster)?;
+    let rec = live_session(&layout, &args.cluster, &args.client)?;
     let path = shell_quote(&rec.kubeconfig.display().to_string(), args.shell);
     let line = match args.shell {
         Shell::Sh => format!("export KUBECONFIG={path}"),
@@ -184,7 +185,7 @@ pub fn env(args: EnvArgs) -> Result<Exit> {
 
 pub fn kubeconfig(args: KubeconfigArgs) -> Result<Exit> {
     let layout = swept_layout()?;
-    let rec = live_session(&layout, &args.cluster)?;
+    let rec = live_session(&layout, &args.cluster, &args.client)?;
     writeln!(std::io::stdout().lock(), "{}", rec.kubeconfig.display())?;
     Ok(Exit::Ok)
 }

@@ -45,6 +45,8 @@ clusters:
 mod tests {
     use super::*;
 
+    /// Valid as written: only its placeholder values (see `placeholders`)
+    /// keep `Config::load` from accepting it.
     #[test]
     fn example_is_a_valid_config() {
         let clusters = super::super::file::parse(std::path::Path::new("example.yaml"), EXAMPLE)

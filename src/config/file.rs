@@ -38,6 +38,11 @@ pub enum ConfigError {
         key: String,
         expected: String,
     },
+    #[error("{}", super::placeholders::describe(path, found))]
+    Placeholders {
+        path: PathBuf,
+        found: Vec<super::placeholders::Placeholder>,
+    },
 }
 
 /// The file as written: everything optional so `defaults` can supply it.

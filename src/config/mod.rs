@@ -4,10 +4,12 @@
 //! - `schema`: the effective types (`ClusterConfig`, ...), serializable
 //! - `file`: parsing, `defaults` merging and validation with key paths
 //! - `example`: the commented example `kaccess config init` writes
+//! - `placeholders`: the example's values that must be replaced
 //! - `yaml_limits`: size and nesting bounds on any YAML configuration
 
 pub mod example;
 pub mod file;
+pub mod placeholders;
 pub mod schema;
 pub mod yaml_limits;
 
@@ -38,9 +40,24 @@ pub fn path(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(dir.join("kaccess").join("config.yaml"))
 }
 
+/// The next step towards a session for `cluster`: `kaccess login`, or
+/// first `kaccess config init` when there is no configuration file, where
+/// the login would only fail.
+pub fn login_help(explicit: Option<&Path>, cluster: &str) -> String {
+    match path(explicit) {
+        Ok(file) if !file.exists() => format!(
+            "there is no configuration yet: run `kaccess config init`, put your cluster in `{}`, then run: kaccess login {cluster}",
+            file.display()
+        ),
+        _ => format!("run: kaccess login {cluster}"),
+    }
+}
+
 impl Config {
     /// Loads and checks the whole file. Every failure is exit 2 and names
-    /// the file and the key path.
+    /// the file and the key path; so does a placeholder left from the
+    /// example, checked first because it explains the other errors it
+    /// causes (`<base64 PEM>` is not base64).
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
@@ -54,6 +71,13 @@ impl Config {
                 }));
             }
         };
+        let found = placeholders::find(&text);
+        if !found.is_empty() {
+            return Err(failure(ConfigError::Placeholders {
+                path: path.into(),
+                found,
+            }));
+        }
         let clusters = file::parse(path, &text).map_err(failure)?;
         Ok(Config {
             path: path.into(),
@@ -88,6 +112,9 @@ fn failure(e: ConfigError) -> anyhow::Error {
     let help = match &e {
         ConfigError::NotFound { .. } => {
             "create one with `kaccess config init`, or point `--config`/`KACCESS_CONFIG` at yours"
+        }
+        ConfigError::Placeholders { .. } => {
+            "replace each value with your own (your identity provider, API server and broker), then run `kaccess config check`"
         }
         _ => "fix the file, then run `kaccess config check`",
     };

@@ -13,6 +13,11 @@ const SESSION_FILES: &[&str] = &[
 /// command has one and every page a command.
 pub const PAGES: &[Page] = &[
     Page {
+        notes: "Errors, usage errors included, go to stderr as `kaccess: error: ...`, with their \
+                causes and a `help:` line naming the next step. stdout carries only data. Shell \
+                completion (installed by install.sh for bash, zsh and fish) completes commands, \
+                flags and the cluster names of your configuration: the scripts ask kaccess \
+                itself.",
         examples: &[
             x(
                 "Log in to `prod` for an incident, then use kubectl as usual",
@@ -31,7 +36,8 @@ pub const PAGES: &[Page] = &[
     Page {
         notes: "The login is refused unless the ID token proves MFA as the cluster's `oidc.mfa` \
                 policy asks (amr or acr values, and a recent enough auth_time); the broker checks \
-                again. The session kubeconfig is printed at the end; it lasts until the session \
+                again. A successful login says what proved it (`MFA verified: amr [pwd, otp]`). \
+                The session kubeconfig is printed at the end; it lasts until the session \
                 ends (the broker's max-session caps --session-ttl) and is then deleted.",
         examples: &[
             x(
@@ -173,6 +179,10 @@ pub const PAGES: &[Page] = &[
         ..page("config")
     },
     Page {
+        notes: "Every mistake exits 2 naming the file and the key path. So does a placeholder \
+                left from the example `kaccess config init` writes (a host under example.com, \
+                example.org or example.net, an `urn:example:` value, a `<...>` marker): each \
+                one is listed with its key, and `kaccess login` refuses the file the same way.",
         examples: &[
             x("Validate the whole file", "kaccess config check"),
             x(
@@ -185,6 +195,8 @@ pub const PAGES: &[Page] = &[
         ..page("config check")
     },
     Page {
+        notes: "The example's hosts (example.com) are placeholders: `kaccess config check` lists \
+                each one still in the file, with its key, until it is replaced.",
         examples: &[
             x("Start a configuration to edit", "kaccess config init"),
             x("Look before writing", "kaccess config init --stdout | less"),

@@ -1,5 +1,5 @@
 //! The device flow (RFC 8628) for machines without a usable browser: the
-//! verification URI, the user code and a QR code of
+//! verification URI, the user code and (on a terminal) a QR code of
 //! `verification_uri_complete` go to stderr, then the token endpoint is
 //! polled at the IdP's `interval` (slower after `slow_down`) until the user
 //! approves, denies, or the code expires — or the IdP stops answering.
@@ -99,21 +99,29 @@ fn show_instructions(details: &StandardDeviceAuthorizationResponse, wait: Durati
     eprintln!("To sign in, open this page on any device:\n  {uri}\nand enter the code: {code}");
     if let Some(complete) = details.verification_uri_complete() {
         let complete = complete.secret();
-        if let Ok(qr) = qrcode::QrCode::new(complete.as_bytes()) {
-            use qrcode::render::unicode::Dense1x2;
-            let art = qr
-                .render::<Dense1x2>()
-                .dark_color(Dense1x2::Light)
-                .light_color(Dense1x2::Dark)
-                .quiet_zone(true)
-                .build();
-            eprintln!("Or scan this QR code (opens {complete}):\n{art}");
+        // A QR code is for a phone's camera: drawn on a terminal, never
+        // into a log or a CI transcript, where the link itself serves.
+        match qr_art(complete).filter(|_| std::io::stderr().is_terminal()) {
+            Some(art) => eprintln!("Or scan this QR code (opens {complete}):\n{art}"),
+            None => eprintln!("Or open: {complete}"),
         }
     }
     eprintln!(
         "Waiting for approval; the code expires in {}.",
         format_duration(wait)
     );
+}
+
+fn qr_art(link: &str) -> Option<String> {
+    use qrcode::render::unicode::Dense1x2;
+    let qr = qrcode::QrCode::new(link.as_bytes()).ok()?;
+    Some(
+        qr.render::<Dense1x2>()
+            .dark_color(Dense1x2::Light)
+            .light_color(Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+    )
 }
 
 /// Polls in a row that could not reach the IdP before the login gives up.

@@ -7,6 +7,7 @@
 pub use super::accept::accept_id_token;
 use super::accept::verify_fetching_keys;
 use super::discovery::{self, Provider};
+use super::mfa::MfaProof;
 use super::verify::{NonceCheck, VerifiedIdToken};
 use super::{browser, device};
 use crate::cli::Flow;
@@ -88,6 +89,8 @@ pub struct LoginResult {
     pub flow: Option<FlowUsed>,
     /// Metadata and keys, for revocation (logout) and later verification.
     pub provider: Provider,
+    /// What proved MFA, for the login summary.
+    pub mfa: MfaProof,
 }
 
 impl LoginResult {
@@ -238,6 +241,7 @@ pub async fn login(cluster: &ClusterConfig, opts: &LoginOptions) -> Result<Login
     .instrument(tracing::info_span!("login.accept_token"))
     .await?;
     Ok(LoginResult {
+        mfa: MfaProof::of(&id_token, &oidc.mfa_policy()),
         id_token,
         refresh_token,
         stored,
@@ -309,6 +313,7 @@ pub async fn refresh(
         None => (Some(refresh_token), Stored::Nowhere),
     };
     Ok(LoginResult {
+        mfa: MfaProof::of(&id_token, &oidc.mfa_policy()),
         id_token,
         refresh_token,
         stored,

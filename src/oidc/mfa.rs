@@ -103,6 +103,70 @@ pub fn check_mfa(
     Ok(())
 }
 
+/// What proved MFA on an accepted ID token: the summary after a login
+/// says so, with the claims it saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MfaProof {
+    /// The claims that satisfied the policy, as the token had them.
+    Verified {
+        amr: Option<Vec<String>>,
+        acr: Option<String>,
+    },
+    /// `mfa.required: false`: nothing was checked.
+    NotRequired {
+        amr: Vec<String>,
+        acr: Option<String>,
+    },
+}
+
+impl MfaProof {
+    /// For a token that passed [`check_mfa`] under `policy`.
+    pub fn of(token: &VerifiedIdToken, policy: &MfaPolicy) -> MfaProof {
+        if !policy.required {
+            return MfaProof::NotRequired {
+                amr: token.amr.clone(),
+                acr: token.acr.clone(),
+            };
+        }
+        let amr_ok = token.amr.iter().any(|m| policy.amr_any.contains(m));
+        let acr_ok = token
+            .acr
+            .as_ref()
+            .is_some_and(|a| policy.acr_any.contains(a));
+        MfaProof::Verified {
+            amr: amr_ok.then(|| token.amr.clone()),
+            acr: token.acr.clone().filter(|_| acr_ok),
+        }
+    }
+
+    pub fn verified(&self) -> bool {
+        matches!(self, MfaProof::Verified { .. })
+    }
+}
+
+impl std::fmt::Display for MfaProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let amr = |a: &[String]| format!("amr [{}]", a.join(", "));
+        match self {
+            MfaProof::Verified { amr: a, acr } => {
+                let seen: Vec<String> = a
+                    .as_deref()
+                    .map(amr)
+                    .into_iter()
+                    .chain(acr.iter().map(|c| format!("acr {c}")))
+                    .collect();
+                write!(f, "MFA verified: {}", seen.join(", "))
+            }
+            MfaProof::NotRequired { amr: a, acr } => write!(
+                f,
+                "MFA not checked (`mfa.required: false`): {}, acr {}",
+                amr(a),
+                acr.as_deref().unwrap_or("(none)")
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +230,32 @@ mod tests {
             ..MfaPolicy::default()
         };
         assert_eq!(check_mfa(&t, &p, now, true), Ok(()));
+    }
+
+    #[test]
+    fn the_proof_names_the_claims_that_satisfied_the_policy() {
+        let now = OffsetDateTime::now_utc();
+        let both = token_with(&["pwd", "otp"], Some("urn:example:mfa"), Some(now));
+        assert_eq!(
+            MfaProof::of(&both, &MfaPolicy::default()).to_string(),
+            "MFA verified: amr [pwd, otp]",
+            "the acr is not in the default acr-any, so it proved nothing"
+        );
+        assert_eq!(
+            MfaProof::of(&both, &policy(None)).to_string(),
+            "MFA verified: amr [pwd, otp], acr urn:example:mfa"
+        );
+        let acr_only = token_with(&["pwd"], Some("urn:example:mfa"), Some(now));
+        assert_eq!(
+            MfaProof::of(&acr_only, &policy(None)).to_string(),
+            "MFA verified: acr urn:example:mfa"
+        );
+        let off = MfaPolicy {
+            required: false,
+            ..MfaPolicy::default()
+        };
+        let proof = MfaProof::of(&acr_only, &off);
+        assert!(!proof.verified());
+        assert!(proof.to_string().starts_with("MFA not checked"), "{proof}");
     }
 }

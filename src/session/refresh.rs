@@ -87,6 +87,11 @@ pub fn run(
         },
         Err(e) if e.session_over() => {
             record::remove(layout, cluster);
+            // Its files are gone: the reaper would only sleep on until the
+            // session's planned end.
+            if let Some(pid) = rec.reaper_pid {
+                super::reaper::stop(pid, cluster);
+            }
             let why = format!("was ended by the broker ({})", e);
             return login_needed(args, info, rec.reason.clone(), &why);
         }
@@ -106,7 +111,10 @@ async fn refresh_id_token(
     let Some(store) = rec.token_store(&layout.root) else {
         return Err(
             Failure::login_required("no refresh token was kept for this session")
-                .help(format!("run: kaccess login {}", rec.cluster))
+                .help(crate::config::login_help(
+                    args.client.config.as_deref(),
+                    &rec.cluster,
+                ))
                 .into(),
         );
     };
@@ -194,10 +202,12 @@ fn login_needed(
         })?;
         return print(info, &rec);
     }
-    // The message itself ends with the command (kubectl shows only the
-    // plugin's stderr), so no separate `help:` line repeats it.
-    Err(Failure::login_required(format!(
-        "session for {cluster} {why}; run: kaccess login {cluster}"
-    ))
-    .into())
+    Err(
+        Failure::login_required(format!("the session for `{cluster}` {why}"))
+            .help(crate::config::login_help(
+                args.client.config.as_deref(),
+                cluster,
+            ))
+            .into(),
+    )
 }

@@ -716,6 +716,12 @@ async fn audit_chain_verifies_and_a_tampered_line_is_named() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("4 records, chain intact"));
 
     let text = std::fs::read_to_string(&path).unwrap();
+    // The first line alone is a chain too, counted in the singular.
+    let first = env.broker.dir().join("first.jsonl");
+    std::fs::write(&first, format!("{}\n", text.lines().next().unwrap())).unwrap();
+    let out = kaccess(&["audit", "verify", first.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(": 1 record, chain intact"), "{err}");
     let tampered = text.replacen("\"reason\":\"INC-7\"", "\"reason\":\"INC-8\"", 2);
     let copy = env.broker.dir().join("tampered.jsonl");
     std::fs::write(&copy, tampered).unwrap();

@@ -1,5 +1,6 @@
 //! `kaccess config check|init` and the refusal of bad configuration files:
-//! each mistake exits 2 naming the file and the key path.
+//! each mistake, and each placeholder left from the example, exits 2 naming
+//! the file and the key path.
 
 use crate::login::{Home, config_for, run, text};
 use serde_json::Value;
@@ -7,19 +8,19 @@ use serde_json::Value;
 const GOOD: &str = "
 defaults:
   oidc:
-    issuer: https://login.example.com
+    issuer: https://login.corp.internal
     client-id: kaccess
 clusters:
   prod:
-    server: https://prod.example.com:6443
+    server: https://prod.corp.internal:6443
     namespace: payments
     oidc:
       max-auth-age: 15m
-    broker: {url: https://broker.example.com:8443}
+    broker: {url: https://broker.corp.internal:8443}
   dev:
-    server: https://dev.example.com:6443
+    server: https://dev.corp.internal:6443
     oidc: {client-id: kaccess-dev}
-    broker: {url: https://broker.example.com:8443}
+    broker: {url: https://broker.corp.internal:8443}
     credential: token
 ";
 
@@ -30,7 +31,7 @@ fn check_prints_the_effective_config_with_defaults_merged() {
     let out = run(home.kaccess(&["config", "check", "dev", "-o", "json"]));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let j: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(j["oidc"]["issuer"], "https://login.example.com");
+    assert_eq!(j["oidc"]["issuer"], "https://login.corp.internal");
     assert_eq!(j["oidc"]["client-id"], "kaccess-dev");
     assert_eq!(
         j["oidc"]["scopes"],
@@ -75,14 +76,14 @@ fn each_config_mistake_is_refused_with_file_and_key_path() {
         ),
         (
             "plain http issuer",
-            "issuer: https://login.example.com",
-            "issuer: http://login.example.com",
+            "issuer: https://login.corp.internal",
+            "issuer: http://login.corp.internal",
             "`defaults.oidc.issuer`",
         ),
         (
             "plain http broker",
-            "broker: {url: https://broker.example.com:8443}\n  dev",
-            "broker: {url: http://broker.example.com:8443}\n  dev",
+            "broker: {url: https://broker.corp.internal:8443}\n  dev",
+            "broker: {url: http://broker.corp.internal:8443}\n  dev",
             "`clusters.prod.broker.url`",
         ),
         (
@@ -93,7 +94,7 @@ fn each_config_mistake_is_refused_with_file_and_key_path() {
         ),
         (
             "missing issuer",
-            "    issuer: https://login.example.com\n",
+            "    issuer: https://login.corp.internal\n",
             "",
             "`clusters.dev.oidc.issuer` is missing",
         ),
@@ -102,6 +103,12 @@ fn each_config_mistake_is_refused_with_file_and_key_path() {
             "credential: token",
             "credential: password",
             "`clusters.dev.credential`",
+        ),
+        (
+            "placeholder ca data",
+            "    namespace: payments",
+            "    namespace: payments\n    certificate-authority-data: <base64 PEM>",
+            "`clusters.prod.certificate-authority-data`: `<base64 PEM>` (put your API server's CA",
         ),
         (
             "bad ca data",
@@ -146,7 +153,7 @@ fn missing_config_points_at_config_init() {
 }
 
 #[test]
-fn init_writes_a_valid_example_and_never_overwrites_without_force() {
+fn init_writes_the_example_that_check_and_login_refuse_until_its_placeholders_are_replaced() {
     let home = Home::new();
     let out = run(home.kaccess(&["config", "init"]));
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -155,14 +162,41 @@ fn init_writes_a_valid_example_and_never_overwrites_without_force() {
         written.starts_with("# kaccess client configuration"),
         "{written}"
     );
+    // The example parses, but `check` and `login` refuse it until its
+    // placeholders are replaced, naming each key to edit.
+    for args in [&["config", "check", "prod"][..], &["login", "prod"]] {
+        let out = run(home.kaccess(args));
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("placeholder values from the example"), "{err}");
+        for (key, value) in [
+            ("defaults.oidc.issuer", "https://login.example.com"),
+            ("clusters.prod.server", "https://prod.example.com:6443"),
+            (
+                "clusters.prod.broker.url",
+                "https://broker.example.com:8443",
+            ),
+        ] {
+            assert!(
+                err.contains(&format!("`{key}`: `{value}`")),
+                "{args:?} names `{key}`:\n{err}"
+            );
+        }
+        assert!(err.contains("help: replace each value"), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+    let edited = std::fs::read_to_string(&home.config)
+        .unwrap()
+        .replace("example.com", "corp.internal");
+    home.write_config(&edited);
     let out = run(home.kaccess(&["config", "check", "prod"]));
     assert!(
         out.status.success(),
-        "the example must pass check: {}",
+        "the example with its placeholders replaced passes: {}",
         text(&out.stderr)
     );
 
-    home.write_config(&config_for("https://mine.example.com", ""));
+    home.write_config(&config_for("https://mine.corp.internal", ""));
     let out = run(home.kaccess(&["config", "init"]));
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -173,7 +207,7 @@ fn init_writes_a_valid_example_and_never_overwrites_without_force() {
     assert!(
         std::fs::read_to_string(&home.config)
             .unwrap()
-            .contains("mine.example.com")
+            .contains("mine.corp.internal")
     );
 
     let out = run(home.kaccess(&["config", "init", "--force"]));
@@ -181,7 +215,7 @@ fn init_writes_a_valid_example_and_never_overwrites_without_force() {
     assert!(
         !std::fs::read_to_string(&home.config)
             .unwrap()
-            .contains("mine.example.com")
+            .contains("mine.corp.internal")
     );
 
     let out = run(home.kaccess(&["config", "init", "--stdout"]));

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::support::failure_log::FailureLog;
 use crate::support::idp::{Idp, IdpOptions, Mint, get, post_form};
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -57,8 +58,12 @@ fn authorize(idp: &Idp, extra: &[(&str, &str)]) -> (HashMap<String, String>, Str
         .append_pair("nonce", "n0nce")
         .extend_pairs(extra);
 
+    // Its step-by-step log is for when this fails, not for every test run.
+    let log = FailureLog::new("test browser");
     let mut browser = Command::new(Idp::browser_command())
         .arg(url.as_str())
+        .stdout(log.stdio())
+        .stderr(log.stdio())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -1,7 +1,8 @@
 //! `install.sh` as a newcomer runs it, into a temp prefix: the binary,
 //! completions and man pages land where shells and `man` look, a second
-//! install changes nothing, and `--uninstall` removes exactly what install
-//! put there. The binary is the one this suite was built with, handed over
+//! install changes nothing, zsh users learn how to put the completion
+//! directory on `fpath`, and `--uninstall` removes exactly what install put
+//! there and names what it keeps (configuration, cache). The binary is the one this suite was built with, handed over
 //! through `KACCESS_INSTALL_BIN`: a second build here would either be a cold
 //! build of the whole tree (its own target dir) or fight the suite's build
 //! over features (the dev-dependencies unify differently).
@@ -15,11 +16,22 @@ fn repo() -> &'static Path {
 }
 
 fn install_sh(prefix: &Path, extra: &[&str]) -> Output {
+    let home = prefix.with_extension("home");
+    install_sh_in(prefix, &home, &[], extra)
+}
+
+/// install.sh with its own HOME (where it looks for kaccess's
+/// configuration and cache) and extra environment.
+fn install_sh_in(prefix: &Path, home: &Path, env: &[(&str, String)], extra: &[&str]) -> Output {
     let out = Command::new(repo().join("install.sh"))
         .arg("--prefix")
         .arg(prefix)
         .args(extra)
         .env("KACCESS_INSTALL_BIN", env!("CARGO_BIN_EXE_kaccess"))
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_CACHE_HOME")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run install.sh");
@@ -124,4 +136,86 @@ fn install_sh_installs_idempotently_and_uninstall_leaves_the_prefix_as_it_was() 
     install_sh(&shared, &[]);
     install_sh(&shared, &["--uninstall"]);
     assert_eq!(tree(&shared), theirs);
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn uninstall_names_the_configuration_and_cache_it_keeps_and_says_when_there_was_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("prefix");
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+
+    let out = stderr(&install_sh_in(&prefix, &home, &[], &["--uninstall"]));
+    assert!(out.contains("nothing to uninstall"), "{out}");
+    assert!(!out.contains("uninstalled"), "{out}");
+    assert!(
+        !out.contains("kept"),
+        "nothing of kaccess's is there: {out}"
+    );
+
+    install_sh_in(&prefix, &home, &[], &[]);
+    let config = home.join(".config/kaccess");
+    let cache = home.join(".cache/kaccess");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.yaml"), "clusters: {}\n").unwrap();
+    std::fs::create_dir_all(cache.join("sessions")).unwrap();
+    let out = stderr(&install_sh_in(&prefix, &home, &[], &["--uninstall"]));
+    assert!(
+        out.contains(&format!("kaccess uninstalled from {}", prefix.display())),
+        "{out}"
+    );
+    for dir in [&config, &cache] {
+        assert!(
+            out.contains(&format!("rm -r '{}'", dir.display())),
+            "names {} and the command that removes it:\n{out}",
+            dir.display()
+        );
+        assert!(dir.is_dir(), "the user's files stay");
+    }
+
+    // Nothing left in the prefix, but the configuration is still there.
+    let out = stderr(&install_sh_in(&prefix, &home, &[], &["--uninstall"]));
+    assert!(out.contains("nothing to uninstall"), "{out}");
+    assert!(out.contains("kept your configuration"), "{out}");
+}
+
+#[test]
+fn install_says_how_to_put_the_zsh_directory_on_fpath_unless_zsh_already_searches_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("prefix");
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let zsh_dir = prefix.join("share/zsh/site-functions");
+    // A stand-in zsh that answers `print -rl -- $fpath` with FPATH_LINES.
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let zsh = bin.join("zsh");
+    std::fs::write(&zsh, "#!/bin/sh\nprintf '%s\\n' \"$FPATH_LINES\"\n").unwrap();
+    std::fs::set_permissions(&zsh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let fpath_line = format!("fpath=({} $fpath)", zsh_dir.display());
+
+    let env = |fpath: String| {
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        [("PATH", path), ("FPATH_LINES", fpath)]
+    };
+    let out = stderr(&install_sh_in(
+        &prefix,
+        &home,
+        &env("/usr/share/zsh/functions/Completion".into()),
+        &[],
+    ));
+    assert!(out.contains(&fpath_line), "says how to add it:\n{out}");
+    assert!(out.contains("~/.zshrc"), "{out}");
+
+    let out = stderr(&install_sh_in(
+        &prefix,
+        &home,
+        &env(zsh_dir.display().to_string()),
+        &[],
+    ));
+    assert!(!out.contains("fpath=("), "zsh already searches it:\n{out}");
 }

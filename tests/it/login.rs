@@ -268,7 +268,7 @@ fn manual_device() -> IdpOptions {
 }
 
 #[test]
-fn browser_login_with_mfa_prints_who_logged_in_and_json_on_stdout_only() {
+fn browser_login_with_mfa_prints_who_logged_in_that_mfa_was_verified_and_json_on_stdout_only() {
     let w = world(manual_device());
     let out = run(
         world_login(&w, &["--flow", "browser", "--token-store", "none"])
@@ -288,6 +288,11 @@ fn browser_login_with_mfa_prints_who_logged_in_and_json_on_stdout_only() {
         err.contains("Logged in to `demo` as alice (alice@example.com)"),
         "{err}"
     );
+    assert!(
+        err.lines().any(|l| l == "MFA verified: amr [pwd, otp]"),
+        "a plain line says what proved MFA: {err}"
+    );
+    assert_eq!(j["mfa_verified"], true, "{j}");
     assert!(
         err.contains("/auth?"),
         "the URL is printed on stderr too: {err}"
@@ -344,12 +349,12 @@ fn auto_flow_uses_the_browser_locally_and_the_device_flow_over_ssh() {
 }
 
 #[test]
-fn device_flow_shows_code_and_qr_and_sends_acr_values_and_max_age() {
+fn device_flow_shows_the_code_and_link_and_sends_acr_values_and_max_age() {
     let w = world(manual_device());
     let config = std::fs::read_to_string(&w.config).unwrap();
     let with_mfa_request = config.replace(
         "      mfa: {amr-any: [otp]}",
-        "      mfa: {amr-any: [otp]}\n      acr-values: [urn:example:mfa]\n      max-auth-age: 15m",
+        "      mfa: {amr-any: [otp]}\n      acr-values: [urn:corp:mfa]\n      max-auth-age: 15m",
     );
     assert_ne!(config, with_mfa_request);
     std::fs::write(&w.config, with_mfa_request).unwrap();
@@ -365,12 +370,16 @@ fn device_flow_shows_code_and_qr_and_sends_acr_values_and_max_age() {
     assert_eq!(j["refresh_token_store"], "file", "{j}");
     assert!(err.contains(&format!("{}/device", w.idp.issuer())), "{err}");
     assert!(
-        err.contains("Or scan this QR code") && err.contains('▀'),
+        err.contains(&format!("Or open: {}/device?user_code=", w.idp.issuer())),
         "{err}"
+    );
+    assert!(
+        !err.contains("QR code") && !err.contains('▀'),
+        "no QR code off a terminal (see terminal.rs): {err}"
     );
     let auth = w.idp.last_authorization();
     assert_eq!(auth["endpoint"], "device_authorization", "{auth}");
-    assert_eq!(auth["acr_values"], "urn:example:mfa", "{auth}");
+    assert_eq!(auth["acr_values"], "urn:corp:mfa", "{auth}");
     assert_eq!(auth["max_age"], "900", "{auth}");
 }
 

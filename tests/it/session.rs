@@ -2,7 +2,7 @@
 //! broker, then real kubectl through the session kubeconfig against the API
 //! stand-in, which authenticates exactly like kube-apiserver.
 
-use crate::support::world::{World, WorldOptions, run, text};
+use crate::support::world::{World, WorldOptions, reaper_pids, run, text};
 
 #[test]
 fn certificate_session_works_with_kubectl_whoami_and_get_pods() {
@@ -151,7 +151,7 @@ fn plugin_without_a_session_and_no_terminal_exits_3_without_touching_the_idp() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty());
     let err = text(&out.stderr);
-    assert!(err.contains("session for demo"), "{err}");
+    assert!(err.contains("the session for `demo`"), "{err}");
     assert!(err.contains("run: kaccess login demo"), "{err}");
 }
 
@@ -306,6 +306,14 @@ fn revoked_session_makes_kubectl_fail_and_the_plugin_says_to_log_in_again() {
         !w.runtime.join("sessions").join("demo.json").exists(),
         "the revoked session is gone locally too"
     );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !reaper_pids(&w.runtime).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revoked session's reaper was stopped, not left sleeping until its end"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[test]

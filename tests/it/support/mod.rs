@@ -5,6 +5,7 @@
 pub mod apiserver;
 pub mod broker;
 pub mod demo;
+pub mod failure_log;
 pub mod idp;
 pub mod pki;
 pub mod postgres;

@@ -465,24 +465,30 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The pids of the `kaccess __reap` processes whose runtime dir is `runtime`.
+pub fn reaper_pids(runtime: &Path) -> Vec<i32> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let needle = runtime.as_os_str().as_encoded_bytes().to_vec();
+    procs
+        .flatten()
+        .filter_map(|p| {
+            let pid = p.file_name().to_str()?.parse::<i32>().ok()?;
+            let cmdline = std::fs::read(p.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            (args.contains(&&b"__reap"[..]) && args.contains(&needle.as_slice())).then_some(pid)
+        })
+        .collect()
+}
+
 /// Stops every `kaccess __reap` whose runtime dir is `runtime`: reapers are
 /// detached on purpose, so the test that made them must end them.
 pub fn stop_reapers(runtime: &Path) {
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    let needle = runtime.as_os_str().as_encoded_bytes().to_vec();
-    for p in procs.flatten() {
-        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.contains(&&b"__reap"[..]) && args.contains(&needle.as_slice()) {
-            // SAFETY: kill(2) on a reaper this test started.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-            }
+    for pid in reaper_pids(runtime) {
+        // SAFETY: kill(2) on a reaper this test started.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
         }
     }
 }

@@ -2,6 +2,7 @@
 //! and their output, and the audit log as one short line per record.
 
 use serde_json::Value;
+use std::cell::RefCell;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -26,6 +27,9 @@ pub fn audit_line(rec: &Value) -> String {
     if let Some(reason) = rec["reason"].as_str() {
         line.push_str(&format!("  reason={reason:?}"));
     }
+    if let Some(cause) = rec["cause"].as_str() {
+        line.push_str(&format!("  cause={cause:?}"));
+    }
     if let Some(kind) = rec["credential"].as_str() {
         line.push_str(&format!("  credential={kind}"));
     }
@@ -36,34 +40,55 @@ pub fn audit_line(rec: &Value) -> String {
 }
 
 /// The demo's voice on stderr: `==>` steps, indented details and output.
+/// Everything it says is kept, uncoloured, in `transcript` too: the test
+/// checks the demo's output, not only its results.
 pub struct Narrator {
     pub color: bool,
+    transcript: RefCell<String>,
 }
 
 impl Narrator {
-    pub fn step(&self, msg: &str) {
-        if self.color {
-            eprintln!("\x1b[1;32m==>\x1b[0m \x1b[1m{msg}\x1b[0m");
-        } else {
-            eprintln!("==> {msg}");
+    pub fn new(color: bool) -> Narrator {
+        Narrator {
+            color,
+            transcript: RefCell::new(String::new()),
         }
+    }
+
+    /// What the demo has printed so far (without colour).
+    pub fn transcript(&self) -> String {
+        self.transcript.borrow().clone()
+    }
+
+    fn say(&self, plain: &str, styled: Option<String>) {
+        self.transcript.borrow_mut().push_str(&format!("{plain}\n"));
+        match styled.filter(|_| self.color) {
+            Some(s) => eprintln!("{s}"),
+            None => eprintln!("{plain}"),
+        }
+    }
+
+    pub fn step(&self, msg: &str) {
+        self.say(
+            &format!("==> {msg}"),
+            Some(format!("\x1b[1;32m==>\x1b[0m \x1b[1m{msg}\x1b[0m")),
+        );
     }
 
     pub fn detail(&self, msg: &str) {
-        eprintln!("    {msg}");
+        self.say(&format!("    {msg}"), None);
     }
 
     pub fn command(&self, line: &str) {
-        if self.color {
-            eprintln!("    \x1b[36m$ {line}\x1b[0m");
-        } else {
-            eprintln!("    $ {line}");
-        }
+        self.say(
+            &format!("    $ {line}"),
+            Some(format!("    \x1b[36m$ {line}\x1b[0m")),
+        );
     }
 
     pub fn output(&self, out: &str) {
         for line in out.lines() {
-            eprintln!("      {line}");
+            self.say(&format!("      {line}"), None);
         }
     }
 

@@ -4,7 +4,7 @@
 
 use super::super::world::{self, text};
 use super::narrator::Narrator;
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, bail, ensure};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -41,7 +41,9 @@ fn on_path(tool: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }
 
-/// `npm ci --prefix tests/idp` once, so a fresh checkout just works.
+/// `npm ci --prefix tests/idp` once, so a fresh checkout just works. npm's
+/// own chatter (update notices, progress) is kept out of the demo and
+/// shown only if it fails.
 pub fn install_idp(n: &Narrator) -> Result<()> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/idp");
     if dir.join("node_modules/oidc-provider").is_dir() {
@@ -55,16 +57,18 @@ pub fn install_idp(n: &Narrator) -> Result<()> {
         );
     }
     n.step("Installing the demo identity provider (npm ci --prefix tests/idp, once)");
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+    let mut npm = Command::new("npm");
+    npm.args(["ci", "--no-audit", "--no-fund", "--no-update-notifier"])
+        .args(["--loglevel=error", "--prefix"])
         .arg(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status()
-        .context("run `npm ci`")?;
+        .env("npm_config_update_notifier", "false")
+        .stdin(Stdio::null());
+    let out = world::run(npm);
     ensure!(
-        status.success(),
-        "`npm ci --prefix tests/idp` failed ({status}); it needs network access to the npm registry"
+        out.status.success(),
+        "`npm ci --prefix tests/idp` failed ({}); it needs network access to the npm registry:\n{}",
+        out.status,
+        text(&out.stderr)
     );
     Ok(())
 }
@@ -94,14 +98,6 @@ pub fn wait_until(cap: Duration, mut done: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-}
-
-/// `kaccess __reap` processes of this runtime dir.
-pub fn reapers(runtime: &Path) -> Vec<String> {
-    processes_mentioning(runtime)
-        .into_iter()
-        .filter(|p| p.contains("__reap"))
-        .collect()
 }
 
 /// Command lines of live processes that name a path under `root`.
