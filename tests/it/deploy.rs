@@ -202,7 +202,7 @@ fn the_systemd_unit_is_valid_hardened_and_reloads_with_sighup() {
         .args(["verify", "--man=no"])
         .arg(&copy)
         .output()
-        .expect("systemd-analyze (Debian package `systemd`; .ci/run installs it)");
+        .expect("systemd-analyze (Debian package `systemd`; scripts/test-deps installs it)");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && err.trim().is_empty(),
@@ -253,7 +253,7 @@ async fn the_shipped_logrotate_config_rotates_a_running_brokers_audit_log() {
         .arg(work.path().join("state"))
         .arg(&conf_path)
         .output()
-        .expect("logrotate (Debian package `logrotate`; .ci/run installs it)");
+        .expect("logrotate (Debian package `logrotate`; scripts/test-deps installs it)");
     assert!(
         out.status.success(),
         "logrotate: {}",

@@ -127,3 +127,82 @@ async fn migrate_state_copies_live_sessions_and_revocations_from_sqlite_and_refu
     assert!(!again.status.success(), "{stderr}");
     assert!(stderr.contains("already holds 2 session(s)"), "{stderr}");
 }
+
+/// A writer that locks the state tables in the other order (as a broker's
+/// commit may) meets `--migrate-state` in a deadlock; PostgreSQL aborts the
+/// copy, which waited first, and the copy runs again rather than failing the
+/// move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_state_runs_again_when_postgres_aborts_it_to_break_a_deadlock() {
+    let idp = Idp::start(IdpOptions::default());
+    let id_token = idp.mint_id_token(json!({}), Mint::Rs256);
+    let mut old = Broker::start(BrokerOptions::new(&idp.issuer()));
+    token_session(&old, &id_token).await;
+    old.stop();
+
+    let pg = Postgres::start();
+    // A broker creates the schema, then stops: only the test's writer is left.
+    let mut new = Broker::start(options(&idp, &pg));
+    new.stop();
+    let config = new.config_path().to_str().unwrap().to_string();
+    let from = format!("sqlite:{}", old.dir().join("state.db").display());
+
+    let mut writer = pg.client().await;
+    let watcher = pg.client().await;
+    let tx = writer.transaction().await.unwrap();
+    tx.batch_execute("LOCK TABLE requests IN ROW EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let copy = tokio::task::spawn_blocking(move || {
+        kaccess(&[
+            "serve",
+            "--migrate-state",
+            "--from",
+            &from,
+            "--config",
+            &config,
+        ])
+    });
+    // Wait until the copy holds the tokens table and waits for requests.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let waiting: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+                 WHERE c.relname = 'requests' AND NOT l.granted",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the copy never waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Now close the cycle; PostgreSQL aborts one side (the copy) about a
+    // second later, after which this lock is granted.
+    tx.batch_execute("LOCK TABLE tokens IN ROW EXCLUSIVE MODE")
+        .await
+        .expect("the writer wins the deadlock");
+    tx.rollback().await.unwrap();
+
+    let out = copy.await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        pg.log().contains("deadlock detected"),
+        "the scenario needs a deadlock: {}",
+        pg.log()
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("copied 1 session(s) and 1 credential(s)"),
+        "{stderr}"
+    );
+    let sessions = pg.psql("SELECT count(*) FROM sessions");
+    assert_eq!(sessions, "1");
+}

@@ -75,3 +75,94 @@ fn every_shell_script_passes_shellcheck() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A PATH holding only the programs `scripts/test-deps` itself runs, so
+/// every tool the suite needs is missing.
+fn bare_path() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for tool in ["sh", "dirname", "id", "echo", "["] {
+        let found = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(tool))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("`{tool}` is on this machine"));
+        std::os::unix::fs::symlink(found, dir.path().join(tool)).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn test_deps_names_every_missing_tool_at_once_with_the_one_command_that_installs_them() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = bare_path();
+    let out = Command::new(root.join("scripts/test-deps"))
+        .arg("--check")
+        .env("PATH", path.path())
+        .output()
+        .expect("run scripts/test-deps");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing on stdout: {stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    for tool in [
+        "dbus-run-session",
+        "gnome-keyring-daemon",
+        "shellcheck",
+        "systemd-analyze",
+        "logrotate",
+        "node",
+        "npm",
+        "cargo",
+        "kubectl",
+    ] {
+        assert!(
+            first.split_whitespace().any(|w| w == tool),
+            "`{tool}` named in the one error line: {stderr}"
+        );
+    }
+    let install = stderr
+        .lines()
+        .find(|l| l.starts_with("help: install them with: "))
+        .unwrap_or_else(|| panic!("one install command: {stderr}"));
+    for package in [
+        "gnome-keyring",
+        "dbus",
+        "shellcheck",
+        "systemd",
+        "logrotate",
+        "nodejs",
+    ] {
+        assert!(
+            install.split_whitespace().any(|w| w == package),
+            "`{package}` in `{install}`"
+        );
+    }
+    assert!(install.contains("sudo apt-get install -y "), "{install}");
+    assert!(stderr.contains("https://rustup.rs"), "{stderr}");
+}
+
+#[test]
+fn test_deps_passes_on_a_machine_that_has_everything() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(root.join("scripts/test-deps"))
+        .arg("--check")
+        .output()
+        .expect("run scripts/test-deps");
+    assert!(
+        out.status.success(),
+        "this machine runs the suite, so nothing is missing: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn test_deps_refuses_an_unknown_option() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(root.join("scripts/test-deps"))
+        .arg("--instal")
+        .output()
+        .expect("run scripts/test-deps");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown option `--instal`"), "{stderr}");
+}

@@ -5,7 +5,7 @@
 //! commit order.
 
 use super::super::model::Change;
-use super::{rows, wire};
+use super::{rows, transient, wire};
 use anyhow::{Context, Result};
 use deadpool_postgres::Pool;
 use std::time::Duration;
@@ -75,19 +75,35 @@ async fn run(pool: Pool, replica: String, mut rx: mpsc::UnboundedReceiver<(Vec<C
     }
 }
 
+/// Writes `changes` in one transaction, again when PostgreSQL aborted it
+/// to break a deadlock (with the expiry sweep, or with `--migrate-state`
+/// on another host): the caller should not see the database's scheduling.
 async fn write<'a>(
     pool: &Pool,
     replica: &str,
     changes: impl Iterator<Item = &'a Change>,
 ) -> Result<()> {
     let changes: Vec<&Change> = changes.collect();
+    let mut attempt = 0;
+    loop {
+        match write_once(pool, replica, &changes).await {
+            Err(e) if attempt + 1 < transient::ATTEMPTS && transient::is_transient(&e) => {
+                tokio::time::sleep(transient::backoff(attempt)).await;
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+async fn write_once(pool: &Pool, replica: &str, changes: &[&Change]) -> Result<()> {
     let work = async {
         let mut client = pool
             .get()
             .await
             .context("no connection to the state database")?;
         let tx = client.transaction().await?;
-        for change in changes {
+        for &change in changes {
             rows::apply(&*tx, change).await?;
             if let Some(payload) = wire::encode(replica, change) {
                 tx.execute("SELECT pg_notify($1, $2)", &[&wire::CHANNEL, &payload])

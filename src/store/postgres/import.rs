@@ -5,7 +5,7 @@
 //! already holds sessions: merging two brokers' state is not a migration.
 
 use super::super::model::{Change, Snapshot};
-use super::{Connector, PostgresConfig, migrate, rows};
+use super::{Connector, PostgresConfig, migrate, rows, transient};
 use anyhow::{Context, Result};
 
 /// What was copied.
@@ -27,7 +27,10 @@ pub struct NotEmpty {
 }
 
 /// Migrates the schema, then copies `snapshot` in one transaction that
-/// holds the sessions table locked, so no broker writes meanwhile.
+/// holds the state tables locked, so no broker writes meanwhile. A broker
+/// already running on the database may be sweeping expired rows; if
+/// PostgreSQL breaks a deadlock with it by aborting the copy, the copy runs
+/// again (nothing of an aborted transaction stays).
 pub async fn import(cfg: &PostgresConfig, snapshot: Snapshot) -> Result<Imported> {
     let connector = {
         let cfg = cfg.clone();
@@ -35,8 +38,26 @@ pub async fn import(cfg: &PostgresConfig, snapshot: Snapshot) -> Result<Imported
     };
     let mut client = connector.connect().await?;
     migrate::migrate(&mut client).await?;
+    let mut attempt = 0;
+    loop {
+        match copy(&mut client, &connector.describe, &snapshot).await {
+            Err(e) if attempt + 1 < transient::ATTEMPTS && transient::is_transient(&e) => {
+                tokio::time::sleep(transient::backoff(attempt)).await;
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+async fn copy(
+    client: &mut tokio_postgres::Client,
+    database: &str,
+    snapshot: &Snapshot,
+) -> Result<Imported> {
     let tx = client.transaction().await?;
-    tx.batch_execute("LOCK TABLE sessions, tokens, certificates IN EXCLUSIVE MODE")
+    // The order the expiry sweep deletes in, so the two rarely meet.
+    tx.batch_execute("LOCK TABLE tokens, certificates, sessions, requests IN EXCLUSIVE MODE")
         .await
         .context("cannot lock the state tables")?;
     let sessions: i64 = tx
@@ -45,26 +66,25 @@ pub async fn import(cfg: &PostgresConfig, snapshot: Snapshot) -> Result<Imported
         .get(0);
     if sessions > 0 {
         return Err(NotEmpty {
-            database: connector.describe,
+            database: database.to_string(),
             sessions,
         }
         .into());
     }
-    let done = Imported {
-        sessions: snapshot.sessions.len(),
-        credentials: snapshot.credentials.len(),
-    };
-    for s in snapshot.sessions {
-        rows::apply(&tx, &Change::Session(s)).await?;
+    for s in &snapshot.sessions {
+        rows::apply(&tx, &Change::Session(s.clone())).await?;
     }
-    for r in snapshot.requests {
-        rows::apply(&tx, &Change::Request(r)).await?;
+    for r in &snapshot.requests {
+        rows::apply(&tx, &Change::Request(r.clone())).await?;
     }
-    for (key, entry) in snapshot.credentials {
-        rows::apply(&tx, &Change::Credential(key, entry)).await?;
+    for (key, entry) in &snapshot.credentials {
+        rows::apply(&tx, &Change::Credential(key.clone(), entry.clone())).await?;
     }
     tx.commit()
         .await
         .context("cannot commit the copied state")?;
-    Ok(done)
+    Ok(Imported {
+        sessions: snapshot.sessions.len(),
+        credentials: snapshot.credentials.len(),
+    })
 }

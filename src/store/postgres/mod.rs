@@ -23,6 +23,7 @@ pub mod import;
 pub mod migrate;
 mod rows;
 mod tls;
+mod transient;
 mod wire;
 
 pub use config::PostgresConfig;

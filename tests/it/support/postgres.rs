@@ -51,7 +51,7 @@ fn bin_dir() -> PathBuf {
         panic!(
             "PostgreSQL is not installed (no `pg_ctl`/`initdb` on PATH or in \
              /usr/lib/postgresql/*/bin): install the Debian package `postgresql` \
-             (`apt-get install postgresql`); `.ci/run` installs it in CI"
+             (`apt-get install postgresql`); `scripts/test-deps` installs it as root"
         )
     })
 }
@@ -261,6 +261,22 @@ impl Postgres {
             ],
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A client of the test's own over TCP, to hold transactions and locks
+    /// open while kaccess runs.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::Config::new()
+            .host("127.0.0.1")
+            .port(self.port)
+            .user(USER)
+            .password(PASSWORD)
+            .dbname("postgres")
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test database");
+        tokio::spawn(connection);
+        client
     }
 
     pub fn log(&self) -> String {
