@@ -193,7 +193,9 @@ fn admin_watch_shows_a_proxied_request_within_a_second_and_ends_on_ctrl_c_or_a_s
     let file = std::fs::read_to_string(&w.broker.audit_path).unwrap();
     assert!(file.lines().any(|l| l == line), "{line}");
 
-    let (_, shown) = text_feed.line("text line for `get pods`", |l| l.contains("pods"));
+    let (_, shown) = text_feed.line("text line for `get pods`", |l| {
+        l.contains("pods") && l.contains("finished")
+    });
     assert!(
         shown.contains("  alice@example.com  demo  list pods in payments  finished 200"),
         "{shown}"
