@@ -1,6 +1,7 @@
 //! `kaccess admin watch` end to end: a real broker with the access proxy,
 //! real kubectl making the request, and the watcher a real `kaccess`
-//! process following the broker's live audit feed.
+//! process following the broker's live audit feed; and the feed across
+//! two replicas on one PostgreSQL.
 
 use crate::support::world::{World, WorldOptions, run, text};
 use serde_json::{Value, json};
@@ -274,4 +275,114 @@ fn someone_outside_auditor_and_admin_groups_may_not_watch_and_the_refusal_is_aud
     assert_eq!(refused["outcome"], "refused");
     assert_eq!(refused["status"], 403);
     assert_eq!(refused["email"], "alice@example.com");
+}
+
+/// The lines of a feed as they arrive, read by a task of the test's runtime.
+type Feed = Arc<Mutex<Vec<(Instant, Value)>>>;
+
+async fn open_feed(b: &crate::support::broker::Broker, bearer: &str) -> (u16, Feed) {
+    let mut resp = b
+        .client()
+        .get(b.url("/v1/audit/watch"))
+        .query(&[("cluster", "prod")])
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .expect("the broker answers");
+    let status = resp.status().as_u16();
+    let feed: Feed = Arc::default();
+    let sink = feed.clone();
+    tokio::spawn(async move {
+        let mut buf = Vec::new();
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            buf.extend_from_slice(&chunk);
+            while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=nl).collect();
+                let v = serde_json::from_slice(&line).unwrap_or(Value::Null);
+                sink.lock().unwrap().push((Instant::now(), v));
+            }
+        }
+    });
+    (status, feed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_at_one_replica_sees_what_another_wrote_and_an_alert_fires_once_for_all() {
+    use crate::support::broker::Broker;
+    use crate::support::idp::{Idp, IdpOptions, Mint};
+    use crate::support::postgres::Postgres;
+    use crate::support::replicas::{options, token_session};
+
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let hook = {
+        use axum::routing::post;
+        let store = got.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            post(move |axum::Json(body): axum::Json<Value>| {
+                let store = store.clone();
+                async move {
+                    store.lock().unwrap().push(body);
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/hook")
+    };
+    let idp = Idp::start(IdpOptions::default());
+    let pg = Postgres::start();
+    let mut opts = options(&idp, &pg);
+    opts.top_level = format!(
+        "{AUDITORS}notify:\n  - url: {hook}\nalerts:\n  - name: every-login\n    match: {{event: exchange, outcome: issued}}\n"
+    );
+    let (a, b) = (Broker::start(opts.clone()), Broker::start(opts));
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let auditor = |auth_time: i64| {
+        idp.mint_id_token(
+            json!({"sub": "carol", "email": "carol@example.com", "groups": ["compliance"],
+                   "auth_time": auth_time}),
+            Mint::Rs256,
+        )
+    };
+
+    // Fresh MFA is needed, as for admin actions.
+    let (status, stale) = open_feed(&b, &auditor(now - 1200)).await;
+    assert_eq!(status, 403, "an MFA login 20 minutes old is refused");
+    drop(stale);
+
+    let (status, feed) = open_feed(&b, &auditor(now)).await;
+    assert_eq!(status, 200);
+    let (session, _) = token_session(&a, &idp.mint_id_token(json!({}), Mint::Rs256)).await;
+    let written = Instant::now();
+    let deadline = written + Duration::from_secs(5);
+    let seen = loop {
+        let found = feed.lock().unwrap().iter().find_map(|(at, v)| {
+            (v["record"]["session_id"] == session.as_str() && v["record"]["event"] == "exchange")
+                .then_some(*at)
+        });
+        if let Some(at) = found {
+            break at;
+        }
+        assert!(Instant::now() < deadline, "{:?}", feed.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let lag = seen.saturating_duration_since(written);
+    assert!(
+        lag < Duration::from_secs(1),
+        "seen at the other replica after {lag:?}"
+    );
+
+    // Both replicas have the rule; the one that wrote the record alerts.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no alert");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let alerts = got.lock().unwrap().clone();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["record"]["session_id"], session.as_str());
 }
