@@ -78,7 +78,7 @@ pub async fn handle(
         stopping: st.stopping.subscribe(),
         end: EndRecord {
             audit: st.audit.clone(),
-            rec,
+            rec: Some(rec),
             delivered: 0,
             missed: 0,
         },
@@ -160,7 +160,7 @@ impl Follow {
                 got = self.feed.recv() => Step::Got(got),
                 _ = self.keepalive.tick() => Step::KeepAlive,
                 _ = self.stopping.wait_for(|s| *s) => Step::Ended("the broker is shutting down"),
-                _ = tx.closed() => return,
+                _ = tx.closed() => break,
             };
             let line = match step {
                 Step::Got(Ok(t)) if self.filter.matches(&t.record) => {
@@ -178,12 +178,18 @@ impl Follow {
                 }
                 Step::Got(Err(RecvError::Closed)) => self.finish("the audit log closed"),
                 Step::KeepAlive => frame(&WatchFrame::default()),
-                Step::Ended(why) => self.finish(why),
+                Step::Ended(why) => {
+                    // Durable before the last line: a stopping broker
+                    // drains this connection before it closes the log.
+                    self.end.write().await;
+                    self.finish(why)
+                }
             };
             if tx.send(line).await.is_err() {
-                return;
+                break;
             }
         }
+        self.end.write().await;
     }
 
     fn finish(&mut self, why: &str) -> Bytes {
@@ -212,18 +218,18 @@ impl http_body::Body for Lines {
     }
 }
 
-/// Writes `watch`/`ended` when the feed is dropped: the client went away
-/// or the broker stopped.
+/// The `watch`/`ended` record: written when the feed ends, or (if the
+/// follower was cut short) spawned when dropped.
 struct EndRecord {
     audit: Arc<AuditLog>,
-    rec: AuditRecord,
+    rec: Option<AuditRecord>,
     delivered: u64,
     missed: u64,
 }
 
-impl Drop for EndRecord {
-    fn drop(&mut self) {
-        let mut rec = std::mem::take(&mut self.rec);
+impl EndRecord {
+    fn take(&mut self) -> Option<AuditRecord> {
+        let mut rec = self.rec.take()?;
         rec.outcome = "ended".into();
         rec.cause = Some(format!(
             "{}; delivered {}, missed {}",
@@ -231,13 +237,28 @@ impl Drop for EndRecord {
             crate::units::count(self.delivered as usize, "record"),
             self.missed
         ));
+        Some(rec)
+    }
+
+    async fn write(&mut self) {
+        if let Some(rec) = self.take() {
+            append_end(&self.audit, rec).await;
+        }
+    }
+}
+
+async fn append_end(audit: &AuditLog, rec: AuditRecord) {
+    if let Err(e) = audit.append(rec).await {
+        tracing::error!(error = %e, "cannot audit the end of a live audit feed");
+    }
+}
+
+impl Drop for EndRecord {
+    fn drop(&mut self) {
+        let Some(rec) = self.take() else { return };
         let audit = self.audit.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                if let Err(e) = audit.append(rec).await {
-                    tracing::error!(error = %e, "cannot audit the end of a live audit feed");
-                }
-            });
+            rt.spawn(async move { append_end(&audit, rec).await });
         }
     }
 }

@@ -243,6 +243,13 @@ fn admin_watch_shows_a_proxied_request_within_a_second_and_ends_on_ctrl_c_or_a_s
         "{}",
         text_feed.stderr()
     );
+    let ended = w
+        .broker
+        .audit()
+        .into_iter()
+        .filter(|r| r["event"] == "watch" && r["outcome"] == "ended")
+        .count();
+    assert_eq!(ended, 2, "both watches' ends are in the chain");
     let out = run(w.kaccess(&["audit", "verify"]).arg(&w.broker.audit_path));
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
@@ -266,12 +273,25 @@ fn someone_outside_auditor_and_admin_groups_may_not_watch_and_the_refusal_is_aud
         "{err}"
     );
     assert!(out.stdout.is_empty());
+    // Without CLUSTER: the broker of the only cluster configured.
+    let out = run(w
+        .kaccess(&["admin", "watch"])
+        .env("KACCESS_RUNTIME_DIR", &alice));
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     let refused = w
         .broker
         .audit()
         .into_iter()
         .find(|r| r["event"] == "watch")
         .expect("the refusal is audited");
+    assert_eq!(
+        w.broker
+            .audit()
+            .iter()
+            .filter(|r| r["event"] == "watch")
+            .count(),
+        2
+    );
     assert_eq!(refused["outcome"], "refused");
     assert_eq!(refused["status"], 403);
     assert_eq!(refused["email"], "alice@example.com");
