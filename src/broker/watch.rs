@@ -267,6 +267,62 @@ impl Drop for EndRecord {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_watcher_that_fell_behind_is_told_how_many_it_missed_then_gets_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = AuditLog::open(&dir.path().join("audit.jsonl"), false).unwrap();
+        let tap = audit.tap().clone();
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let follow = Follow {
+            feed: audit.subscribe(),
+            _watching: tap.watching(),
+            filter: Filter::default().with(Key::Cluster, Some(vec!["prod".into()])),
+            keepalive: tokio::time::interval(std::time::Duration::from_secs(3600)),
+            stopping,
+            end: EndRecord {
+                audit: audit.clone(),
+                rec: Some(AuditRecord::new("watch")),
+                delivered: 0,
+                missed: 0,
+            },
+            done: false,
+        };
+        let extra = 5;
+        for n in 0..crate::audit::tap::CAPACITY + extra {
+            let rec = AuditRecord {
+                cluster: Some(if n % 2 == 0 { "prod" } else { "dev" }.into()),
+                ..AuditRecord::new("exchange")
+            };
+            tap.publish(rec, format!("{{\"n\":{n}}}"), true);
+        }
+        let (tx, mut rx) = mpsc::channel(16);
+        let task = tokio::spawn(follow.run(tx));
+        let text = |b: Bytes| String::from_utf8(b.to_vec()).unwrap();
+        // Keep-alives may come between any two lines.
+        let mut lines = Vec::new();
+        while lines.len() < 2 {
+            let line = text(rx.recv().await.unwrap());
+            if line != "{}\n" {
+                lines.push(line);
+            }
+        }
+        assert_eq!(lines[0], format!("{{\"missed\":{extra}}}\n"));
+        // The oldest left is the first after those missed; `dev` ones are filtered out.
+        let first = lines[1].clone();
+        assert_eq!(first, format!("{{\"record\":{{\"n\":{}}}}}\n", extra + 1));
+        stop.send_replace(true);
+        let mut last = String::new();
+        while let Some(line) = rx.recv().await {
+            last = text(line);
+        }
+        assert_eq!(last, "{\"ended\":\"the broker is shutting down\"}\n");
+        task.await.unwrap();
+        audit.shutdown();
+        let chain = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+        assert!(chain.contains("\"outcome\":\"ended\""), "{chain}");
+        assert!(chain.contains(&format!("missed {extra}")), "{chain}");
+    }
+
     #[test]
     fn the_filter_is_described_for_the_record_and_checked_as_free_text() {
         let q = WatchQuery {
