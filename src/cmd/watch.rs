@@ -142,17 +142,10 @@ async fn follow(mut resp: reqwest::Response, output: Output, cluster: &str) -> R
                     &format!("it sent a line kaccess does not understand ({e})"),
                 )
             })?;
-            if let Some(why) = frame.ended {
-                return Err(gone(cluster, &crate::text::escape_deceptive(&why)));
-            }
-            if let Some(n) = frame.missed {
-                eprintln!(
-                    "kaccess: warning: fell behind the feed; {} passed unseen (`kaccess audit verify` reads them all)",
-                    crate::units::count(n as usize, "record")
-                );
-            }
-            if let Some(record) = frame.record {
-                print(&record, output)?;
+            let mut out = std::io::stdout().lock();
+            let mut err = std::io::stderr().lock();
+            if let Some(why) = show(frame, output, &mut out, &mut err)? {
+                return Err(gone(cluster, &why));
             }
         }
         if buf.len() > MAX_LINE {
@@ -161,22 +154,40 @@ async fn follow(mut resp: reqwest::Response, output: Output, cluster: &str) -> R
     }
 }
 
-fn print(record: &serde_json::Value, output: Output) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    match output {
-        // Keys sorted (serde_json's map): the chain's canonical line.
-        Output::Json => writeln!(out, "{record}")?,
-        Output::Text => match serde_json::from_value::<AuditRecord>(record.clone()) {
-            Ok(rec) => writeln!(out, "{}", display::line(&rec))?,
-            Err(_) => writeln!(
-                out,
-                "{}",
-                crate::text::escape_deceptive(&record.to_string())
-            )?,
-        },
+/// Shows one frame: a record on `out` (flushed, for pipes), a lag on
+/// `err`; `Some(why)` when the broker ended the feed.
+fn show(
+    frame: WatchFrame,
+    output: Output,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> Result<Option<String>> {
+    if let Some(why) = frame.ended {
+        return Ok(Some(crate::text::escape_deceptive(&why)));
     }
-    out.flush()?;
-    Ok(())
+    if let Some(n) = frame.missed {
+        writeln!(
+            err,
+            "kaccess: warning: fell behind the feed; {} passed unseen (`kaccess audit verify` reads them all)",
+            crate::units::count(n as usize, "record")
+        )?;
+    }
+    if let Some(record) = frame.record {
+        match output {
+            // Keys sorted (serde_json's map): the chain's canonical line.
+            Output::Json => writeln!(out, "{record}")?,
+            Output::Text => match serde_json::from_value::<AuditRecord>(record.clone()) {
+                Ok(rec) => writeln!(out, "{}", display::line(&rec))?,
+                Err(_) => writeln!(
+                    out,
+                    "{}",
+                    crate::text::escape_deceptive(&record.to_string())
+                )?,
+            },
+        }
+        out.flush()?;
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -192,5 +203,52 @@ mod tests {
         };
         assert_eq!(describe(&q), " (cluster prod, user a\\u{202E}b)");
         assert_eq!(describe(&WatchQuery::default()), "");
+    }
+
+    fn shown(line: &str, output: Output) -> (String, String, Option<String>) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let frame = serde_json::from_str(line).unwrap();
+        let ended = show(frame, output, &mut out, &mut err).unwrap();
+        (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+            ended,
+        )
+    }
+
+    #[test]
+    fn json_output_is_the_chains_line_and_text_one_readable_line() {
+        // Sealed as the chain holds it: canonical, keys sorted.
+        let mut rec = AuditRecord {
+            outcome: "issued".into(),
+            cluster: Some("prod".into()),
+            username: Some("alice".into()),
+            ..AuditRecord::new("exchange")
+        };
+        let line =
+            crate::audit::seal(&mut rec, crate::audit::GENESIS, "2026-03-01T10:00:00Z").unwrap();
+        let frame = format!("{{\"record\":{line}}}");
+        assert_eq!(
+            shown(&frame, Output::Json),
+            (format!("{line}\n"), String::new(), None)
+        );
+        assert_eq!(
+            shown(&frame, Output::Text).0,
+            "2026-03-01T10:00:00Z  alice  prod  exchange  issued\n"
+        );
+    }
+
+    #[test]
+    fn a_lag_is_a_warning_on_stderr_a_keep_alive_nothing_and_an_end_is_reported() {
+        let (out, err, ended) = shown(r#"{"missed":7}"#, Output::Json);
+        assert!(out.is_empty());
+        assert!(err.contains("7 records passed unseen"), "{err}");
+        assert_eq!(ended, None);
+        assert_eq!(
+            shown("{}", Output::Text),
+            (String::new(), String::new(), None)
+        );
+        let (_, _, ended) = shown(r#"{"ended":"the broker is shutting down"}"#, Output::Text);
+        assert_eq!(ended.as_deref(), Some("the broker is shutting down"));
     }
 }
