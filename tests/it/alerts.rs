@@ -235,9 +235,11 @@ fn serve_check_refuses_bad_alert_rules_naming_the_key_with_a_help_line() {
         .arg(&bad)
         .output()
         .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        err.contains("alerts:       every-login, denials (posted to 0 webhooks)"),
+        "{err}"
     );
+    assert!(err.contains("only recorded in the audit chain"), "{err}");
 }
