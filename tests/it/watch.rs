@@ -211,8 +211,11 @@ fn admin_watch_shows_a_proxied_request_within_a_second_and_ends_on_ctrl_c_or_a_s
         "{}",
         json_feed.stderr()
     );
+    // The JSON feed's (the two feeds started in either order).
     let started = wait_for_audit(&w, "watch start", |r| {
-        r["event"] == "watch" && r["outcome"] == "started"
+        r["event"] == "watch"
+            && r["outcome"] == "started"
+            && r["cause"].as_str().unwrap().contains("user=*")
     });
     assert_eq!(started["actor"], "carol@example.com");
     assert_eq!(started["cluster"], "demo");
