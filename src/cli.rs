@@ -12,6 +12,8 @@ mod requests;
 pub use requests::{
     AdminDecideArgs, AdminRequestsArgs, RequestAction, RequestArgs, RequestCancelArgs, SignIn,
 };
+mod watch;
+pub use watch::AdminWatchArgs;
 
 /// The full command: the derived definition with each command's notes and
 /// examples from [`crate::manual`] after its options in `--help`.
@@ -323,6 +325,8 @@ pub enum AdminCommand {
     Approve(AdminDecideArgs),
     /// Deny an access request (approver groups only)
     Deny(AdminDecideArgs),
+    /// Follow audit events at the broker as they are written (auditor and admin groups, fresh MFA)
+    Watch(AdminWatchArgs),
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,8 @@ use std::path::Path;
 pub struct BrokerClient {
     base: String,
     http: reqwest::Client,
+    /// The extra trust roots, for the streaming client of the live feed.
+    roots: Vec<reqwest::Certificate>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +134,8 @@ impl BrokerClient {
         };
         Ok(BrokerClient {
             base: url.trim_end_matches('/').to_owned(),
-            http: crate::http::client(roots)?,
+            http: crate::http::client(roots.clone())?,
+            roots,
         })
     }
 
@@ -226,6 +229,44 @@ impl BrokerClient {
             &body,
         )
         .await
+    }
+
+    /// Opens the live audit feed (members of `auditor-groups` or
+    /// `admin-groups`). The answer streams `WatchFrame` lines until either
+    /// side stops; a read that waits longer than `idle` fails.
+    pub async fn watch(
+        &self,
+        id_token: &Secret,
+        query: &crate::protocol::WatchQuery,
+        idle: std::time::Duration,
+    ) -> Result<reqwest::Response, ExchangeError> {
+        let url = format!("{}{}", self.base, crate::protocol::AUDIT_WATCH_PATH);
+        let http = crate::http::streaming_client(self.roots.clone(), idle).map_err(|e| {
+            ExchangeError::BadResponse {
+                url: url.clone(),
+                why: format!("{e:#}"),
+            }
+        })?;
+        let resp = http
+            .get(&url)
+            .query(query)
+            .bearer_auth(id_token.expose())
+            .send()
+            .await
+            .map_err(|source| ExchangeError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        match self.answer::<serde_json::Value>(&url, resp).await {
+            Err(e) => Err(e),
+            Ok(_) => Err(ExchangeError::BadResponse {
+                url,
+                why: "a refusal without an error body".into(),
+            }),
+        }
     }
 
     async fn post<B: serde::Serialize, R: serde::de::DeserializeOwned>(

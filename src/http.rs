@@ -77,6 +77,27 @@ pub fn client(extra_roots: Vec<reqwest::Certificate>) -> Result<reqwest::Client>
     b.build().context("cannot set up the HTTP client")
 }
 
+/// A client for an answer that streams for as long as it is wanted (the
+/// live audit feed): no whole-request timeout, but a read that waits
+/// longer than `idle` fails, so a broker that vanished without closing
+/// the connection is noticed.
+pub fn streaming_client(
+    extra_roots: Vec<reqwest::Certificate>,
+    idle: Duration,
+) -> Result<reqwest::Client> {
+    install_crypto_provider();
+    let (connect, _) = timeouts()?;
+    let mut b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(connect)
+        .read_timeout(idle)
+        .user_agent(concat!("kaccess/", env!("CARGO_PKG_VERSION")));
+    if !extra_roots.is_empty() {
+        b = b.tls_certs_merge(extra_roots);
+    }
+    b.build().context("cannot set up the HTTP client")
+}
+
 /// Failure of one HTTP exchange made on behalf of `openidconnect`.
 #[derive(Debug, thiserror::Error)]
 pub enum AdapterError {

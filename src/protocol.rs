@@ -146,6 +146,42 @@ pub struct RevokeRequest {
 /// parameters.
 pub const SESSIONS_PATH: &str = "/v1/sessions";
 
+/// `GET /v1/audit/watch?cluster=&user=&verb=`: the live audit feed, as
+/// newline-delimited JSON, one [`WatchFrame`] a line, until the client
+/// goes away or the broker stops.
+pub const AUDIT_WATCH_PATH: &str = "/v1/audit/watch";
+
+/// The feed's filter; every given key must match (see
+/// `audit::fields`: `user` is who acted, `verb` a proxied request's).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verb: Option<String>,
+}
+
+/// One line of the feed: `{"record": {...}}` (the chain's own line),
+/// `{"missed": N}` (the watcher fell behind and N records passed unseen),
+/// `{"ended": "why"}` (the broker is stopping), or `{}` (a keep-alive, at
+/// least every [`WATCH_KEEPALIVE`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WatchFrame {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
+}
+
+/// Longest silence on the feed; a client that hears nothing for a few of
+/// these counts the broker as gone.
+pub const WATCH_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// `POST` files an access request; `GET` lists them.
 pub const REQUESTS_PATH: &str = "/v1/requests";
 

@@ -16,7 +16,7 @@
 //! restart continues it from the new file.
 
 use super::sink::BoxFuture;
-use super::{AuditError, AuditRecord, AuditSink, GENESIS, Reopened, now_rfc3339, seal};
+use super::{AuditError, AuditRecord, AuditSink, GENESIS, Reopened, Tap, now_rfc3339, seal};
 use serde_json::Value;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -55,7 +55,8 @@ impl std::fmt::Debug for FileSink {
 impl FileSink {
     /// Opens (or creates, mode 0600) the log and continues its chain. A torn
     /// last line from a crash is cut off: its response was never sent.
-    pub fn open(path: &Path, also_stdout: bool) -> anyhow::Result<FileSink> {
+    /// Each record is published on `tap` once it is synced.
+    pub fn open(path: &Path, also_stdout: bool, tap: Tap) -> anyhow::Result<FileSink> {
         use anyhow::Context;
         let mut file = OpenOptions::new()
             .create(true)
@@ -80,6 +81,7 @@ impl FileSink {
             path: path.to_path_buf(),
             stdout: also_stdout,
             poisoned: None,
+            tap,
         };
         let thread = std::thread::Builder::new()
             .name("kaccess-audit".into())
@@ -191,6 +193,7 @@ struct Writer {
     path: PathBuf,
     stdout: bool,
     poisoned: Option<String>,
+    tap: Tap,
 }
 
 type Ack = tokio::sync::oneshot::Sender<Result<(), AuditError>>;
@@ -240,11 +243,17 @@ impl Writer {
         let mut buf = Vec::new();
         let mut prev = self.prev.clone();
         let now = now_rfc3339();
+        // Copies for the live feed, only while someone follows it.
+        let mut sealed = Vec::new();
+        let wanted = self.tap.wanted();
         for rec in records {
             let line = seal(rec, &prev, &now).map_err(|e| self.fail(e.to_string()))?;
-            buf.extend(line.into_bytes());
+            buf.extend(line.as_bytes());
             buf.push(b'\n');
             prev = rec.hash.clone();
+            if wanted {
+                sealed.push((rec.clone(), line));
+            }
         }
         let written = self
             .file
@@ -264,6 +273,9 @@ impl Writer {
         }
         self.good_len += buf.len() as u64;
         self.prev = prev;
+        for (rec, line) in sealed {
+            self.tap.publish(rec, line, true);
+        }
         if self.stdout {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(&buf).and_then(|()| out.flush());

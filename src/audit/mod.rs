@@ -8,14 +8,21 @@
 //!   [`AuditSink`] interface beneath it
 //! - `file`: the JSON-lines file sink (group commit, fail closed, rotation)
 //! - `verify`: walking a chain and naming its first broken record
+//! - `tap`: the live feed of durable records (`admin watch`, alerts)
+//! - `fields`: what a filter or an alert rule matches in a record;
+//!   `display`: a record as one readable line
 
+pub mod display;
+pub mod fields;
 pub mod file;
 pub mod record;
 mod sink;
+pub mod tap;
 pub mod verify;
 
 pub use record::{AuditRecord, GENESIS, canonical_json, now_rfc3339, record_hash, seal};
 pub use sink::{AuditError, AuditLog, AuditSink, Reopened};
+pub use tap::{Tap, Tapped};
 
 #[cfg(test)]
 mod tests;

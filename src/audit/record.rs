@@ -76,6 +76,9 @@ pub struct AuditRecord {
     /// Access proxy: how a proxied request ended (second record).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<ProxiedResult>,
+    /// Event `alert`: the rule that fired and what matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<AlertFired>,
     #[serde(default)]
     pub prev: String,
     #[serde(default)]
@@ -121,6 +124,16 @@ pub struct ProxiedResult {
     /// `revoked`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended: Option<String>,
+}
+
+/// An alert rule that matched (`alerts:` in `broker.yaml`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertFired {
+    pub rule: String,
+    /// Matches that raised it: 1, or the rule's `at-least`.
+    pub count: u32,
+    /// `hash` of each matching record, oldest first.
+    pub records: Vec<String>,
 }
 
 impl AuditRecord {

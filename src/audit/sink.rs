@@ -58,6 +58,8 @@ pub trait AuditSink: Send + Sync {
 #[derive(Clone)]
 pub struct AuditLog {
     sink: Arc<dyn AuditSink>,
+    /// Where the sink publishes what it made durable.
+    tap: super::Tap,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -69,16 +71,26 @@ impl std::fmt::Debug for AuditLog {
 }
 
 impl AuditLog {
-    pub fn new(sink: Arc<dyn AuditSink>) -> Arc<AuditLog> {
-        Arc::new(AuditLog { sink })
+    /// `tap` must be the one `sink` publishes on.
+    pub fn new(sink: Arc<dyn AuditSink>, tap: super::Tap) -> Arc<AuditLog> {
+        Arc::new(AuditLog { sink, tap })
     }
 
     /// The JSON-lines file at `path` (created 0600), its chain continued.
     pub fn open(path: &std::path::Path, also_stdout: bool) -> anyhow::Result<Arc<AuditLog>> {
-        Ok(AuditLog::new(Arc::new(super::file::FileSink::open(
-            path,
-            also_stdout,
-        )?)))
+        let tap = super::Tap::new();
+        let sink = super::file::FileSink::open(path, also_stdout, tap.clone())?;
+        Ok(AuditLog::new(Arc::new(sink), tap))
+    }
+
+    /// Every record made durable from now on, in chain order.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<super::Tapped>> {
+        self.tap.subscribe()
+    }
+
+    /// The feed itself (for a replica's follower of the shared chain).
+    pub fn tap(&self) -> &super::Tap {
+        &self.tap
     }
 
     /// Appends `record` and returns once it is durable.

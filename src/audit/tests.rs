@@ -136,3 +136,38 @@ async fn reopen_refuses_a_foreign_file_at_the_path_and_keeps_writing_the_old_one
     let report = verify_file(&old).unwrap();
     assert_eq!((report.lines, report.broken), (2, None));
 }
+
+#[tokio::test]
+async fn the_live_feed_carries_each_durable_record_in_chain_order_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let log = AuditLog::open(&path, false).unwrap();
+    let mut feed = log.subscribe();
+    for n in 0..5 {
+        log.append(rec("exchange", n)).await.unwrap();
+    }
+    log.shutdown();
+    let file = std::fs::read_to_string(&path).unwrap();
+    let mut prev = GENESIS.to_string();
+    for (n, line) in file.lines().enumerate() {
+        let got = feed.recv().await.unwrap();
+        assert_eq!(got.line, line, "the feed holds the chain's own line");
+        assert_eq!(got.record.username.as_deref(), Some(&*format!("user{n}")));
+        assert_eq!(got.record.prev, prev);
+        assert!(got.local);
+        prev = got.record.hash.clone();
+    }
+}
+
+#[tokio::test]
+async fn a_record_that_could_not_be_written_never_reaches_the_feed() {
+    let log = AuditLog::open(Path::new("/dev/full"), false).unwrap();
+    let mut feed = log.subscribe();
+    assert!(log.append(rec("exchange", 1)).await.is_err());
+    log.shutdown();
+    assert!(matches!(
+        feed.try_recv(),
+        Err(tokio::sync::broadcast::error::TryRecvError::Empty)
+            | Err(tokio::sync::broadcast::error::TryRecvError::Closed)
+    ));
+}

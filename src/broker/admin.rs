@@ -25,6 +25,8 @@ pub struct Identity {
     pub username: String,
     /// A member of `admin-groups` (MFA not yet checked).
     pub admin_group: bool,
+    /// A member of `auditor-groups` (MFA not yet checked).
+    pub auditor_group: bool,
 }
 
 /// The caller's username (the issuer's `username-claim`) and whether their
@@ -38,6 +40,9 @@ pub fn identify(live: &LiveConfig, issuer: usize, token: &VerifiedIdToken) -> Id
     Identity {
         username,
         admin_group: groups.iter().any(|g| live.config.admin_groups.contains(g)),
+        auditor_group: groups
+            .iter()
+            .any(|g| live.config.auditor_groups.contains(g)),
     }
 }
 
@@ -56,6 +61,31 @@ pub fn require_admin(
             format!("only members of the broker's `admin-groups` may {what}"),
         ));
     }
+    fresh_mfa(live, issuer, token)?;
+    Ok(who)
+}
+
+/// Reading the audit trail through the broker (the live feed): a member
+/// of `auditor-groups` or `admin-groups`, with MFA as fresh as for admin
+/// actions.
+pub fn require_auditor(
+    live: &LiveConfig,
+    issuer: usize,
+    token: &VerifiedIdToken,
+    what: &str,
+) -> Result<Identity, AppError> {
+    let who = identify(live, issuer, token);
+    if !who.admin_group && !who.auditor_group {
+        return Err(AppError::forbidden(
+            ErrorCode::Forbidden,
+            format!("only members of the broker's `auditor-groups` or `admin-groups` may {what}"),
+        ));
+    }
+    fresh_mfa(live, issuer, token)?;
+    Ok(who)
+}
+
+fn fresh_mfa(live: &LiveConfig, issuer: usize, token: &VerifiedIdToken) -> Result<(), AppError> {
     let now = crate::store::now_secs();
     crate::oidc::mfa::check_mfa(token, &live.issuers[issuer].mfa, now, true).map_err(|e| {
         AppError::forbidden(
@@ -65,8 +95,7 @@ pub fn require_admin(
                 e.idp_hint()
             ),
         )
-    })?;
-    Ok(who)
+    })
 }
 
 /// `GET /v1/sessions?cluster=&username=`.

@@ -13,7 +13,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod alerts;
 mod elevation;
+pub use alerts::{AlertMatch, AlertRule};
 pub use elevation::{Approval, BreakGlass, NotifyTarget};
 
 /// Where the state lives when `state:` is left out.
@@ -40,10 +42,18 @@ pub struct BrokerConfig {
     /// anyone's (with a reason and a fresh MFA login). Empty: nobody.
     #[serde(default)]
     pub admin_groups: Vec<String>,
+    /// IdP groups whose members may read the audit trail through the
+    /// broker (the live feed, recordings, reports), with a fresh MFA
+    /// login. Empty: nobody but `admin-groups`.
+    #[serde(default)]
+    pub auditor_groups: Vec<String>,
     /// Webhooks told of every access request, decision, lapse and break
-    /// glass.
+    /// glass, and of every alert.
     #[serde(default)]
     pub notify: Vec<NotifyTarget>,
+    /// Rules matched against every audit record this broker writes.
+    #[serde(default)]
+    pub alerts: Vec<AlertRule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -209,10 +219,16 @@ impl BrokerConfig {
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::parse(&text, base).map_err(|e| {
-            anyhow::Error::new(Failure::usage(format!(
-                "invalid broker configuration `{}`: {e}",
-                path.display()
-            )))
+            anyhow::Error::new(
+                Failure::usage(format!(
+                    "invalid broker configuration `{}`: {e}",
+                    path.display()
+                ))
+                .help(format!(
+                    "fix the key named above, then check with `kaccess serve --config {} --check`",
+                    path.display()
+                )),
+            )
         })
     }
 
@@ -358,6 +374,7 @@ impl BrokerConfig {
             elevation::validate_grants(name, &c.grants)?;
         }
         elevation::validate_notify(&self.notify)?;
+        alerts::validate_alerts(&self.alerts)?;
         Ok(())
     }
 

@@ -69,6 +69,10 @@ pub struct Metrics {
     reloads: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     notify_delivered: AtomicU64,
     notify_failed: AtomicU64,
+    /// Alert rule name → alerts raised.
+    alerts: Mutex<BTreeMap<String, u64>>,
+    /// Records the alert rules never saw (they fell behind the feed).
+    alerts_missed: AtomicU64,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -117,6 +121,18 @@ impl Metrics {
             &self.notify_failed
         };
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The rule `name` raised an alert.
+    pub fn alert(&self, name: &str) {
+        if let Ok(mut m) = self.alerts.lock() {
+            *m.entry(name.to_string()).or_default() += 1;
+        }
+    }
+
+    /// The alert rules fell `n` records behind the feed.
+    pub fn alerts_missed(&self, n: u64) {
+        self.alerts_missed.fetch_add(n, Ordering::Relaxed);
     }
 
     /// The exposition text.
@@ -178,6 +194,22 @@ impl Metrics {
                 "kaccess_notifications_total{{outcome=\"{outcome}\"}} {v}"
             );
         }
+        out.push_str(
+            "# HELP kaccess_alerts_total Alerts raised, by rule (`alerts:` in broker.yaml).\n",
+        );
+        out.push_str("# TYPE kaccess_alerts_total counter\n");
+        if let Ok(m) = self.alerts.lock() {
+            for (k, v) in m.iter() {
+                let _ = writeln!(out, "kaccess_alerts_total{{alert=\"{k}\"}} {v}");
+            }
+        }
+        out.push_str("# HELP kaccess_alerts_unevaluated_total Audit records the alert rules fell too far behind to evaluate.\n");
+        out.push_str("# TYPE kaccess_alerts_unevaluated_total counter\n");
+        let _ = writeln!(
+            out,
+            "kaccess_alerts_unevaluated_total {}",
+            self.alerts_missed.load(Ordering::Relaxed)
+        );
         out.push_str("# HELP kaccess_active_sessions Sessions neither expired nor revoked.\n");
         out.push_str("# TYPE kaccess_active_sessions gauge\n");
         let _ = writeln!(out, "kaccess_active_sessions {active_sessions}");
@@ -198,7 +230,13 @@ mod tests {
         m.exchange("forbidden", Duration::from_millis(1));
         m.review(true);
         m.reload("config", "refused");
+        m.alert("deletes-in-prod");
+        m.alert("deletes-in-prod");
         let text = m.render(7);
+        assert!(
+            text.contains("kaccess_alerts_total{alert=\"deletes-in-prod\"} 2\n"),
+            "{text}"
+        );
         assert!(
             text.contains("kaccess_exchanges_total{outcome=\"issued\"} 2\n"),
             "{text}"

@@ -9,11 +9,14 @@
 //! - `keys`: per-issuer JWKS cache; `request`: what handlers read first
 //! - `exchange`, `revoke`, `review`: the handlers; `admin`: listing and
 //!   revoking other users' sessions; `error`: refusals as HTTP
+//! - `watch`: the live audit feed; `alerts`: rules matched against it,
+//!   posted through `notify`
 //! - `server`: state, router, TLS, signals; `reload`: SIGHUP re-reads the
 //!   config; `metrics`: Prometheus text
 //! - `rbac`, `apiserver`: what to install on the cluster side
 
 pub mod admin;
+pub mod alerts;
 pub mod apiserver;
 pub mod ca;
 pub mod config;
@@ -32,6 +35,7 @@ pub mod review;
 pub mod revoke;
 pub mod server;
 pub mod tokens;
+pub mod watch;
 
 #[cfg(test)]
 mod router_tests;

@@ -1,5 +1,6 @@
 //! Webhooks (`notify:` in `broker.yaml`): a JSON POST to each target on
-//! every access request, approval, denial, lapse and break glass. The body
+//! every access request, approval, denial, lapse and break glass, and on
+//! every alert a rule in `alerts:` raises ([`Alert`]). The body
 //! carries the facts as fields and a `text` that Slack and Teams incoming
 //! webhooks show as is.
 //!
@@ -40,32 +41,64 @@ pub struct Event {
     pub text: String,
 }
 
+/// An alert rule matched (`alerts:` in `broker.yaml`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    /// Always `alert`.
+    pub event: &'static str,
+    /// The rule's name.
+    pub alert: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// Who acted in the matching record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Matches that raised it: 1, or the rule's `at-least`.
+    pub count: u32,
+    /// One line for chat.
+    pub text: String,
+    /// The (last) matching audit record, as the chain holds it.
+    pub record: serde_json::Value,
+}
+
 /// Sends `event` to every configured target, in the background.
 pub fn send(st: &Shared, event: Event) {
+    send_to_all(st, event.event, event);
+}
+
+/// Sends `alert` to every configured target, in the background.
+pub fn send_alert(st: &Shared, alert: Alert) {
+    send_to_all(st, alert.event, alert);
+}
+
+fn send_to_all<T>(st: &Shared, label: &'static str, body: T)
+where
+    T: Serialize + Clone + Send + Sync + 'static,
+{
     let targets = st.live().config.notify.clone();
     for target in targets {
         let st = st.clone();
-        let event = event.clone();
+        let body = body.clone();
         tokio::spawn(async move {
-            let delivered = deliver(&target, &event).await;
+            let delivered = deliver(&target, label, &body).await;
             st.metrics.notification(delivered);
         });
     }
 }
 
 /// Every attempt until one is answered 2xx; false when all failed.
-async fn deliver(target: &NotifyTarget, event: &Event) -> bool {
+async fn deliver(target: &NotifyTarget, label: &str, event: &impl Serialize) -> bool {
     let mut waits = BACKOFF.iter();
     loop {
         match attempt(target, event).await {
             Ok(()) => return true,
             Err(why) => match waits.next() {
                 Some(wait) => {
-                    tracing::warn!(url = %target.url, event = event.event, error = %why, "notification failed; retrying");
+                    tracing::warn!(url = %target.url, event = label, error = %why, "notification failed; retrying");
                     tokio::time::sleep(*wait).await;
                 }
                 None => {
-                    tracing::error!(url = %target.url, event = event.event, error = %why, "notification failed; giving up");
+                    tracing::error!(url = %target.url, event = label, error = %why, "notification failed; giving up");
                     return false;
                 }
             },
@@ -73,7 +106,7 @@ async fn deliver(target: &NotifyTarget, event: &Event) -> bool {
     }
 }
 
-async fn attempt(target: &NotifyTarget, event: &Event) -> Result<(), String> {
+async fn attempt(target: &NotifyTarget, event: &impl Serialize) -> Result<(), String> {
     let mut roots = Vec::new();
     if let Some(ca) = &target.ca_file {
         let pem = tokio::fs::read(ca)

@@ -8,12 +8,12 @@ use super::config::BrokerConfig;
 use super::error::AppError;
 use super::keys::IssuerKeys;
 use super::metrics::Metrics;
-use super::{admin, exchange, requests, review, revoke};
+use super::{admin, exchange, requests, review, revoke, watch};
 use crate::audit::AuditLog;
 use crate::http::OidcHttp;
 use crate::protocol::{
-    EXCHANGE_PATH, ErrorCode, HEALTHZ_PATH, METRICS_PATH, REQUESTS_PATH, SESSIONS_PATH,
-    TOKENREVIEW_PATH,
+    AUDIT_WATCH_PATH, EXCHANGE_PATH, ErrorCode, HEALTHZ_PATH, METRICS_PATH, REQUESTS_PATH,
+    SESSIONS_PATH, TOKENREVIEW_PATH,
 };
 use crate::store::Store;
 use anyhow::{Context, Result};
@@ -41,6 +41,9 @@ pub struct AppState {
     pub audit: Arc<AuditLog>,
     pub metrics: Metrics,
     http: OidcHttp,
+    /// Set at shutdown: the live audit feeds end instead of holding the
+    /// drain.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// The configuration and what is built from it: one consistent snapshot
@@ -111,6 +114,7 @@ impl AppState {
             audit,
             metrics: Metrics::default(),
             http,
+            stopping: tokio::sync::watch::channel(false).0,
         })
     }
 
@@ -149,9 +153,20 @@ async fn open_state(config: &BrokerConfig) -> Result<(Arc<Store>, Arc<AuditLog>)
         }
         StateConfig::Postgres(pg) => {
             let opened = crate::store::postgres::open(pg).await?;
-            let sink = crate::store::postgres::audit::PgAuditSink::start(opened.pool, stdout);
+            let tap = crate::audit::Tap::new();
+            let sink = crate::store::postgres::audit::PgAuditSink::start(
+                opened.pool,
+                stdout,
+                tap.clone(),
+                opened.replica.clone(),
+            );
+            tokio::spawn(crate::store::postgres::audit_feed::run(
+                opened.connector,
+                opened.replica,
+                tap.clone(),
+            ));
             let store = Store::new(Arc::new(opened.backend), opened.snapshot, pg.max_staleness);
-            Ok((store, AuditLog::new(Arc::new(sink))))
+            Ok((store, AuditLog::new(Arc::new(sink), tap)))
         }
     }
 }
@@ -162,6 +177,7 @@ pub fn app(state: Shared) -> Router {
         .route(EXCHANGE_PATH, post(exchange::handle))
         .route("/v1/sessions/{id}/revoke", post(revoke::handle))
         .route(SESSIONS_PATH, get(admin::list))
+        .route(AUDIT_WATCH_PATH, get(watch::handle))
         .route(REQUESTS_PATH, post(requests::file).get(requests::list))
         .route("/v1/requests/{id}", get(requests::show))
         .route("/v1/requests/{id}/approve", post(requests::approve))
@@ -272,6 +288,7 @@ pub async fn serve(config: BrokerConfig, config_path: Option<PathBuf>) -> Result
         })
     };
 
+    let alerter = super::alerts::start(state.clone());
     let reloader = tokio::spawn(reload_on_hangup(state.clone(), tls.clone().zip(tls_files)));
     let proxies = {
         let live = state.live();
@@ -292,9 +309,11 @@ pub async fn serve(config: BrokerConfig, config_path: Option<PathBuf>) -> Result
     let handle = axum_server::Handle::new();
     {
         let handle = handle.clone();
+        let st = state.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight requests");
+            st.stopping.send_replace(true);
             handle.graceful_shutdown(Some(DRAIN));
         });
     }
@@ -332,6 +351,7 @@ pub async fn serve(config: BrokerConfig, config_path: Option<PathBuf>) -> Result
     pruner.abort();
     lapser.abort();
     reloader.abort();
+    alerter.abort();
     for p in proxies {
         p.abort();
     }

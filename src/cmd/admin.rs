@@ -5,7 +5,7 @@
 //! to their name.
 //!
 //! The ID token comes from [`BrokerCaller`]; `admin requests|approve|deny`
-//! live in `requests`.
+//! live in `requests`, `admin watch` in `watch`.
 
 use super::broker_caller::BrokerCaller;
 use crate::cli::{AdminCommand, AdminRevokeArgs, AdminSessionsArgs, Output};
@@ -25,6 +25,7 @@ pub fn run(cmd: AdminCommand) -> Result<Exit> {
         AdminCommand::Requests(args) => rt.block_on(super::requests::list(args)),
         AdminCommand::Approve(args) => rt.block_on(super::requests::decide(args, "approve")),
         AdminCommand::Deny(args) => rt.block_on(super::requests::decide(args, "deny")),
+        AdminCommand::Watch(args) => rt.block_on(super::watch::watch(args)),
     }
 }
 

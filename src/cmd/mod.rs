@@ -13,6 +13,7 @@ pub mod requests;
 pub mod serve;
 pub mod sessions;
 mod table;
+pub mod watch;
 
 use crate::cli::{Cli, Command};
 use crate::error::{self, Exit};

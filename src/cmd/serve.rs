@@ -71,6 +71,19 @@ fn check(cfg: &BrokerConfig, path: &std::path::Path) -> Result<Exit> {
             cfg.admin_groups.join(", ")
         }
     );
+    if !cfg.alerts.is_empty() {
+        let names: Vec<&str> = cfg.alerts.iter().map(|a| a.name.as_str()).collect();
+        eprintln!(
+            "  alerts:       {} (posted to {})",
+            names.join(", "),
+            crate::units::count(cfg.notify.len(), "webhook")
+        );
+        if cfg.notify.is_empty() {
+            eprintln!(
+                "note: with no `notify:` webhook, alerts are only recorded in the audit chain and counted in `kaccess_alerts_total`"
+            );
+        }
+    }
     Ok(Exit::Ok)
 }
 

@@ -386,6 +386,36 @@ pub const PAGES: &[Page] = &[
         files: &["RUNTIME/sessions/CLUSTER.json", "RUNTIME/tokens/"],
         ..page("admin deny")
     },
+    Page {
+        notes: "For members of the broker's `auditor-groups` or `admin-groups`, with an MFA \
+                login no older than the issuer's `max-auth-age` (kaccess logs in again once if \
+                the broker asks). Every record the broker makes durable is shown as it is \
+                written: proxied requests (time, user, cluster, verb resource namespace/name, \
+                outcome and status) and the broker's own decisions. `--user` is who acted; \
+                `--verb` keeps proxied requests only. Without CLUSTER, every cluster at the \
+                broker of the only one configured. Free text is shown escaped. Watching is \
+                audited: who watched, with what filter. A watcher that falls behind is told \
+                how many records it missed. Ctrl-C ends it (exit 0); a broker that stops or \
+                goes away ends it with exit 5.",
+        examples: &[
+            x("Follow everything on prod", "kaccess admin watch prod"),
+            x(
+                "Deletes on prod, as JSON lines for a pipe",
+                "kaccess admin watch prod --verb delete -o json | jq -c .request",
+            ),
+            x(
+                "One user's actions",
+                "kaccess admin watch prod --user alice@example.com",
+            ),
+        ],
+        env: &[
+            "KACCESS_CONFIG",
+            "KACCESS_RUNTIME_DIR",
+            "KACCESS_HTTP_TIMEOUT",
+        ],
+        files: &["RUNTIME/sessions/CLUSTER.json", "RUNTIME/tokens/"],
+        ..page("admin watch")
+    },
     page("audit"),
     Page {
         notes: "Each line's `prev` must be the previous line's `hash`, and each `hash` the \

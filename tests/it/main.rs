@@ -3,6 +3,7 @@
 //! 127.0.0.1 and stops what it starts.
 
 mod admin;
+mod alerts;
 mod apiserver;
 mod broker;
 mod completion;
@@ -27,3 +28,4 @@ mod session;
 mod shell;
 mod support;
 mod terminal;
+mod watch;

@@ -8,7 +8,7 @@
 //! committed; an error means the record is not there, and the broker
 //! refuses (fail closed).
 
-use crate::audit::{AuditError, AuditRecord, AuditSink, GENESIS, now_rfc3339, seal};
+use crate::audit::{AuditError, AuditRecord, AuditSink, GENESIS, Tap, now_rfc3339, seal};
 use deadpool_postgres::Pool;
 use std::io::Write;
 use std::time::Duration;
@@ -32,10 +32,13 @@ pub struct PgAuditSink {
 
 impl PgAuditSink {
     /// Starts the writer on the current runtime. `also_stdout` prints
-    /// every committed line (for log shippers).
-    pub fn start(pool: Pool, also_stdout: bool) -> PgAuditSink {
+    /// every committed line (for log shippers). Each record is published
+    /// on `tap` once its transaction has committed.
+    /// `replica` names this broker in the NOTIFY each commit sends
+    /// (`audit_feed`).
+    pub fn start(pool: Pool, also_stdout: bool, tap: Tap, replica: String) -> PgAuditSink {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, also_stdout, rx));
+        tokio::spawn(run(pool, also_stdout, tap, replica, rx));
         PgAuditSink { tx }
     }
 }
@@ -62,7 +65,13 @@ impl AuditSink for PgAuditSink {
     }
 }
 
-async fn run(pool: Pool, stdout: bool, mut rx: mpsc::UnboundedReceiver<Msg>) {
+async fn run(
+    pool: Pool,
+    stdout: bool,
+    tap: Tap,
+    replica: String,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+) {
     while let Some(first) = rx.recv().await {
         let mut batch: Vec<(Box<AuditRecord>, Ack)> = Vec::new();
         let mut stop = None;
@@ -80,7 +89,9 @@ async fn run(pool: Pool, stdout: bool, mut rx: mpsc::UnboundedReceiver<Msg>) {
             let mut records: Vec<&mut AuditRecord> =
                 batch.iter_mut().map(|(r, _)| &mut **r).collect();
             let result =
-                match tokio::time::timeout(APPEND_TIMEOUT, append(&pool, &mut records)).await {
+                match tokio::time::timeout(APPEND_TIMEOUT, append(&pool, &replica, &mut records))
+                    .await
+                {
                     Ok(r) => r,
                     Err(_) => Err(format!("no answer within {APPEND_TIMEOUT:?}")),
                 };
@@ -89,6 +100,11 @@ async fn run(pool: Pool, stdout: bool, mut rx: mpsc::UnboundedReceiver<Msg>) {
                     if stdout {
                         let mut out = std::io::stdout().lock();
                         let _ = out.write_all(lines.as_bytes()).and_then(|()| out.flush());
+                    }
+                    if tap.wanted() {
+                        for ((rec, _), line) in batch.iter().zip(lines.lines()) {
+                            tap.publish((**rec).clone(), line.to_string(), true);
+                        }
                     }
                     Ok(())
                 }
@@ -111,7 +127,11 @@ async fn run(pool: Pool, stdout: bool, mut rx: mpsc::UnboundedReceiver<Msg>) {
 
 /// Seals and inserts `records` after the chain's head in one transaction;
 /// returns their lines (newline-terminated) once committed.
-async fn append(pool: &Pool, records: &mut [&mut AuditRecord]) -> Result<String, String> {
+async fn append(
+    pool: &Pool,
+    replica: &str,
+    records: &mut [&mut AuditRecord],
+) -> Result<String, String> {
     let fail = |e: &dyn std::fmt::Display| e.to_string();
     let mut client = pool.get().await.map_err(|e| fail(&e))?;
     let tx = client.transaction().await.map_err(|e| fail(&e))?;
@@ -146,6 +166,16 @@ async fn append(pool: &Pool, records: &mut [&mut AuditRecord]) -> Result<String,
     )
     .await
     .map_err(|e| fail(&e))?;
+    // Delivered to the other replicas' relays only once this commits.
+    if let (Some(first), Some(last)) = (seqs.first(), seqs.last()) {
+        let notice = super::audit_feed::payload(replica, *first, *last);
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&super::audit_feed::CHANNEL, &notice],
+        )
+        .await
+        .map_err(|e| fail(&e))?;
+    }
     tx.commit().await.map_err(|e| fail(&e))?;
     let mut out = lines.join("\n");
     out.push('\n');

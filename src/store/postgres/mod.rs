@@ -7,7 +7,8 @@
 //! - `commit`: group commit, with one NOTIFY per change
 //! - `wire`: the NOTIFY payload
 //! - `feed`: the LISTEN connection, loss and resynchronisation
-//! - `audit`, `export`: the audit chain in the database
+//! - `audit`, `export`: the audit chain in the database; `audit_feed`:
+//!   the other replicas' records on this replica's live feed
 //! - `import`: `kaccess serve --migrate-state` (a snapshot into an empty database)
 //!
 //! Reviews never wait on the database: the store answers them from its
@@ -15,6 +16,7 @@
 //! replica has not heard of yet is looked up ([`Backend::fetch_credential`]).
 
 pub mod audit;
+pub mod audit_feed;
 mod commit;
 pub mod config;
 pub mod export;
@@ -108,6 +110,10 @@ pub struct Opened {
     pub snapshot: Snapshot,
     /// Shared with the audit sink.
     pub pool: Pool,
+    /// This replica's name in NOTIFY payloads.
+    pub replica: String,
+    /// For the audit relay's own connection.
+    pub connector: Connector,
 }
 
 pub struct PostgresBackend {
@@ -135,10 +141,10 @@ pub async fn open(cfg: &PostgresConfig) -> Result<Opened> {
     let replica = hex::encode(rand::random::<[u8; 8]>());
     let (tx, rx) = mpsc::unbounded_channel();
     let describe = connector.describe.clone();
-    tokio::spawn(feed::run(listener, connector, replica.clone(), tx));
+    tokio::spawn(feed::run(listener, connector.clone(), replica.clone(), tx));
     let backend = PostgresBackend {
         pool: pool.clone(),
-        committer: commit::Committer::spawn(pool.clone(), replica),
+        committer: commit::Committer::spawn(pool.clone(), replica.clone()),
         feed: Mutex::new(Some(rx)),
         describe,
     };
@@ -146,6 +152,8 @@ pub async fn open(cfg: &PostgresConfig) -> Result<Opened> {
         backend,
         snapshot,
         pool,
+        replica,
+        connector,
     })
 }
 

@@ -25,6 +25,8 @@ pub struct WorldOptions {
     pub client_extra: String,
     /// The broker's `admin-groups`.
     pub admin_groups: Vec<&'static str>,
+    /// More top-level keys of `broker.yaml` (`auditor-groups:`, `alerts:`).
+    pub broker_top: String,
     /// More grants under the broker's `clusters.demo.grants` (indented six
     /// spaces).
     pub broker_grants: &'static str,
@@ -58,6 +60,7 @@ impl Default for WorldOptions {
             require_reason: true,
             client_extra: String::new(),
             admin_groups: Vec::new(),
+            broker_top: String::new(),
             broker_grants: "",
             kaccess: super::kaccess_bin(),
             proxied: false,
@@ -239,7 +242,7 @@ tls: {{cert-file: broker.crt, key-file: broker.key}}
 state: {{sqlite: state.db}}
 audit: {{file: {audit}}}
 admin-groups: {admins}
-issuers:
+{top}issuers:
   - issuer: {issuer}
     audiences: [kaccess]
     username-claim: email
@@ -259,6 +262,7 @@ clusters:
         cluster-role: edit
 {grants}{proxy_block}"#,
             grants = opts.broker_grants,
+            top = opts.broker_top,
             issuer = idp.issuer(),
             ttl = opts.credential_ttl,
             max = opts.max_session,
