@@ -79,7 +79,7 @@ fn find(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-fn json_of(conn: &mut Conn, req: &[u8]) -> Value {
+pub fn json_of(conn: &mut Conn, req: &[u8]) -> Value {
     let (status, body) = conn.send(req).expect("broker answers");
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     assert_eq!(status, 200, "broker said {status}: {v}");

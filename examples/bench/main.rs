@@ -17,6 +17,7 @@ mod broker;
 mod client;
 mod load;
 mod pin;
+mod proxy;
 mod repeat;
 mod stats;
 
@@ -118,7 +119,7 @@ fn main() {
     } else {
         Settings::full()
     };
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = pin::cpus();
     // Before any thread or child: they inherit the load generator's CPUs.
     let pinned_self = pin::pin_self(cpus);
     let started = Instant::now();
@@ -207,6 +208,10 @@ fn measure(
         eprintln!("bench: 5 growth");
         rows.extend(broker::growth(world, fx, s));
     }
+    if wants(6) {
+        eprintln!("bench: 6 access proxy");
+        rows.extend(proxy::proxy(s));
+    }
     rows
 }
 
@@ -241,10 +246,10 @@ fn figures_wanted() -> Option<Vec<u8>> {
     let figures: Vec<u8> = list
         .split(',')
         .map(|f| match f.trim().parse::<u8>() {
-            Ok(n @ 1..=5) => n,
+            Ok(n @ 1..=6) => n,
             _ => {
                 eprintln!(
-                    "bench: error: `--only {list}`: figures are numbers 1 to 5, comma-separated"
+                    "bench: error: `--only {list}`: figures are numbers 1 to 6, comma-separated"
                 );
                 eprintln!("help: scripts/bench --only 3");
                 std::process::exit(2);
@@ -255,7 +260,7 @@ fn figures_wanted() -> Option<Vec<u8>> {
 }
 
 fn print_table(rows: &[repeat::Combined], took: Duration, scope: &str, load: &str) {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cores = pin::cpus();
     // target/<profile>/examples/bench
     let profile = std::env::current_exe()
         .ok()

@@ -3,6 +3,13 @@
 //! threads (and the IdP and the API stand-in it starts, which inherit its
 //! mask) take the first half of the CPUs, the broker's threads the rest.
 
+/// The machine's CPUs as this process saw them before it pinned itself
+/// (after, `available_parallelism` counts only the pinned ones).
+pub fn cpus() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// What was pinned, for the table's header.
 pub fn describe(cpus: usize, pinned: bool) -> String {
     if pinned {
