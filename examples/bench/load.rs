@@ -94,6 +94,62 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Sends `request` for a response that streams (a watch): returns its
+    /// status once the head has arrived, and leaves the body unread.
+    pub fn open_stream(&mut self, request: &[u8]) -> std::io::Result<u16> {
+        self.stream.write_all(request)?;
+        self.stream.flush()?;
+        self.buf.clear();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            if let Some(end) = find(&self.buf, b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]);
+                return Ok(head
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0));
+            }
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Reads and drops what a stream sends until the server closes it, or
+    /// `limit` passes; returns when it closed.
+    pub fn wait_closed(&mut self, limit: Duration) -> Option<Instant> {
+        let until = Instant::now() + limit;
+        let mut chunk = [0u8; 16 * 1024];
+        while Instant::now() < until {
+            let left = until
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            self.stream.sock.set_read_timeout(Some(left)).ok()?;
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Some(Instant::now()),
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                // A reset or a TLS close without notify: closed all the same.
+                Err(_) => return Some(Instant::now()),
+            }
+        }
+        None
+    }
+}
+
+/// A GET with extra header lines (each ending in CRLF).
+pub fn get_with(path: &str, headers: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n").into_bytes()
+}
+
 /// The status and body once `buf` holds a whole response, else `None`.
 fn parse_response(buf: &[u8]) -> Option<(u16, Vec<u8>)> {
     let head_end = find(buf, b"\r\n\r\n")? + 4;
@@ -112,7 +168,37 @@ fn parse_response(buf: &[u8]) -> Option<(u16, Vec<u8>)> {
                 .flatten()
         })
         .unwrap_or(0);
+    let chunked = head.lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.eq_ignore_ascii_case("transfer-encoding")
+                && v.to_ascii_lowercase().contains("chunked")
+        })
+    });
+    if chunked {
+        return dechunk(&buf[head_end..]).map(|body| (status, body));
+    }
     (buf.len() >= head_end + len).then(|| (status, buf[head_end..head_end + len].to_vec()))
+}
+
+/// A whole chunked body (the proxy streams what it forwards), once the
+/// last chunk and the trailer's end are in `buf`.
+fn dechunk(mut buf: &[u8]) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let line = find(buf, b"\r\n")?;
+        let size_text = std::str::from_utf8(&buf[..line]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        buf = &buf[line + 2..];
+        if size == 0 {
+            // No trailers are sent: the body ends with an empty line.
+            return buf.starts_with(b"\r\n").then_some(body);
+        }
+        if buf.len() < size + 2 {
+            return None;
+        }
+        body.extend_from_slice(&buf[..size]);
+        buf = &buf[size + 2..];
+    }
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -492,5 +578,28 @@ impl Timer {
             }
             ready.clear_ready();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunked_answer_is_whole_only_after_its_last_chunk() {
+        let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        let mut buf = head.clone();
+        buf.extend_from_slice(b"5\r\nhello\r\n");
+        assert_eq!(parse_response(&buf), None);
+        buf.extend_from_slice(b"6\r\n world\r\n0\r\n\r\n");
+        assert_eq!(parse_response(&buf), Some((200, b"hello world".to_vec())));
+    }
+
+    #[test]
+    fn a_content_length_answer_waits_for_its_body() {
+        let buf = b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nno";
+        assert_eq!(parse_response(buf), None);
+        let buf = b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope";
+        assert_eq!(parse_response(buf), Some((404, b"nope".to_vec())));
     }
 }

@@ -8,6 +8,7 @@
 //!
 //! `--quick` shrinks counts (and the largest store) for a smoke run.
 //! `--only 1,3` measures only those figures (the table says so).
+//! `--runs N` measures each figure N times (default 3; see `repeat`).
 
 #[path = "../../tests/it/support/mod.rs"]
 mod support;
@@ -15,6 +16,9 @@ mod support;
 mod broker;
 mod client;
 mod load;
+mod pin;
+mod proxy;
+mod repeat;
 mod stats;
 
 use std::path::PathBuf;
@@ -108,72 +112,35 @@ impl Drop for RuntimeDir {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let only = figures_wanted();
+    let runs = runs_wanted();
     let wants = |figure: u8| only.as_ref().is_none_or(|f| f.contains(&figure));
     let s = if quick {
         Settings::quick()
     } else {
         Settings::full()
     };
+    let cpus = pin::cpus();
+    // Before any thread or child: they inherit the load generator's CPUs.
+    let pinned_self = pin::pin_self(cpus);
     let started = Instant::now();
     let load_before = stats::load_average();
     eprintln!("bench: starting the IdP, the broker and the API stand-in on 127.0.0.1");
     let world = World::start(WorldOptions::default());
+    let pinned = pinned_self && pin::pin_process(world.broker.pid(), cpus);
+    let pinning = pin::describe(cpus, pinned);
+    eprintln!("bench: {pinning}");
     let tmpfs = RuntimeDir::new(true, world.runtime.clone());
     let disk = RuntimeDir::new(false, world.root().join("run-disk"));
-    let mut rows = Vec::new();
-
-    if wants(4) {
-        eprintln!("bench: 4 login overhead");
-        rows.extend(client::login(&world, &tmpfs.0, &s));
-    }
-    if wants(1) {
-        eprintln!("bench: 1 credential cache hit");
-        if !wants(4) {
-            // The cache hit needs a session to hit.
-            let one = Settings {
-                logins: 1,
-                ..Settings::quick()
-            };
-            let _ = client::login(&world, &tmpfs.0, &one);
-        }
-        rows.extend(client::credential(
-            &world,
-            &tmpfs.0,
-            "runtime dir on tmpfs",
-            &s,
-        ));
-        // The same on disk: where the runtime dir lives without XDG_RUNTIME_DIR.
-        if disk.0 != tmpfs.0 {
-            let one = Settings {
-                logins: 1,
-                ..Settings::quick()
-            };
-            let _ = client::login(&world, &disk.0, &one);
-            rows.extend(client::credential(
-                &world,
-                &disk.0,
-                "runtime dir on disk",
-                &s,
-            ));
-        }
-    }
-
     let fx = broker::Fixture::new(&world);
-    if wants(2) {
-        eprintln!("bench: 2 exchanges");
-        rows.extend(broker::exchanges(&world, &fx, &s));
+    let mut all_runs = Vec::new();
+    for run in 1..=runs {
+        eprintln!("bench: run {run} of {runs}");
+        all_runs.push(measure(&world, &fx, &tmpfs, &disk, &s, &wants, run == 1));
     }
-    if wants(3) {
-        eprintln!("bench: 3 TokenReview");
-        rows.extend(broker::reviews(&world, &fx, &s));
-    }
-    if wants(5) {
-        eprintln!("bench: 5 growth");
-        rows.extend(broker::growth(&world, &fx, &s));
-    }
+    let rows = repeat::combine(all_runs);
 
     let load = format!("{load_before} → {}", stats::load_average());
-    let mut scope = String::new();
+    let mut scope = format!(", {runs} run(s) of each figure; {pinning}");
     if quick {
         scope.push_str(", QUICK counts");
     }
@@ -185,8 +152,86 @@ fn main() {
     drop(disk);
     drop(tmpfs);
     drop(world);
-    if rows.iter().any(|r| r.met == Some(false)) {
+    if rows.iter().any(|r| r.verdict == repeat::Verdict::Missed) {
         std::process::exit(1);
+    }
+}
+
+/// One run of every wanted figure. The first run also makes the sessions
+/// the cache-hit figure hits.
+fn measure(
+    world: &World,
+    fx: &broker::Fixture,
+    tmpfs: &RuntimeDir,
+    disk: &RuntimeDir,
+    s: &Settings,
+    wants: &dyn Fn(u8) -> bool,
+    first: bool,
+) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let one = Settings {
+        logins: 1,
+        ..Settings::quick()
+    };
+    if wants(4) {
+        eprintln!("bench: 4 login overhead");
+        rows.extend(client::login(world, &tmpfs.0, s));
+    }
+    if wants(1) {
+        eprintln!("bench: 1 credential cache hit");
+        if !wants(4) && first {
+            let _ = client::login(world, &tmpfs.0, &one);
+        }
+        rows.extend(client::credential(
+            world,
+            &tmpfs.0,
+            "runtime dir on tmpfs",
+            s,
+        ));
+        // The same on disk: where the runtime dir lives without XDG_RUNTIME_DIR.
+        if disk.0 != tmpfs.0 {
+            if first {
+                let _ = client::login(world, &disk.0, &one);
+            }
+            rows.extend(client::credential(world, &disk.0, "runtime dir on disk", s));
+        }
+    }
+    if wants(2) {
+        eprintln!("bench: 2 exchanges");
+        rows.extend(broker::exchanges(world, fx, s));
+    }
+    if wants(3) {
+        eprintln!("bench: 3 TokenReview");
+        rows.extend(broker::reviews(world, fx, s));
+    }
+    if wants(5) {
+        eprintln!("bench: 5 growth");
+        rows.extend(broker::growth(world, fx, s));
+    }
+    if wants(6) {
+        eprintln!("bench: 6 access proxy");
+        rows.extend(proxy::proxy(s));
+    }
+    rows
+}
+
+/// `--runs N`: how many times each figure is measured (default 3).
+fn runs_wanted() -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(value) = args.iter().enumerate().find_map(|(i, a)| {
+        a.strip_prefix("--runs=")
+            .map(str::to_string)
+            .or_else(|| (a == "--runs").then(|| args.get(i + 1).cloned().unwrap_or_default()))
+    }) else {
+        return 3;
+    };
+    match value.parse::<usize>() {
+        Ok(n @ 1..=20) => n,
+        _ => {
+            eprintln!("bench: error: `--runs {value}`: a number of runs from 1 to 20");
+            eprintln!("help: scripts/bench --runs 3");
+            std::process::exit(2);
+        }
     }
 }
 
@@ -201,10 +246,10 @@ fn figures_wanted() -> Option<Vec<u8>> {
     let figures: Vec<u8> = list
         .split(',')
         .map(|f| match f.trim().parse::<u8>() {
-            Ok(n @ 1..=5) => n,
+            Ok(n @ 1..=6) => n,
             _ => {
                 eprintln!(
-                    "bench: error: `--only {list}`: figures are numbers 1 to 5, comma-separated"
+                    "bench: error: `--only {list}`: figures are numbers 1 to 6, comma-separated"
                 );
                 eprintln!("help: scripts/bench --only 3");
                 std::process::exit(2);
@@ -214,8 +259,8 @@ fn figures_wanted() -> Option<Vec<u8>> {
     Some(figures)
 }
 
-fn print_table(rows: &[Row], took: Duration, scope: &str, load: &str) {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+fn print_table(rows: &[repeat::Combined], took: Duration, scope: &str, load: &str) {
+    let cores = pin::cpus();
     // target/<profile>/examples/bench
     let profile = std::env::current_exe()
         .ok()
@@ -239,18 +284,25 @@ fn print_table(rows: &[Row], took: Duration, scope: &str, load: &str) {
     );
     println!();
     println!(
-        "| figure | measured | baseline (same run) | ratio | target | met |\n|---|---|---|---|---|---|"
+        "| figure | measured (median run) | baseline (same run) | ratio: median (min–max) | target | met |\n|---|---|---|---|---|---|"
     );
-    for r in rows {
+    for c in rows {
+        let r = &c.row;
         let ratio = if r.ratio.is_nan() {
             "-".to_string()
+        } else if c.runs > 1 {
+            format!(
+                "{:.2} ({:.2}–{:.2}) {}",
+                r.ratio, c.min, c.max, r.ratio_means
+            )
         } else {
             format!("{:.2} {}", r.ratio, r.ratio_means)
         };
-        let met = match r.met {
-            Some(true) => "yes",
-            Some(false) => "**no**",
-            None => "-",
+        let met = match c.verdict {
+            repeat::Verdict::Met => "yes",
+            repeat::Verdict::Missed => "**no**",
+            repeat::Verdict::Noisy => "noisy",
+            repeat::Verdict::Untargeted => "-",
         };
         println!(
             "| {} | {} | {} | {} | {} | {} |",
@@ -258,9 +310,9 @@ fn print_table(rows: &[Row], took: Duration, scope: &str, load: &str) {
         );
     }
     println!();
-    for r in rows {
-        if !r.detail.is_empty() {
-            println!("- {}: {}", r.figure, r.detail);
+    for c in rows {
+        if !c.row.detail.is_empty() {
+            println!("- {}: {}", c.row.figure, c.row.detail);
         }
     }
 }

@@ -1,7 +1,16 @@
 //! The way to kube-apiserver: pooled TLS clients (HTTP/2 or HTTP/1.1 for
 //! plain requests; HTTP/1.1 alone for upgrades, the only version
-//! kube-apiserver upgrades on), the request rewritten for upstream
-//! (URI, hop-by-hop headers, the proxy's own credential).
+//! kube-apiserver upgrades on, and for watches and other long-running
+//! requests), the request rewritten for upstream (URI, hop-by-hop headers,
+//! the proxy's own credential).
+//!
+//! Why watches go over HTTP/1.1: every client's requests share the proxy's
+//! one HTTP/2 connection to the apiserver, which allows a fixed number of
+//! concurrent streams on it (Go's default 250; hyper's 200), and hyper's
+//! pool queues the next request rather than open a second connection. Idle
+//! watches would fill those streams and stall everyone's next `get`, so
+//! each long-running request takes its own HTTP/1.1 connection, as kubectl
+//! over HTTP/1.1 would.
 
 use super::body::Metered;
 use super::config::{UpstreamConfig, UpstreamCredential};
@@ -22,6 +31,8 @@ type HttpsClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
 pub struct Upstream {
     authority: Authority,
     plain: HttpsClient,
+    /// HTTP/1.1, pooled: one connection per open watch.
+    streams: HttpsClient,
     upgrades: HttpsClient,
     token: Option<TokenFile>,
 }
@@ -107,7 +118,7 @@ impl Upstream {
             .https_only()
             .enable_all_versions()
             .wrap_connector(http.clone());
-        let upgrades = HttpsConnectorBuilder::new()
+        let h1 = HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_only()
             .enable_http1()
@@ -120,20 +131,23 @@ impl Upstream {
         Ok(Upstream {
             authority,
             plain: client(plain),
+            streams: client(h1.clone()),
             // Upgraded connections leave the pool: nothing to keep.
             upgrades: Client::builder(TokioExecutor::new())
                 .pool_max_idle_per_host(0)
-                .build(upgrades),
+                .build(h1),
             token,
         })
     }
 
     /// Sends `req` (headers already impersonating) upstream: its URI and
-    /// framing rewritten, the proxy's credential added.
+    /// framing rewritten, the proxy's credential added. `long_running`
+    /// (a watch, `logs -f`) takes an HTTP/1.1 connection of its own.
     pub async fn send(
         &self,
         mut req: Request<UpstreamBody>,
         upgrade: bool,
+        long_running: bool,
     ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
         let path = req
             .uri()
@@ -156,6 +170,8 @@ impl Upstream {
         }
         if upgrade {
             self.upgrades.request(req).await
+        } else if long_running {
+            self.streams.request(req).await
         } else {
             self.plain.request(req).await
         }
