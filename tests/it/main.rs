@@ -6,6 +6,7 @@ mod admin;
 mod alerts;
 mod apiserver;
 mod broker;
+mod compliance;
 mod completion;
 mod config;
 mod demo;

@@ -401,3 +401,67 @@ fn a_request_whose_audit_record_cannot_be_written_is_not_forwarded() {
         .count();
     assert_eq!(started, before, "one durable record per forwarded request");
 }
+
+/// More idle watches than one HTTP/2 connection upstream carries streams
+/// (hyper's 200, Go's 250): the proxy's next plain request still goes
+/// through at once, and every watch is open.
+#[test]
+fn hundreds_of_idle_watches_do_not_stall_the_next_request_through_the_proxy() {
+    const WATCHES: usize = 260;
+    let w = proxied(WorldOptions {
+        credential: "token",
+        ..WorldOptions::default()
+    });
+    let kubeconfig = w.login(&["--embed"]);
+    let crate::support::proxied::Embedded::Token(token) = embedded(&kubeconfig) else {
+        panic!("a token session");
+    };
+    let base = w.proxy_url.clone().unwrap();
+    kaccess::http::install_crypto_provider();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let ca = reqwest::Certificate::from_pem(w.broker.serving_ca_pem.as_bytes()).unwrap();
+        // HTTP/1.1 to the proxy: one client connection per watch, so only
+        // the proxy's own upstream connection could be the bottleneck.
+        let client = reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .http1_only()
+            .build()
+            .unwrap();
+        let pods = format!("{base}/api/v1/namespaces/payments/pods");
+        let mut open = Vec::new();
+        for _ in 0..WATCHES {
+            let resp = tokio::time::timeout(
+                Duration::from_secs(10),
+                client
+                    .get(format!("{pods}?watch=true"))
+                    .bearer_auth(&token)
+                    .send(),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("watch {} of {WATCHES} never started", open.len() + 1))
+            .unwrap();
+            assert_eq!(resp.status(), 200);
+            open.push(resp);
+        }
+        let started = Instant::now();
+        let resp = tokio::time::timeout(
+            Duration::from_secs(5),
+            client.get(&pods).bearer_auth(&token).send(),
+        )
+        .await
+        .expect("a plain GET is not queued behind the idle watches")
+        .unwrap();
+        assert_eq!(resp.status(), 200);
+        eprintln!(
+            "with {} watches open, a GET took {:?}",
+            open.len(),
+            started.elapsed()
+        );
+        drop(open);
+    });
+}
