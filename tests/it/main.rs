@@ -17,6 +17,7 @@ mod impersonation;
 mod install;
 mod load;
 mod login;
+mod plugin;
 mod proxy;
 mod quiet;
 mod replicas;
