@@ -18,7 +18,6 @@ use crate::session::paths::{Layout, check_cluster_name};
 use crate::session::record;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use time::OffsetDateTime;
 
 /// The full binary, found beside this one.
@@ -76,15 +75,42 @@ pub fn answer(args: &[OsString]) -> Outcome {
     Outcome::Answered(super::print(&json))
 }
 
-/// Runs one call: the hit here, the rest in `kaccess`.
-pub fn main(args: &[OsString]) -> ExitCode {
-    match answer(args) {
-        Outcome::Answered(Ok(())) => ExitCode::SUCCESS,
-        Outcome::Answered(Err(e)) => error::report(&e, COMMAND_PATH),
-        Outcome::HandOver => {
-            let e = hand_over(args);
-            error::report(&e, COMMAND_PATH)
-        }
+/// Runs one call, the hit here and the rest in `kaccess`, and returns the
+/// exit code. Called from a C `main`, without Rust's runtime set-up
+/// (src/bin/kaccess-credential.rs), so it does the two parts of that
+/// set-up the hit relies on itself: SIGPIPE ignored (a closed pipe is an
+/// error `kaccess` reports, not a kill) and fds 0–2 open (else a file
+/// opened here could become stdout; `kaccess` deals with that).
+pub fn main() -> u8 {
+    // SAFETY: sets a signal's disposition, as Rust's runtime does.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let run = || match std_fds_open().then(|| answer(&args)) {
+        Some(Outcome::Answered(Ok(()))) => 0,
+        Some(Outcome::Answered(Err(e))) => report(&e),
+        Some(Outcome::HandOver) | None => report(&hand_over(&args)),
+    };
+    // A panic must not unwind into C: exit as Rust's runtime would.
+    std::panic::catch_unwind(run).unwrap_or(101)
+}
+
+fn std_fds_open() -> bool {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: `fds` is a valid array of three pollfd.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) };
+    n >= 0 && fds.iter().all(|f| f.revents & libc::POLLNVAL == 0)
+}
+
+fn report(e: &anyhow::Error) -> u8 {
+    let _ = error::report(e, COMMAND_PATH);
+    if error::is_broken_pipe(e) {
+        0
+    } else {
+        error::exit_of(e).code()
     }
 }
 

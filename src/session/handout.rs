@@ -111,7 +111,8 @@ impl Handout {
             other => other,
         };
         if let Ok(mut f) = file {
-            let _ = write!(f, "{} {}", self.fingerprint, self.count);
+            // One write (`write!` on a file makes one per piece).
+            let _ = f.write_all(format!("{} {}", self.fingerprint, self.count).as_bytes());
         }
     }
 
