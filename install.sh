@@ -1,5 +1,6 @@
 #!/bin/sh
-# Builds kaccess from this checkout and installs the binary, shell
+# Builds kaccess from this checkout and installs the binaries (`kaccess`, and
+# `kaccess-credential`, the small exec plugin session kubeconfigs run), shell
 # completions and man pages under a prefix (default ~/.local). Idempotent;
 # never needs root for the default prefix. `--demo` then runs the local
 # end-to-end demo; `--uninstall` removes exactly what an install put there
@@ -25,7 +26,8 @@ Environment:
   CARGO_TARGET_DIR         where cargo builds (default: target/ in this checkout,
                            so the demo and later builds reuse the work)
   KACCESS_INSTALL_BIN      install this already-built kaccess binary instead of
-                           building one (packaging, and the test suite)
+                           building one (packaging, and the test suite); the
+                           kaccess-credential beside it goes with it
 USAGE
 }
 
@@ -42,6 +44,7 @@ done
 
 here=$(cd "$(dirname "$0")" && pwd)
 bin="$prefix/bin/kaccess"
+plugin_bin="$prefix/bin/kaccess-credential"
 bash_c="$prefix/share/bash-completion/completions/kaccess"
 zsh_c="$prefix/share/zsh/site-functions/_kaccess"
 fish_c="$prefix/share/fish/vendor_completions.d/kaccess.fish"
@@ -67,7 +70,7 @@ if [ "$action" = uninstall ]; then
     remove() {
         if [ -e "$1" ]; then rm -f "$1"; say "removed $1"; removed=$((removed + 1)); fi
     }
-    for f in "$bin" "$bash_c" "$zsh_c" "$fish_c"; do
+    for f in "$bin" "$plugin_bin" "$bash_c" "$zsh_c" "$fish_c"; do
         remove "$f"
     done
     for page in "$here"/man/*.1; do
@@ -95,6 +98,7 @@ if [ -n "${KACCESS_INSTALL_BIN:-}" ]; then
         exit 2
     }
     built="$KACCESS_INSTALL_BIN"
+    built_plugin="$(dirname "$KACCESS_INSTALL_BIN")/kaccess-credential"
 else
     if ! command -v cargo >/dev/null 2>&1; then
         say "install.sh: error: \`cargo\` was not found"
@@ -113,8 +117,9 @@ else
     target_dir="${CARGO_TARGET_DIR:-$here/target}"
     say "building kaccess ($profile) ..."
     cargo build --locked --quiet --manifest-path "$here/Cargo.toml" --target-dir "$target_dir" \
-        --bin kaccess "$@" >&2
+        --bin kaccess --bin kaccess-credential "$@" >&2
     built="$target_dir/$profile/kaccess"
+    built_plugin="$target_dir/$profile/kaccess-credential"
 fi
 install -d "$prefix/bin"
 # Copy, then rename over the old binary: a running kaccess (a session's
@@ -122,6 +127,17 @@ install -d "$prefix/bin"
 install -m 0755 "$built" "$bin.new.$$"
 mv -f "$bin.new.$$" "$bin"
 say "installed $bin"
+# Session kubeconfigs run kaccess-credential when it is beside kaccess (a
+# cache hit without kaccess's start-up); one from another version must not
+# stay there.
+if [ -x "$built_plugin" ]; then
+    install -m 0755 "$built_plugin" "$plugin_bin.new.$$"
+    mv -f "$plugin_bin.new.$$" "$plugin_bin"
+    say "installed $plugin_bin"
+else
+    rm -f "$plugin_bin"
+    say "note: no kaccess-credential beside $built; session kubeconfigs will run \`kaccess credential\` (slower to start)"
+fi
 
 install -d "$(dirname "$bash_c")" "$(dirname "$zsh_c")" "$(dirname "$fish_c")" "$mandir"
 install -m 0644 "$here/completions/kaccess.bash" "$bash_c" && say "installed $bash_c"

@@ -7,6 +7,8 @@
 //! `refresh`, which takes the cluster lock and talks to the IdP and broker.
 //! stdout carries the ExecCredential and nothing else.
 
+pub mod hit;
+
 use crate::error::{Exit, Failure};
 use crate::session::handout;
 use crate::session::paths::{Layout, check_cluster_name};
@@ -128,6 +130,15 @@ pub fn render(api_version: &str, rec: &SessionRecord) -> Result<String> {
     Ok(serde_json::to_string(&cred)?)
 }
 
+/// Writes a rendered ExecCredential to stdout: all the plugin ever prints there.
+pub fn print(json: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(json.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}
+
 /// True when the cached credential can be handed out as it is.
 pub fn is_fresh(rec: &SessionRecord, now: OffsetDateTime) -> bool {
     let margin = if lasts_until_session_end(rec) {
@@ -154,11 +165,7 @@ pub fn run(args: crate::cli::CredentialArgs) -> Result<Exit> {
     let mut seen = None;
     match record::read(&layout, &args.cluster) {
         Ok(rec) if is_fresh(&rec, now) && !handout::record_and_check(&layout, &rec) => {
-            let json = render(&info.api_version, &rec)?;
-            let mut out = std::io::stdout().lock();
-            out.write_all(json.as_bytes())?;
-            out.write_all(b"\n")?;
-            out.flush()?;
+            print(&render(&info.api_version, &rec)?)?;
             return Ok(Exit::Ok);
         }
         Err(RecordError::Unsafe(e)) => {

@@ -2,9 +2,9 @@
 //! kaccess world on 127.0.0.1 (the real OIDC provider, `kaccess serve`, the
 //! API stand-in), measures every figure of issue 6 side by side with its
 //! baseline in this same run, and prints one table on stdout (progress and
-//! detail on stderr). Build it with `kaccess` and the `noop` example in the
-//! same profile: `cargo build --release --bin kaccess --example noop
-//! --example bench`.
+//! detail on stderr). Build it with `kaccess`, `kaccess-credential` and the
+//! `noop` example in the same profile: `cargo build --release --bin kaccess
+//! --bin kaccess-credential --example noop --example bench`.
 //!
 //! `--quick` shrinks counts (and the largest store) for a smoke run.
 //! `--only 1,3` measures only those figures (the table says so).

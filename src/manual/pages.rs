@@ -93,7 +93,10 @@ pub const PAGES: &[Page] = &[
         notes: "kubectl runs this command itself; the session kubeconfig written by `kaccess \
                 login` contains the exec stanza. On a cache hit it reads one file and prints; it \
                 never prompts unless kubectl says the session is interactive. Only the \
-                ExecCredential goes to stdout.",
+                ExecCredential goes to stdout. Session kubeconfigs run this as \
+                `kaccess-credential credential CLUSTER`: a small binary installed beside kaccess \
+                that answers a cache hit itself and hands every other call, with its arguments, \
+                to `kaccess credential`, so the answers, messages and exit codes are the same.",
         examples: &[x(
             "What kubectl runs (by hand, for debugging)",
             "KUBERNETES_EXEC_INFO='{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"spec\":{\"interactive\":false}}' kaccess credential prod",

@@ -16,6 +16,7 @@ use super::record::SessionRecord;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::PathBuf;
 
 /// Hand-outs of one credential to one process before the next one is
 /// taken as a rejection.
@@ -47,48 +48,89 @@ fn parent_pid() -> u32 {
     unsafe { libc::getppid() as u32 }
 }
 
+/// One more hand-out of a credential to our parent, read but not yet
+/// counted. The small `kaccess-credential` binary reads it, and on a
+/// rejection hands over to `kaccess credential` without touching the count,
+/// which then reads the same count and comes to the same answer.
+pub struct Handout {
+    dir: PathBuf,
+    path: PathBuf,
+    fingerprint: String,
+    count: u32,
+}
+
+impl Handout {
+    /// How often `rec`'s credential already went to our parent within
+    /// [`WINDOW`], plus this time.
+    pub fn next(layout: &Layout, rec: &SessionRecord) -> Handout {
+        let dir = layout.root.join("handouts");
+        let path = dir.join(format!("{}.{}", rec.cluster, parent_pid()));
+        let fingerprint = fingerprint(rec);
+        let previous = fs::read_to_string(&path).ok().and_then(|text| {
+            let recent = fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age < WINDOW);
+            let (seen_fp, count) = text.trim().rsplit_once(' ')?;
+            (recent && seen_fp == fingerprint)
+                .then(|| count.parse::<u32>().ok())
+                .flatten()
+        });
+        Handout {
+            dir,
+            path,
+            fingerprint,
+            count: previous.unwrap_or(0) + 1,
+        }
+    }
+
+    /// True when the parent has been handed this credential too often: the
+    /// API server rejected it.
+    pub fn is_rejection(&self) -> bool {
+        self.count > ALLOWED_REPEATS
+    }
+
+    /// Counts this hand-out. Best effort: losing a count only delays
+    /// noticing a rejection. The directory is made only when missing,
+    /// keeping a syscall off the hot path.
+    pub fn count(self) {
+        let open = || {
+            fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&self.path)
+        };
+        let file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let _ = fs::DirBuilder::new().mode(0o700).create(&self.dir);
+                open()
+            }
+            other => other,
+        };
+        if let Ok(mut f) = file {
+            // One write (`write!` on a file makes one per piece).
+            let _ = f.write_all(format!("{} {}", self.fingerprint, self.count).as_bytes());
+        }
+    }
+
+    /// Starts the count again after a rejection.
+    pub fn forget(self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
 /// Records one more hand-out of `rec`'s credential to our parent and says
 /// whether the parent has been handed it too often (it was rejected).
 pub fn record_and_check(layout: &Layout, rec: &SessionRecord) -> bool {
-    let dir = layout.root.join("handouts");
-    let path = dir.join(format!("{}.{}", rec.cluster, parent_pid()));
-    let fp = fingerprint(rec);
-    let previous = fs::read_to_string(&path).ok().and_then(|text| {
-        let recent = fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age < WINDOW);
-        let (seen_fp, count) = text.trim().rsplit_once(' ')?;
-        (recent && seen_fp == fp)
-            .then(|| count.parse::<u32>().ok())
-            .flatten()
-    });
-    let count = previous.unwrap_or(0) + 1;
-    if count > ALLOWED_REPEATS {
-        let _ = fs::remove_file(&path);
+    let handout = Handout::next(layout, rec);
+    if handout.is_rejection() {
+        handout.forget();
         return true;
     }
-    // Best effort: losing a count only delays noticing a rejection. The
-    // directory is made only when missing, keeping a syscall off the hot path.
-    let open = || {
-        fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
-    };
-    let file = match open() {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let _ = fs::DirBuilder::new().mode(0o700).create(&dir);
-            open()
-        }
-        other => other,
-    };
-    if let Ok(mut f) = file {
-        let _ = write!(f, "{fp} {count}");
-    }
+    handout.count();
     false
 }
 
@@ -126,5 +168,20 @@ mod tests {
         assert!(!record_and_check(&l, &rec));
         rec.credential.token = Some(crate::secret::Secret::new("another"));
         assert!(!record_and_check(&l, &rec));
+    }
+
+    #[test]
+    fn reading_a_handout_counts_nothing_until_it_is_counted() {
+        let d = tempfile::tempdir().unwrap();
+        let l = Layout::new(d.path());
+        let rec = sample("prod", &l, time::Duration::hours(1));
+        assert!(!Handout::next(&l, &rec).is_rejection());
+        assert!(!Handout::next(&l, &rec).is_rejection(), "only read");
+        Handout::next(&l, &rec).count();
+        let repeat = Handout::next(&l, &rec);
+        assert!(repeat.is_rejection());
+        // Left for `kaccess credential`, which sees the same rejection.
+        assert!(record_and_check(&l, &rec));
+        assert!(!Handout::next(&l, &rec).is_rejection());
     }
 }

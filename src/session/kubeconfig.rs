@@ -1,6 +1,7 @@
 //! The session kubeconfig: one cluster, one context `kaccess-CLUSTER`, one
 //! user. Normally the user is an exec stanza that runs
-//! `kaccess credential CLUSTER` (no secret in the file); with `--embed` the
+//! `kaccess-credential credential CLUSTER` (the small hit-path binary beside
+//! `kaccess`, else `kaccess credential CLUSTER`; no secret in the file); with `--embed` the
 //! certificate and key (or token) are written inline for tools without exec
 //! support, and the file then lives only as long as that credential.
 
@@ -11,7 +12,7 @@ use std::path::Path;
 
 /// How the kubeconfig's user authenticates.
 pub enum UserAuth<'a> {
-    /// `kaccess credential CLUSTER`, with the env the plugin needs to find
+    /// `COMMAND credential CLUSTER` ([`plugin_command`]), with the env the plugin needs to find
     /// this session again (kubectl does not pass the caller's env through
     /// unchanged in every tool).
     Exec {
@@ -129,6 +130,22 @@ struct ContextBody<'a> {
 pub const INSTALL_HINT: &str = "kaccess is required to use this session kubeconfig. \
 Install it with ./install.sh from the kaccess repository, then run: kaccess login <cluster>";
 
+/// The small exec-plugin binary installed beside `kaccess`
+/// (`credential::hit`).
+pub const PLUGIN_BIN: &str = "kaccess-credential";
+
+/// What the exec stanza runs, given the running `kaccess`: the small
+/// `kaccess-credential` beside it when it is there (the same arguments, a
+/// cache hit without `kaccess`'s start-up), else `kaccess` itself.
+pub fn plugin_command(kaccess: &Path) -> std::path::PathBuf {
+    let small = kaccess.with_file_name(PLUGIN_BIN);
+    if small.is_file() {
+        small
+    } else {
+        kaccess.to_owned()
+    }
+}
+
 pub fn context_name(cluster: &str) -> String {
     format!("kaccess-{cluster}")
 }
@@ -227,6 +244,16 @@ mod tests {
         assert_eq!(v["contexts"][0]["context"]["namespace"], "payments");
         assert!(v["users"][0]["user"]["client-key-data"].is_null());
         assert!(!yaml.contains("token"));
+    }
+
+    #[test]
+    fn exec_stanza_runs_kaccess_credential_beside_kaccess_else_kaccess_itself() {
+        let d = tempfile::tempdir().unwrap();
+        let kaccess = d.path().join("kaccess");
+        std::fs::write(&kaccess, "").unwrap();
+        assert_eq!(plugin_command(&kaccess), kaccess, "no small binary there");
+        std::fs::write(d.path().join(PLUGIN_BIN), "").unwrap();
+        assert_eq!(plugin_command(&kaccess), d.path().join(PLUGIN_BIN));
     }
 
     #[test]

@@ -16,7 +16,6 @@ use crate::exchange::BrokerClient;
 use crate::protocol::{CredentialKind, ExchangeRequest};
 use crate::secret::Secret;
 use anyhow::{Context, Result};
-use std::io::Write;
 use time::OffsetDateTime;
 
 /// `seen` is the fingerprint of the cached credential the caller found
@@ -174,11 +173,7 @@ async fn renew(
 }
 
 fn print(info: &ExecInfo, rec: &SessionRecord) -> Result<Exit> {
-    let json = credential::render(&info.api_version, rec)?;
-    let mut out = std::io::stdout().lock();
-    out.write_all(json.as_bytes())?;
-    out.write_all(b"\n")?;
-    out.flush()?;
+    credential::print(&credential::render(&info.api_version, rec)?)?;
     Ok(Exit::Ok)
 }
 

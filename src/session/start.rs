@@ -132,7 +132,8 @@ pub async fn start_session(
     };
     crate::fsutil::ensure_private_dir(&layout.sessions_dir())?;
     let exe = std::env::current_exe().context("cannot find the kaccess executable")?;
-    let auth = user_auth(&rec, &exe, layout, &opts.config_path);
+    let plugin = kubeconfig::plugin_command(&exe);
+    let auth = user_auth(&rec, &plugin, layout, &opts.config_path);
     let yaml = kubeconfig::render(&KubeconfigSpec {
         cluster: name,
         server: &cluster.server,

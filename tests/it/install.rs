@@ -69,6 +69,7 @@ fn tree(root: &Path) -> BTreeSet<String> {
 fn expected_files() -> BTreeSet<String> {
     let mut want: BTreeSet<String> = [
         "bin/kaccess",
+        "bin/kaccess-credential",
         "share/bash-completion/completions/kaccess",
         "share/zsh/site-functions/_kaccess",
         "share/fish/vendor_completions.d/kaccess.fish",
@@ -101,6 +102,17 @@ fn install_sh_installs_idempotently_and_uninstall_leaves_the_prefix_as_it_was() 
     assert_eq!(
         String::from_utf8_lossy(&version.stdout).trim(),
         format!("kaccess {}", env!("CARGO_PKG_VERSION"))
+    );
+    // The small exec plugin hands everything but a cache hit to the
+    // kaccess installed beside it.
+    let handed_over = Command::new(prefix.join("bin/kaccess-credential"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(handed_over.stdout, version.stdout);
+    assert_eq!(
+        std::fs::read(prefix.join("bin/kaccess-credential")).unwrap(),
+        std::fs::read(env!("CARGO_BIN_EXE_kaccess-credential")).unwrap()
     );
     let files: BTreeSet<String> = tree(&prefix)
         .into_iter()
@@ -218,4 +230,26 @@ fn install_says_how_to_put_the_zsh_directory_on_fpath_unless_zsh_already_searche
         &[],
     ));
     assert!(!out.contains("fpath=("), "zsh already searches it:\n{out}");
+}
+
+#[test]
+fn install_without_kaccess_credential_beside_the_binary_removes_a_stale_one_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("prefix");
+    let alone = tmp.path().join("built");
+    std::fs::create_dir_all(&alone).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_kaccess"), alone.join("kaccess")).unwrap();
+    std::fs::create_dir_all(prefix.join("bin")).unwrap();
+    std::fs::write(prefix.join("bin/kaccess-credential"), "an older version").unwrap();
+    let home = prefix.with_extension("home");
+    let bin = alone.join("kaccess").display().to_string();
+    let out = install_sh_in(&prefix, &home, &[("KACCESS_INSTALL_BIN", bin)], &[]);
+    assert!(prefix.join("bin/kaccess").exists());
+    assert!(
+        !prefix.join("bin/kaccess-credential").exists(),
+        "kubeconfigs would run a kaccess-credential of another version"
+    );
+    let err = stderr(&out);
+    assert!(err.contains("no kaccess-credential beside"), "{err}");
+    assert!(err.contains("`kaccess credential`"), "{err}");
 }

@@ -19,6 +19,7 @@ mod impersonation;
 mod install;
 mod load;
 mod login;
+mod plugin;
 mod proxy;
 mod quiet;
 mod replicas;
