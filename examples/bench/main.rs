@@ -15,6 +15,7 @@ mod support;
 mod broker;
 mod client;
 mod load;
+mod recording;
 mod stats;
 
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ pub struct Settings {
     pub growth: Vec<usize>,
     pub growth_exchanges: usize,
     pub growth_reviews: usize,
+    /// MiB echoed through one exec stream (figure 6).
+    pub stream_mib: usize,
 }
 
 impl Settings {
@@ -46,6 +49,7 @@ impl Settings {
             growth: vec![10, 1_000, 100_000],
             growth_exchanges: 200,
             growth_reviews: 3_000,
+            stream_mib: 64,
         }
     }
 
@@ -59,6 +63,7 @@ impl Settings {
             growth: vec![10, 1_000, 10_000],
             growth_exchanges: 50,
             growth_reviews: 500,
+            stream_mib: 8,
             ..Settings::full()
         }
     }
@@ -171,6 +176,10 @@ fn main() {
         eprintln!("bench: 5 growth");
         rows.extend(broker::growth(&world, &fx, &s));
     }
+    if wants(6) {
+        eprintln!("bench: 6 recording overhead on an exec stream");
+        rows.extend(recording::overhead(&s));
+    }
 
     let load = format!("{load_before} → {}", stats::load_average());
     let mut scope = String::new();
@@ -201,10 +210,10 @@ fn figures_wanted() -> Option<Vec<u8>> {
     let figures: Vec<u8> = list
         .split(',')
         .map(|f| match f.trim().parse::<u8>() {
-            Ok(n @ 1..=5) => n,
+            Ok(n @ 1..=6) => n,
             _ => {
                 eprintln!(
-                    "bench: error: `--only {list}`: figures are numbers 1 to 5, comma-separated"
+                    "bench: error: `--only {list}`: figures are numbers 1 to 6, comma-separated"
                 );
                 eprintln!("help: scripts/bench --only 3");
                 std::process::exit(2);

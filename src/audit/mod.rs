@@ -8,10 +8,12 @@
 //!   [`AuditSink`] interface beneath it
 //! - `file`: the JSON-lines file sink (group commit, fail closed, rotation)
 //! - `verify`: walking a chain and naming its first broken record
+//! - `streams`: a session's streams, numbered, with their recordings
 
 pub mod file;
 pub mod record;
 mod sink;
+pub mod streams;
 pub mod verify;
 
 pub use record::{AuditRecord, GENESIS, canonical_json, now_rfc3339, record_hash, seal};

@@ -19,6 +19,7 @@ mod load;
 mod login;
 mod proxy;
 mod quiet;
+mod recordings;
 mod replicas;
 mod replicas_load;
 mod replicas_setup;
