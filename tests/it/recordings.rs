@@ -37,7 +37,9 @@ fn session_of(runtime: &Path) -> (String, String) {
 
 /// `kubectl exec -i POD -- cat` with `input` on stdin; `env` set.
 fn exec_cat(w: &World, kubeconfig: &Path, input: &str, env: &[(&str, &str)]) -> Output {
-    let mut cmd = w.kubectl(kubeconfig, &["exec", "-i", POD, "--", "cat"]);
+    // The remote command goes after kubectl's own flags.
+    let mut cmd = w.kubectl(kubeconfig, &["exec", "-i", POD]);
+    cmd.args(["--", "cat"]);
     for (k, v) in env {
         cmd.env(k, v);
     }
