@@ -19,6 +19,9 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
+/// The recordings' session id (a hex id, as the broker's are).
+const SESSION: &str = "be7c4";
+
 /// Bytes of stdin per message: what kubectl sends for a fast pipe.
 const CHUNK: usize = 32 * 1024;
 
@@ -60,7 +63,7 @@ async fn one(recorded: bool, total: usize, dir: &std::path::Path, n: usize) -> f
         upstream.set_nodelay(true).unwrap();
         if recorded {
             let recorder =
-                Recorder::create(&dir, "bench", &format!("{n:04x}"), Header::default()).unwrap();
+                Recorder::create(&dir, SESSION, &format!("{n:04x}"), Header::default()).unwrap();
             let (a, b) = (Default::default(), Default::default());
             relay(client, upstream, &recorder, true, &a, &b).await;
             recorder.close().await.unwrap().unwrap();
@@ -126,7 +129,7 @@ pub fn overhead(s: &Settings) -> Vec<Row> {
         plain.push(rt.block_on(one(false, total, dir.path(), i)));
         recorded.push(rt.block_on(one(true, total, dir.path(), i)));
     }
-    let cast = std::fs::read_dir(dir.path().join("recordings/bench"))
+    let cast = std::fs::read_dir(dir.path().join("recordings").join(SESSION))
         .map(|d| {
             d.filter_map(|e| e.ok()?.metadata().ok())
                 .map(|m| m.len())

@@ -211,8 +211,8 @@ fn verify(args: AuditVerifyArgs) -> Result<Exit> {
                 String::new()
             } else {
                 format!(
-                    "; {} match their records",
-                    count(report.recordings.len(), "session recording")
+                    "; session recordings checked: {}, each matches its record",
+                    report.recordings.len()
                 )
             }
         );
