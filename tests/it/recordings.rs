@@ -192,6 +192,15 @@ fn a_recorded_kubectl_exec_replays_byte_for_byte_is_served_to_auditors_only_and_
     assert_eq!(status, 200, "{}", text(&body));
     assert_eq!(body, data);
     assert_eq!(fetch(&w, &session, 2, &carol_token).0, 404);
+    // An auditor whose MFA login is an hour old is refused like an admin.
+    let hour_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 3600;
+    let stale = w.idp.mint_id_token(
+        serde_json::json!({"sub": "dave", "email": "dave@example.com", "groups": ["compliance"], "auth_time": hour_ago}),
+        crate::support::idp::Mint::Rs256,
+    );
+    let (status, body) = fetch(&w, &session, 1, &stale);
+    assert_eq!(status, 403, "{}", text(&body));
+    assert!(text(&body).contains("fresh MFA"), "{}", text(&body));
     let served: Vec<(String, String)> = w
         .broker
         .audit()
@@ -210,6 +219,7 @@ fn a_recorded_kubectl_exec_replays_byte_for_byte_is_served_to_auditors_only_and_
             ("alice@example.com".to_string(), "refused".to_string()),
             ("carol@example.com".into(), "served".into()),
             ("carol@example.com".into(), "refused".into()),
+            ("dave@example.com".into(), "refused".into()),
         ]
     );
 
