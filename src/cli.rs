@@ -369,6 +369,26 @@ pub enum AuditCommand {
     Verify(AuditVerifyArgs),
     /// Print the audit chain kept in a broker's PostgreSQL database as JSON lines (the file format)
     Export(AuditExportArgs),
+    /// Replay a session's recorded exec/attach stream in the terminal, with its timing
+    Play(AuditPlayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditPlayArgs {
+    /// The session id (`session_id` in the audit records)
+    #[arg(value_name = "SESSION")]
+    pub session: String,
+    /// Audit log (JSON lines), every rotated file oldest first, as for `kaccess audit verify`;
+    /// recordings are found beside it
+    #[arg(required = true, num_args = 1.., value_name = "FILES")]
+    pub files: Vec<PathBuf>,
+    /// Which of the session's streams (exec, attach, port-forward, numbered 1.. in the order
+    /// they started); default: the first one recorded
+    #[arg(long, value_name = "N")]
+    pub stream: Option<usize>,
+    /// Play this many times faster (`0.5` is half speed); pauses stay at most 2 s
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    pub speed: f64,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ mod client;
 mod load;
 mod pin;
 mod proxy;
+mod recording;
 mod repeat;
 mod stats;
 
@@ -36,6 +37,8 @@ pub struct Settings {
     pub growth: Vec<usize>,
     pub growth_exchanges: usize,
     pub growth_reviews: usize,
+    /// MiB echoed through one exec stream (figure 6).
+    pub stream_mib: usize,
 }
 
 impl Settings {
@@ -50,6 +53,7 @@ impl Settings {
             growth: vec![10, 1_000, 100_000],
             growth_exchanges: 200,
             growth_reviews: 3_000,
+            stream_mib: 64,
         }
     }
 
@@ -63,6 +67,7 @@ impl Settings {
             growth: vec![10, 1_000, 10_000],
             growth_exchanges: 50,
             growth_reviews: 500,
+            stream_mib: 8,
             ..Settings::full()
         }
     }
@@ -212,6 +217,10 @@ fn measure(
         eprintln!("bench: 6 access proxy");
         rows.extend(proxy::proxy(s));
     }
+    if wants(8) {
+        eprintln!("bench: 8 recording overhead on an exec stream");
+        rows.extend(recording::overhead(s));
+    }
     rows
 }
 
@@ -246,10 +255,10 @@ fn figures_wanted() -> Option<Vec<u8>> {
     let figures: Vec<u8> = list
         .split(',')
         .map(|f| match f.trim().parse::<u8>() {
-            Ok(n @ 1..=6) => n,
+            Ok(n @ 1..=8) => n,
             _ => {
                 eprintln!(
-                    "bench: error: `--only {list}`: figures are numbers 1 to 6, comma-separated"
+                    "bench: error: `--only {list}`: figures are numbers 1 to 8, comma-separated"
                 );
                 eprintln!("help: scripts/bench --only 3");
                 std::process::exit(2);

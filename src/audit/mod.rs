@@ -11,6 +11,7 @@
 //! - `tap`: the live feed of durable records (`admin watch`, alerts)
 //! - `fields`: what a filter or an alert rule matches in a record;
 //!   `display`: a record as one readable line
+//! - `streams`: a session's streams, numbered, with their recordings
 
 pub mod display;
 pub mod fields;
@@ -18,6 +19,7 @@ pub mod file;
 pub mod record;
 mod sink;
 pub mod tap;
+pub mod streams;
 pub mod verify;
 
 pub use record::{AuditRecord, GENESIS, canonical_json, now_rfc3339, record_hash, seal};

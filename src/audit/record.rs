@@ -124,6 +124,25 @@ pub struct ProxiedResult {
     /// `revoked`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended: Option<String>,
+    /// `exec`/`attach` recorded: the asciicast file and its final digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<Recording>,
+    /// `exec`/`attach` not recorded under `record: optional`: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unrecorded: Option<String>,
+}
+
+/// A session recording as its stream's `finished` record names it, so
+/// `kaccess audit verify` can tell a changed file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recording {
+    /// Relative to the audit log's directory
+    /// (`recordings/SESSION/REQUEST.cast`).
+    pub file: String,
+    /// SHA-256 (hex) of the whole file.
+    pub sha256: String,
+    /// Bytes.
+    pub size: u64,
 }
 
 /// An alert rule that matched (`alerts:` in `broker.yaml`).

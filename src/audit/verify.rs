@@ -7,7 +7,13 @@
 //! must start where the one before it ended. A file may start mid-chain
 //! only with the broker's `audit`/`rotated` record; any other first line
 //! that does not start a chain means lines were cut from its head.
+//!
+//! A stream's `finished` record may name its session recording
+//! (`result.recording`): once the chain holds, each such file, relative
+//! to the log's directory, must have exactly the recorded size and
+//! SHA-256.
 
+use super::record::Recording;
 use super::{GENESIS, record_hash};
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -27,6 +33,11 @@ pub struct Report {
     /// file: that file's last hash. Checked only when the earlier file is
     /// named first.
     pub continues: Option<String>,
+    /// Session recordings the chain names: (line, reference).
+    pub recordings: Vec<(usize, Recording)>,
+    /// The first recording that does not match its record: (line, what
+    /// is wrong). Set by [`verify_files`], which knows the directory.
+    pub bad_recording: Option<(usize, String)>,
 }
 
 /// Checks one whole file. I/O errors are errors; a broken chain is a
@@ -46,9 +57,17 @@ pub fn verify_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Report)>> {
         let after = reports.last().map(|(_, r)| r.head.clone());
         let file = std::fs::File::open(path)
             .with_context(|| format!("cannot open the audit log `{}`", path.display()))?;
-        let report = check(BufReader::new(file), after.as_deref())
+        let mut report = check(BufReader::new(file), after.as_deref())
             .with_context(|| format!("cannot read the audit log `{}`", path.display()))?;
-        let broken = report.broken.is_some();
+        if report.broken.is_none() {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            report.bad_recording = report.recordings.iter().find_map(|(line, r)| {
+                crate::proxy::recording::check(dir, r)
+                    .err()
+                    .map(|why| (*line, why))
+            });
+        }
+        let broken = report.broken.is_some() || report.bad_recording.is_some();
         reports.push((path.clone(), report));
         if broken {
             break;
@@ -68,6 +87,7 @@ pub fn verify_reader(reader: impl BufRead) -> std::io::Result<Report> {
 fn check(reader: impl BufRead, after: Option<&str>) -> std::io::Result<Report> {
     let mut prev = after.map_or_else(|| GENESIS.to_string(), str::to_string);
     let mut continues = None;
+    let mut recordings = Vec::new();
     let mut lines = 0;
     for (i, line) in reader.split(b'\n').enumerate() {
         let line = line?;
@@ -94,17 +114,26 @@ fn check(reader: impl BufRead, after: Option<&str>) -> std::io::Result<Report> {
                 broken: Some((lines, why)),
                 head: prev,
                 continues,
+                recordings,
+                bad_recording: None,
             });
         }
         // check_line proved `hash` is there and right.
         let v: Value = serde_json::from_slice(&line).unwrap_or_default();
         prev = v["hash"].as_str().unwrap_or_default().to_string();
+        if let Some(r) = v.pointer("/result/recording")
+            && let Ok(r) = serde_json::from_value::<Recording>(r.clone())
+        {
+            recordings.push((lines, r));
+        }
     }
     Ok(Report {
         lines,
         broken: None,
         head: prev,
         continues,
+        recordings,
+        bad_recording: None,
     })
 }
 

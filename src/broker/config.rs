@@ -43,8 +43,8 @@ pub struct BrokerConfig {
     #[serde(default)]
     pub admin_groups: Vec<String>,
     /// IdP groups whose members may read the audit trail through the
-    /// broker (the live feed, recordings, reports), with a fresh MFA
-    /// login. Empty: nobody but `admin-groups`.
+    /// broker (session recordings, the live feed), with a fresh MFA
+    /// login. Empty: nobody but `admin-groups` (the feed only).
     #[serde(default)]
     pub auditor_groups: Vec<String>,
     /// Webhooks told of every access request, decision, lapse and break
@@ -321,6 +321,15 @@ impl BrokerConfig {
             if let Some(p) = &c.proxy {
                 let at = format!("clusters.{name}.proxy");
                 p.validate(&at, self.tls.is_some() && !self.insecure_http)?;
+                if p.record == crate::proxy::config::RecordPolicy::Required
+                    && self.audit.file.is_none()
+                {
+                    return Err(format!(
+                        "`{at}.record`: `required` needs somewhere to keep recordings, and they \
+                         go beside `audit.file`, which PostgreSQL state has none of; set \
+                         `record: optional` (streams run unrecorded) or `record: off`"
+                    ));
+                }
                 if let Some((other, _)) = listens
                     .iter()
                     .find(|(_, a)| *a == p.listen && a.port() != 0)

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod notify;
 pub mod policy;
 pub mod rbac;
+pub mod recordings;
 pub mod reload;
 pub mod request;
 pub mod requests;

@@ -185,6 +185,7 @@ pub fn app(state: Shared) -> Router {
         .route("/v1/requests/{id}/cancel", post(requests::cancel))
         .route(TOKENREVIEW_PATH, post(review::handle))
         .route("/v1/tokenreview/{cluster}", post(review::handle_cluster))
+        .route(super::recordings::PATH, get(super::recordings::serve))
         .route(HEALTHZ_PATH, get(healthz))
         .route(METRICS_PATH, get(metrics))
         .fallback(not_found)

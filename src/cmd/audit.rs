@@ -17,6 +17,7 @@ pub fn run(cmd: AuditCommand) -> Result<Exit> {
     match cmd {
         AuditCommand::Verify(args) => verify(args),
         AuditCommand::Export(args) => export_chain(args),
+        AuditCommand::Play(args) => super::play::run(args),
     }
 }
 
@@ -192,10 +193,28 @@ fn verify(args: AuditVerifyArgs) -> Result<Exit> {
             ))
             .into());
         }
+        if let Some((line, why)) = &report.bad_recording {
+            return Err(Failure::error(format!(
+                "audit log `{file}`: the session recording named at line {line} fails verification: {why}"
+            ))
+            .help(
+                "the chain itself is intact; restore that recording from the broker's backups, \
+                 then run `kaccess audit verify` again",
+            )
+            .into());
+        }
         eprintln!(
-            "audit log `{file}`: {}, chain intact (last hash {})",
+            "audit log `{file}`: {}, chain intact (last hash {}){}",
             count(report.lines, "record"),
-            report.head
+            report.head,
+            if report.recordings.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; session recordings checked: {}, each matches its record",
+                    report.recordings.len()
+                )
+            }
         );
         if let Some(hash) = &report.continues {
             eprintln!(

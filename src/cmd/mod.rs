@@ -8,6 +8,7 @@ pub mod exec;
 pub mod generate;
 pub mod login;
 pub mod logout;
+pub mod play;
 pub mod rbac;
 pub mod requests;
 pub mod serve;

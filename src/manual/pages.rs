@@ -465,6 +465,28 @@ pub const PAGES: &[Page] = &[
         ],
         ..page("audit export")
     },
+    Page {
+        notes: "Before anything plays, the audit files' chain is verified (as `audit verify`) and \
+                the recording's SHA-256 and size are checked against the stream's `finished` \
+                record; a mismatch refuses to play and says which file. Streams are the \
+                session's exec, attach and port-forward requests, numbered 1.. in the order of \
+                their `proxy`/`started` records; without `--stream`, the first recorded one. \
+                Output events (stdout and stderr) go to stdout as they were sent, each after \
+                its pause divided by `--speed`; a pause longer than 2 s is cut to 2 s. \
+                Recordings are asciicast v2 files under `recordings/` beside the audit log, \
+                which asciinema and its web player also read.",
+        examples: &[
+            x(
+                "Replay the first recorded stream of a session",
+                "kaccess audit play 3f9c0d2a8b7e4f1a9c0d2a8b7e4f1a9c /var/lib/kaccess/audit.jsonl",
+            ),
+            x(
+                "Its second stream, twice as fast, from a rotated log",
+                "kaccess audit play SESSION audit.jsonl.1 audit.jsonl --stream 2 --speed 2",
+            ),
+        ],
+        ..page("audit play")
+    },
     page("rbac"),
     Page {
         notes: "For a cluster behind the access proxy it also prints the proxy's ClusterRole \

@@ -18,6 +18,34 @@ pub struct ProxyConfig {
     #[serde(default)]
     pub tls: Option<KeyPairFiles>,
     pub upstream: UpstreamConfig,
+    /// Session recordings of `exec` and `attach` (see `proxy::recording`).
+    #[serde(default)]
+    pub record: RecordPolicy,
+}
+
+/// `record:` in a cluster's `proxy:` block: whether interactive streams
+/// (`exec`, `attach`) are recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordPolicy {
+    /// Nothing is recorded.
+    Off,
+    /// Recorded when the stream can be; otherwise it runs, and its record
+    /// says why it was not recorded.
+    #[default]
+    Optional,
+    /// A stream that cannot be recorded is refused before it is forwarded.
+    Required,
+}
+
+impl RecordPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordPolicy::Off => "off",
+            RecordPolicy::Optional => "optional",
+            RecordPolicy::Required => "required",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -25,6 +25,7 @@ pub mod forward;
 pub mod impersonate;
 pub mod metrics;
 pub mod record;
+pub mod recording;
 pub mod request_info;
 pub mod server;
 pub mod status;
@@ -76,6 +77,12 @@ pub async fn start_all(
             upstream,
             registry: cutoff::Registry::start(store.clone(), metrics.clone()),
             metrics: metrics.clone(),
+            record: p.record,
+            audit_dir: cfg.audit.file.as_ref().map(|f| {
+                f.parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .to_path_buf()
+            }),
         });
         eprintln!("kaccess: proxy for cluster `{name}` listening on https://{bound}");
         tracing::info!(cluster = %name, %bound, upstream = %p.upstream.server, "access proxy listening");

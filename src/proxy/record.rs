@@ -6,7 +6,7 @@
 
 use super::authn::{Authenticated, Presented};
 use super::request_info::RequestInfo;
-use crate::audit::record::{ProxiedRequest, ProxiedResult};
+use crate::audit::record::{ProxiedRequest, ProxiedResult, Recording};
 use crate::audit::{AuditLog, AuditRecord};
 use crate::broker::request::{MAX_AUDIT_TEXT, clip};
 use std::net::SocketAddr;
@@ -98,6 +98,10 @@ pub struct Finish {
     long_running: bool,
     ended: Option<&'static str>,
     on_finish: Vec<Box<dyn FnOnce(u16) + Send>>,
+    /// The recording's writer: awaited, so the record holds its final
+    /// digest.
+    recording: Option<tokio::task::JoinHandle<Result<Recording, String>>>,
+    unrecorded: Option<String>,
 }
 
 impl Finish {
@@ -118,7 +122,19 @@ impl Finish {
             long_running,
             ended: None,
             on_finish: Vec::new(),
+            recording: None,
+            unrecorded: None,
         }
+    }
+
+    /// The record waits for this recording to be complete on disk.
+    pub fn recording(&mut self, done: tokio::task::JoinHandle<Result<Recording, String>>) {
+        self.recording = Some(done);
+    }
+
+    /// The stream was not recorded, and why.
+    pub fn unrecorded(&mut self, why: impl Into<String>) {
+        self.unrecorded = Some(clip(&why.into(), MAX_AUDIT_TEXT));
     }
 
     pub fn set_status(&mut self, status: u16) {
@@ -151,13 +167,27 @@ impl Drop for Finish {
             ended: self
                 .long_running
                 .then(|| self.ended.unwrap_or("client closed").to_string()),
+            recording: None,
+            unrecorded: self.unrecorded.take(),
         });
         for f in self.on_finish.drain(..) {
             f(rec.status.unwrap_or_default());
         }
         let audit = self.audit.clone();
+        let recording = self.recording.take();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
+                if let Some(done) = recording
+                    && let Some(result) = &mut rec.result
+                {
+                    match done.await {
+                        Ok(Ok(r)) => result.recording = Some(r),
+                        Ok(Err(why)) => result.unrecorded = Some(clip(&why, MAX_AUDIT_TEXT)),
+                        Err(e) => {
+                            result.unrecorded = Some(format!("the recording's writer failed: {e}"))
+                        }
+                    }
+                }
                 if let Err(e) = audit.append(rec).await {
                     tracing::error!(error = %e, "proxy: cannot audit the end of a request");
                 }

@@ -11,9 +11,10 @@ use super::forward::{Upstream, strip_hop_by_hop, wants_upgrade};
 use super::impersonate::{self, Person};
 use super::metrics::ProxyMetrics;
 use super::record::{self, Finish};
+use super::recording::plan::{self, Plan};
 use super::request_info::{self, is_long_running};
 use super::status::Refusal;
-use super::upgrade::splice;
+use super::upgrade::{Tap, splice};
 use crate::audit::{AuditLog, AuditRecord};
 use crate::store::Store;
 use bytes::Bytes;
@@ -37,6 +38,10 @@ pub struct Proxy {
     pub upstream: Upstream,
     pub registry: Arc<Registry>,
     pub metrics: Arc<ProxyMetrics>,
+    pub record: super::config::RecordPolicy,
+    /// The audit log's directory, where recordings go; `None` when the
+    /// chain is in the database.
+    pub audit_dir: Option<std::path::PathBuf>,
 }
 
 /// Longest TLS handshake a client may take.
@@ -90,6 +95,18 @@ pub async fn run(
     }
 }
 
+/// A recording not (yet) handed to a stream: its file is removed when
+/// this drops.
+struct Discard(Option<super::recording::Recorder>);
+
+impl Drop for Discard {
+    fn drop(&mut self) {
+        if let Some(r) = self.0.take() {
+            r.discard();
+        }
+    }
+}
+
 fn request_id() -> String {
     let mut id = [0u8; 8];
     rand::rngs::OsRng.fill_bytes(&mut id);
@@ -135,10 +152,46 @@ impl Proxy {
             ));
             return self.refuse(rec, &verb, refusal).await;
         }
+        let upgrade = wants_upgrade(&req);
+        let plan = match plan::decide(
+            self.record,
+            self.audit_dir.as_deref(),
+            &self.cluster,
+            &info,
+            req.headers_mut(),
+            upgrade,
+        ) {
+            Ok(p) => p,
+            Err(message) => return self.refuse(rec, &verb, Refusal::forbidden(message)).await,
+        };
         let lease = match self.lease(&auth).await {
             Ok(l) => l,
             Err(refusal) => return self.refuse(rec, &verb, refusal).await,
         };
+        let required = self.record == super::config::RecordPolicy::Required;
+        let (recorder, unrecorded) = match (&plan, &self.audit_dir) {
+            (Plan::Record, Some(dir)) => {
+                let request = rec.request.as_ref().map_or("", |r| r.id.as_str());
+                match plan::open(dir, &auth.reviewed.token.session_id, request, &info) {
+                    Ok(r) => (Some(r), None),
+                    Err(why) if required => {
+                        tracing::error!(error = %why, "proxy: cannot record a stream; not forwarding it");
+                        return self
+                            .refuse(rec, &verb, Refusal::unavailable(format!(
+                                "kaccess proxy: cluster `{}` requires every stream to be recorded, and the recording cannot be written ({why}); retry later or ask the broker's operator",
+                                self.cluster
+                            )))
+                            .await;
+                    }
+                    Err(why) => (None, Some(why)),
+                }
+            }
+            (Plan::Unrecorded(why), _) => (None, Some(why.clone())),
+            _ => (None, None),
+        };
+        // Until the stream is spliced, a recording is thrown away on any
+        // early return (no stream, nothing to record).
+        let mut recorder = Discard(recorder);
 
         let mut started = rec.clone();
         started.outcome = "started".into();
@@ -153,7 +206,6 @@ impl Proxy {
             );
         }
 
-        let upgrade = wants_upgrade(&req);
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();
         let r = &auth.reviewed;
@@ -169,6 +221,9 @@ impl Proxy {
             let metrics = self.metrics.clone();
             let verb = verb.clone();
             finish.on_finish(move |code| metrics.request(&verb, code));
+        }
+        if let Some(why) = unrecorded {
+            finish.unrecorded(why);
         }
         if impersonate::apply(&mut parts.headers, &person).is_none() {
             finish.set_status(500);
@@ -213,10 +268,33 @@ impl Proxy {
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS
             && let Some(client) = client_upgrade
         {
+            let mut tap = None;
+            if let Some(r) = recorder.0.take() {
+                match super::recording::channel::negotiated(resp.headers()) {
+                    Ok(_) => {
+                        tap = Some(Tap {
+                            recorder: r,
+                            required,
+                        })
+                    }
+                    Err(why) => {
+                        r.discard();
+                        if required {
+                            finish.set_status(502);
+                            finish.ended("not recordable");
+                            return full(Refusal::bad_gateway(format!(
+                                "kaccess proxy: cluster `{}` requires every stream to be recorded, and this one cannot be: {why}; ask the broker's operator",
+                                self.cluster
+                            )).response());
+                        }
+                        finish.unrecorded(why);
+                    }
+                }
+            }
             let upstream = hyper::upgrade::on(&mut resp);
             let stream = self.metrics.stream_opened();
             finish.on_finish(move |_| drop(stream));
-            splice(client, upstream, lease, finish);
+            splice(client, upstream, lease, finish, tap);
             return resp.map(|_| Either::Left(Full::new(Bytes::new())));
         }
         strip_hop_by_hop(resp.headers_mut(), false);

@@ -3,10 +3,13 @@
 //! once both sides have switched protocols, the two connections are
 //! joined, each direction counted, until either side closes or the
 //! session's token is cancelled. Nothing is parsed, so every subprotocol
-//! works alike.
+//! works alike, except a recorded `exec`/`attach`, whose WebSocket
+//! messages go through [`relay`](super::recording::relay) instead.
 
 use super::cutoff::Lease;
 use super::record::Finish;
+use super::recording::Recorder;
+use super::recording::relay::{End, relay};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use std::pin::Pin;
@@ -70,18 +73,50 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
     }
 }
 
+/// A stream to record: where, and whether it must stop when the
+/// recording cannot be written.
+pub struct Tap {
+    pub recorder: Recorder,
+    pub required: bool,
+}
+
 /// Joins the two upgraded connections in a task of its own; `finish` is
 /// written when it ends.
-pub fn splice(client: OnUpgrade, upstream: OnUpgrade, lease: Lease, mut finish: Finish) {
+pub fn splice(
+    client: OnUpgrade,
+    upstream: OnUpgrade,
+    lease: Lease,
+    mut finish: Finish,
+    tap: Option<Tap>,
+) {
     tokio::spawn(async move {
         let (c, u) = match tokio::try_join!(client, upstream) {
             Ok(pair) => pair,
             Err(e) => {
                 tracing::warn!(error = %e, "proxy: an upgrade did not complete");
                 finish.ended("client closed");
+                if let Some(tap) = tap {
+                    tap.recorder.discard();
+                }
                 return;
             }
         };
+        if let Some(Tap { recorder, required }) = tap {
+            let (c, u) = (TokioIo::new(c), TokioIo::new(u));
+            let ended = tokio::select! {
+                end = relay(c, u, &recorder, required, &finish.bytes_in, &finish.bytes_out) => {
+                    match end {
+                        End::ClientClosed => "client closed",
+                        End::UpstreamClosed => "upstream closed",
+                        End::RecordingFailed => "recording failed",
+                    }
+                }
+                _ = lease.token.cancelled() => lease.cause().map_or("revoked", |c| c.as_str()),
+            };
+            finish.ended(ended);
+            finish.recording(recorder.close());
+            return;
+        }
         let first_eof = Arc::new(AtomicU8::new(0));
         let mut c = Counted {
             io: TokioIo::new(c),

@@ -22,6 +22,7 @@ mod login;
 mod plugin;
 mod proxy;
 mod quiet;
+mod recordings;
 mod replicas;
 mod replicas_load;
 mod replicas_setup;

@@ -149,7 +149,7 @@ fn wait_for_audit(w: &World, what: &str, pick: impl Fn(&Value) -> bool) -> Value
 fn admin_watch_shows_a_proxied_request_within_a_second_and_ends_on_ctrl_c_or_a_stopping_broker() {
     let mut w = World::start(WorldOptions {
         proxied: true,
-        broker_top: AUDITORS.into(),
+        auditor_groups: vec!["compliance"],
         ..WorldOptions::default()
     });
     let alice = w.root().join("run-alice");
@@ -260,7 +260,7 @@ fn admin_watch_shows_a_proxied_request_within_a_second_and_ends_on_ctrl_c_or_a_s
 #[test]
 fn someone_outside_auditor_and_admin_groups_may_not_watch_and_the_refusal_is_audited() {
     let w = World::start(WorldOptions {
-        broker_top: AUDITORS.into(),
+        auditor_groups: vec!["compliance"],
         ..WorldOptions::default()
     });
     let alice = w.root().join("run-alice");

@@ -337,3 +337,28 @@ fn proxy_mistakes_name_their_key_path() {
     let err = BrokerConfig::parse(&text, dir.path()).unwrap_err();
     assert!(err.contains("already taken by `listen`"), "{err}");
 }
+
+#[test]
+fn record_policy_defaults_to_optional_and_auditor_groups_parse() {
+    use crate::proxy::config::RecordPolicy;
+    let dir = tempfile::tempdir().unwrap();
+    let base = with_proxy(dir.path(), "        token-file: token\n");
+    let cfg = BrokerConfig::parse(&base, dir.path()).unwrap();
+    assert_eq!(
+        cfg.clusters["prod"].proxy.as_ref().unwrap().record,
+        RecordPolicy::Optional
+    );
+    assert!(cfg.auditor_groups.is_empty());
+    for (value, want) in [
+        ("off", RecordPolicy::Off),
+        ("required", RecordPolicy::Required),
+    ] {
+        let text = format!("auditor-groups: [compliance]\n{base}      record: {value}\n");
+        let cfg = BrokerConfig::parse(&text, dir.path()).unwrap();
+        assert_eq!(cfg.clusters["prod"].proxy.as_ref().unwrap().record, want);
+        assert_eq!(cfg.auditor_groups, ["compliance"]);
+    }
+    let err =
+        BrokerConfig::parse(&format!("{base}      record: always\n"), dir.path()).unwrap_err();
+    assert!(err.contains("clusters.prod.proxy.record"), "{err}");
+}

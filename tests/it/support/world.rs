@@ -41,6 +41,11 @@ pub struct WorldOptions {
     /// Where the broker's audit log goes (default `audit.jsonl` in the
     /// world's directory).
     pub audit_file: Option<PathBuf>,
+    /// The proxy's `record:` policy (proxied worlds; default: left out,
+    /// which is `optional`).
+    pub record: Option<&'static str>,
+    /// The broker's `auditor-groups`.
+    pub auditor_groups: Vec<&'static str>,
 }
 
 /// The access proxy's own identity at the stand-in.
@@ -65,6 +70,8 @@ impl Default for WorldOptions {
             kaccess: super::kaccess_bin(),
             proxied: false,
             audit_file: None,
+            record: None,
+            auditor_groups: Vec::new(),
         }
     }
 }
@@ -232,8 +239,9 @@ impl World {
         });
         let proxy_block = upstream.as_ref().map_or(String::new(), |api| {
             format!(
-                "    proxy:\n      listen: 127.0.0.1:0\n      upstream:\n        server: {}\n        certificate-authority: apiserver-ca.crt\n        token-file: proxy-token\n        identity: {{serviceaccount: kaccess/proxy}}\n",
-                api.url()
+                "    proxy:\n      listen: 127.0.0.1:0\n      upstream:\n        server: {}\n        certificate-authority: apiserver-ca.crt\n        token-file: proxy-token\n        identity: {{serviceaccount: kaccess/proxy}}\n{}",
+                api.url(),
+                opts.record.map_or(String::new(), |r| format!("      record: {r}\n"))
             )
         });
         let broker_yaml = format!(
@@ -242,6 +250,7 @@ tls: {{cert-file: broker.crt, key-file: broker.key}}
 state: {{sqlite: state.db}}
 audit: {{file: {audit}}}
 admin-groups: {admins}
+auditor-groups: {auditors}
 {top}issuers:
   - issuer: {issuer}
     audiences: [kaccess]
@@ -268,6 +277,7 @@ clusters:
             max = opts.max_session,
             reason = opts.require_reason,
             admins = serde_json::to_string(&opts.admin_groups).expect("JSON list"),
+            auditors = serde_json::to_string(&opts.auditor_groups).expect("JSON list"),
             audit = audit.display(),
         );
         let broker_config = root.join("broker.yaml");
