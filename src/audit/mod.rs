@@ -18,8 +18,8 @@ pub mod fields;
 pub mod file;
 pub mod record;
 mod sink;
-pub mod tap;
 pub mod streams;
+pub mod tap;
 pub mod verify;
 
 pub use record::{AuditRecord, GENESIS, canonical_json, now_rfc3339, record_hash, seal};

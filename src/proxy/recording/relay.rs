@@ -43,6 +43,7 @@ async fn pump<S, D>(
     recorder: &Recorder,
     from_client: bool,
     required: bool,
+    first_close: &std::sync::OnceLock<bool>,
 ) -> Result<(), ()>
 where
     S: Stream<Item = Result<Message, WsError>> + Unpin,
@@ -69,7 +70,12 @@ where
             Message::Text(t) => {
                 count.fetch_add(t.len() as u64, Ordering::Relaxed);
             }
-            Message::Ping(_) | Message::Close(_) => {}
+            // Who closed first decides how the stream ended: the other
+            // side's answering close can finish its pump sooner.
+            Message::Close(_) => {
+                let _ = first_close.set(from_client);
+            }
+            Message::Ping(_) => {}
         }
         if dst.send(msg).await.is_err() {
             break;
@@ -99,8 +105,17 @@ where
     let (c_tx, c_rx) = c.split();
     let (u_tx, u_rx) = u.split();
     recorder.begin();
-    let up = pump(c_rx, u_tx, bytes_in, recorder, true, required);
-    let down = pump(u_rx, c_tx, bytes_out, recorder, false, required);
+    let first_close = std::sync::OnceLock::new();
+    let up = pump(c_rx, u_tx, bytes_in, recorder, true, required, &first_close);
+    let down = pump(
+        u_rx,
+        c_tx,
+        bytes_out,
+        recorder,
+        false,
+        required,
+        &first_close,
+    );
     tokio::pin!(up, down);
     let (end, result) = tokio::select! {
         r = &mut up => {
@@ -118,9 +133,11 @@ where
             end
         }
     };
-    match result {
-        Ok(()) => end,
-        Err(()) => End::RecordingFailed,
+    match (result, first_close.get()) {
+        (Err(()), _) => End::RecordingFailed,
+        (Ok(()), Some(true)) => End::ClientClosed,
+        (Ok(()), Some(false)) => End::UpstreamClosed,
+        (Ok(()), None) => end,
     }
 }
 
