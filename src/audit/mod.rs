@@ -8,8 +8,12 @@
 //!   [`AuditSink`] interface beneath it
 //! - `file`: the JSON-lines file sink (group commit, fail closed, rotation)
 //! - `verify`: walking a chain and naming its first broken record
+//! - `chain`: checking a chain while reading it, past any break
+//! - `query`: sessions, one session's timeline, the reviewer's report
 
+pub mod chain;
 pub mod file;
+pub mod query;
 pub mod record;
 mod sink;
 pub mod verify;

@@ -48,6 +48,11 @@ pub struct AuditRecord {
     pub token_hash_prefix: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// When the session itself ends (an issued exchange): its credentials
+    /// never outlive it, so `kaccess audit sessions` can tell an expired
+    /// session from one still open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_expires_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_addr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -178,7 +183,13 @@ pub fn record_hash(record: &Value) -> String {
     if let Value::Object(map) = &mut v {
         map.remove("hash");
     }
-    hex::encode(Sha256::digest(canonical_json(&v).as_bytes()))
+    hash_of_object(&v)
+}
+
+/// SHA-256 (hex) over the canonical form of a record that holds no `hash`
+/// (saves the copy [`record_hash`] makes, for readers of whole chains).
+pub fn hash_of_object(record: &Value) -> String {
+    hex::encode(Sha256::digest(canonical_json(record).as_bytes()))
 }
 
 /// Links `rec` into the chain after `prev` at `time`: sets `time`, `prev`
