@@ -141,9 +141,27 @@ impl AuditRecord {
 /// so it does not depend on serde_json's `preserve_order` feature being
 /// off somewhere in the dependency tree.
 pub fn canonical_json(v: &Value) -> String {
+    if maps_are_sorted() {
+        // Then serde_json's compact rendering is this very form, and it
+        // runs at serde_json's optimisation level even in a debug build.
+        return v.to_string();
+    }
     let mut out = String::new();
     write_canonical(v, &mut out);
     out
+}
+
+/// Whether `serde_json::Map` iterates in key order (a `BTreeMap`: the
+/// `preserve_order` feature is off in this build), found out once.
+fn maps_are_sorted() -> bool {
+    static SORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SORTED.get_or_init(|| {
+        let mut m = serde_json::Map::new();
+        for k in ["b", "a", "c"] {
+            m.insert(k.into(), Value::Null);
+        }
+        m.keys().map(String::as_str).eq(["a", "b", "c"])
+    })
 }
 
 fn write_canonical(v: &Value, out: &mut String) {
@@ -201,7 +219,10 @@ pub fn seal(rec: &mut AuditRecord, prev: &str, time: &str) -> Result<String, ser
     rec.prev = prev.to_owned();
     rec.hash = String::new();
     let mut v = serde_json::to_value(&*rec)?;
-    let hash = record_hash(&v);
+    if let Value::Object(map) = &mut v {
+        map.remove("hash");
+    }
+    let hash = hash_of_object(&v);
     if let Value::Object(map) = &mut v {
         map.insert("hash".into(), Value::String(hash.clone()));
     }
@@ -214,4 +235,22 @@ pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_jsons_rendering_is_taken_only_when_it_is_the_canonical_form() {
+        let v: Value = serde_json::from_str(
+            r#"{"z":{"y":[1,{"b":"\"q\"","a":"\u0001 é \u202e"}],"x":null},"a":-1.5e3,"m":true}"#,
+        )
+        .unwrap();
+        let mut by_hand = String::new();
+        write_canonical(&v, &mut by_hand);
+        assert!(maps_are_sorted(), "this build's serde_json keeps keys sorted");
+        assert_eq!(canonical_json(&v), by_hand);
+        assert!(by_hand.starts_with(r#"{"a":-1500.0,"m":true,"z":{"x":null,"y":[1,{"a":"#));
+    }
 }

@@ -4,6 +4,7 @@
 
 mod admin;
 mod apiserver;
+mod audit_query;
 mod broker;
 mod completion;
 mod config;

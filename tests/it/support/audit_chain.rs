@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// What one session did, as generated.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expected {
     pub person: String,
     pub cluster: String,
@@ -76,6 +76,7 @@ struct Live {
 struct Writer {
     dir: PathBuf,
     per_file: usize,
+    files: usize,
     out: Option<std::io::BufWriter<std::fs::File>>,
     prev: String,
     t: OffsetDateTime,
@@ -84,7 +85,8 @@ struct Writer {
 
 impl Writer {
     fn put(&mut self, mut rec: AuditRecord) -> OffsetDateTime {
-        if self.out.is_none() || self.g.records % self.per_file == 0 && self.g.records > 0 {
+        let due = self.g.records >= self.per_file * self.g.files.len();
+        if self.out.is_none() || due && self.g.files.len() < self.files {
             self.rotate();
         }
         self.t += time::Duration::seconds(1);
@@ -145,6 +147,7 @@ pub fn generate(dir: &Path, records: usize, files: usize) -> Generated {
     let mut w = Writer {
         dir: dir.to_path_buf(),
         per_file: records.div_ceil(files).max(1),
+        files,
         out: None,
         prev: GENESIS.to_string(),
         t: start,
@@ -262,7 +265,10 @@ fn open_session(
             start: started,
             break_glass: kind == 0,
             elevated: kind <= 1,
-            ..Expected::default()
+            requests: 0,
+            mutations: 0,
+            denials: 0,
+            streams: 0,
         },
     );
     let template = AuditRecord {
@@ -370,7 +376,7 @@ fn step(w: &mut Writer, rng: &mut Rng, s: &mut Live, serial: u64) {
     }
     let at = w.put(rec.clone());
     if mutating {
-        exp.mutations += 1;
+        w.g.sessions.get_mut(&s.id).unwrap().mutations += 1;
         w.g.mutations.push((at, cluster));
     }
     finish(w, rec, status, None);
