@@ -12,6 +12,7 @@
 #[path = "../../tests/it/support/mod.rs"]
 mod support;
 
+mod audit;
 mod broker;
 mod client;
 mod load;
@@ -32,6 +33,8 @@ pub struct Settings {
     pub growth: Vec<usize>,
     pub growth_exchanges: usize,
     pub growth_reviews: usize,
+    /// Chain sizes for figure 6, smallest first.
+    pub audit_records: Vec<usize>,
 }
 
 impl Settings {
@@ -46,6 +49,7 @@ impl Settings {
             growth: vec![10, 1_000, 100_000],
             growth_exchanges: 200,
             growth_reviews: 3_000,
+            audit_records: vec![100_000, 1_000_000],
         }
     }
 
@@ -59,6 +63,7 @@ impl Settings {
             growth: vec![10, 1_000, 10_000],
             growth_exchanges: 50,
             growth_reviews: 500,
+            audit_records: vec![10_000, 100_000],
             ..Settings::full()
         }
     }
@@ -116,6 +121,32 @@ fn main() {
     };
     let started = Instant::now();
     let load_before = stats::load_average();
+    let mut rows = Vec::new();
+    if (1..=5).any(wants) {
+        rows.extend(world_figures(&s, &wants));
+    }
+    if wants(6) {
+        eprintln!("bench: 6 audit report");
+        rows.extend(audit::report(&s));
+    }
+
+    let load = format!("{load_before} → {}", stats::load_average());
+    let mut scope = String::new();
+    if quick {
+        scope.push_str(", QUICK counts");
+    }
+    if let Some(f) = &only {
+        let f: Vec<String> = f.iter().map(u8::to_string).collect();
+        scope.push_str(&format!(", only figures {}", f.join(",")));
+    }
+    print_table(&rows, started.elapsed(), &scope, &load);
+    if rows.iter().any(|r| r.met == Some(false)) {
+        std::process::exit(1);
+    }
+}
+
+/// Figures 1-5: they need the IdP, the broker and the API stand-in.
+fn world_figures(s: &Settings, wants: &dyn Fn(u8) -> bool) -> Vec<Row> {
     eprintln!("bench: starting the IdP, the broker and the API stand-in on 127.0.0.1");
     let world = World::start(WorldOptions::default());
     let tmpfs = RuntimeDir::new(true, world.runtime.clone());
@@ -124,7 +155,7 @@ fn main() {
 
     if wants(4) {
         eprintln!("bench: 4 login overhead");
-        rows.extend(client::login(&world, &tmpfs.0, &s));
+        rows.extend(client::login(&world, &tmpfs.0, s));
     }
     if wants(1) {
         eprintln!("bench: 1 credential cache hit");
@@ -140,7 +171,7 @@ fn main() {
             &world,
             &tmpfs.0,
             "runtime dir on tmpfs",
-            &s,
+            s,
         ));
         // The same on disk: where the runtime dir lives without XDG_RUNTIME_DIR.
         if disk.0 != tmpfs.0 {
@@ -153,7 +184,7 @@ fn main() {
                 &world,
                 &disk.0,
                 "runtime dir on disk",
-                &s,
+                s,
             ));
         }
     }
@@ -161,33 +192,21 @@ fn main() {
     let fx = broker::Fixture::new(&world);
     if wants(2) {
         eprintln!("bench: 2 exchanges");
-        rows.extend(broker::exchanges(&world, &fx, &s));
+        rows.extend(broker::exchanges(&world, &fx, s));
     }
     if wants(3) {
         eprintln!("bench: 3 TokenReview");
-        rows.extend(broker::reviews(&world, &fx, &s));
+        rows.extend(broker::reviews(&world, &fx, s));
     }
     if wants(5) {
         eprintln!("bench: 5 growth");
-        rows.extend(broker::growth(&world, &fx, &s));
+        rows.extend(broker::growth(&world, &fx, s));
     }
 
-    let load = format!("{load_before} → {}", stats::load_average());
-    let mut scope = String::new();
-    if quick {
-        scope.push_str(", QUICK counts");
-    }
-    if let Some(f) = &only {
-        let f: Vec<String> = f.iter().map(u8::to_string).collect();
-        scope.push_str(&format!(", only figures {}", f.join(",")));
-    }
-    print_table(&rows, started.elapsed(), &scope, &load);
     drop(disk);
     drop(tmpfs);
     drop(world);
-    if rows.iter().any(|r| r.met == Some(false)) {
-        std::process::exit(1);
-    }
+    rows
 }
 
 /// `--only 1,3` (or `--only=3`): the figures to measure; all when absent.
@@ -201,10 +220,10 @@ fn figures_wanted() -> Option<Vec<u8>> {
     let figures: Vec<u8> = list
         .split(',')
         .map(|f| match f.trim().parse::<u8>() {
-            Ok(n @ 1..=5) => n,
+            Ok(n @ 1..=6) => n,
             _ => {
                 eprintln!(
-                    "bench: error: `--only {list}`: figures are numbers 1 to 5, comma-separated"
+                    "bench: error: `--only {list}`: figures are numbers 1 to 6, comma-separated"
                 );
                 eprintln!("help: scripts/bench --only 3");
                 std::process::exit(2);

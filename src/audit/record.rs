@@ -249,7 +249,10 @@ mod tests {
         .unwrap();
         let mut by_hand = String::new();
         write_canonical(&v, &mut by_hand);
-        assert!(maps_are_sorted(), "this build's serde_json keeps keys sorted");
+        assert!(
+            maps_are_sorted(),
+            "this build's serde_json keeps keys sorted"
+        );
         assert_eq!(canonical_json(&v), by_hand);
         assert!(by_hand.starts_with(r#"{"a":-1500.0,"m":true,"z":{"x":null,"y":[1,{"a":"#));
     }

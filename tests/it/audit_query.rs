@@ -28,9 +28,8 @@ fn ok_json(out: &Output) -> Value {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
     assert!(stderr.contains("audit chain intact"), "{stderr}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}", String::from_utf8_lossy(&out.stdout))
-    })
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn rfc(t: OffsetDateTime) -> String {
@@ -81,7 +80,11 @@ fn sessions_show_and_report_answer_a_rotated_chain_of_100k_records_as_generated(
     let t0 = std::time::Instant::now();
     let g = generate(dir.path(), 100_000, 4);
     eprintln!("generated {} records in {:?}", g.records, t0.elapsed());
-    assert!(g.records >= 100_000 && g.files.len() == 4, "{} records", g.records);
+    assert!(
+        g.records >= 100_000 && g.files.len() == 4,
+        "{} records",
+        g.records
+    );
     let first = g.first.unwrap();
     let since = rfc(first - time::Duration::hours(1));
     // A window in the middle, one cluster: counted from what was generated.
@@ -106,8 +109,16 @@ fn sessions_show_and_report_answer_a_rotated_chain_of_100k_records_as_generated(
             args(&["audit", "show", &busiest.0, "-o", "json"]),
             args(&["audit", "report", "--since", &since, "-o", "json"]),
             args(&[
-                "audit", "report", "--since", &rfc(from), "--until", &rfc(to), "--cluster",
-                "prod", "-o", "json",
+                "audit",
+                "report",
+                "--since",
+                &rfc(from),
+                "--until",
+                &rfc(to),
+                "--cluster",
+                "prod",
+                "-o",
+                "json",
             ]),
         ],
         &g.files,
@@ -121,7 +132,11 @@ fn sessions_show_and_report_answer_a_rotated_chain_of_100k_records_as_generated(
     let timeline = show["timeline"].as_array().unwrap();
     let of = |kind: &str| timeline.iter().filter(|e| e["kind"] == kind).count() as u64;
     let e = &busiest.1;
-    assert_eq!(of("request"), e.requests - e.streams, "one entry per request");
+    assert_eq!(
+        of("request"),
+        e.requests - e.streams,
+        "one entry per request"
+    );
     assert_eq!(of("stream"), 2 * e.streams, "opened and closed");
     let opened: Vec<u64> = timeline
         .iter()
@@ -143,8 +158,14 @@ fn sessions_show_and_report_answer_a_rotated_chain_of_100k_records_as_generated(
     assert_eq!(n("denials"), g.denials);
     let elevated = g.sessions.values().filter(|e| e.elevated).count() as u64;
     let glass = g.sessions.values().filter(|e| e.break_glass).count() as u64;
-    assert_eq!((n("elevated_sessions"), n("break_glass")), (elevated, glass));
-    assert_eq!(report["mutations"].as_array().unwrap().len() as u64, n("mutations"));
+    assert_eq!(
+        (n("elevated_sessions"), n("break_glass")),
+        (elevated, glass)
+    );
+    assert_eq!(
+        report["mutations"].as_array().unwrap().len() as u64,
+        n("mutations")
+    );
     assert_eq!(report["chain"]["records"], g.records);
 
     let windowed = ok_json(&outs[3]);
@@ -156,7 +177,6 @@ fn sessions_show_and_report_answer_a_rotated_chain_of_100k_records_as_generated(
             .iter()
             .all(|m| m["cluster"] == "prod")
     );
-
 }
 
 #[test]
@@ -194,18 +214,28 @@ fn the_text_the_markdown_and_the_csv_give_the_same_answers() {
     assert!(outs[2].status.success());
     assert_eq!(text.lines().count(), theirs + 1, "{text}");
     assert!(text.starts_with("SESSION "), "{text}");
-    assert!(text.lines().skip(1).all(|l| l.contains(&person) && l.contains("prod")));
+    assert!(
+        text.lines()
+            .skip(1)
+            .all(|l| l.contains(&person) && l.contains("prod"))
+    );
 
     let shown = String::from_utf8(outs[3].stdout.clone()).unwrap();
     assert!(outs[3].status.success());
-    assert!(shown.starts_with(&format!("session  {}\n", busiest.0)), "{shown}");
+    assert!(
+        shown.starts_with(&format!("session  {}\n", busiest.0)),
+        "{shown}"
+    );
     assert!(shown.contains("stream 1"), "{shown}");
 
     let md = String::from_utf8(outs[0].stdout.clone()).unwrap();
     assert!(outs[0].status.success());
     assert!(md.starts_with("# kaccess access report\n"), "{md}");
     assert!(md.contains("## Mutating requests"));
-    assert!(md.contains(&format!("- {} mutating requests", g.mutations.len())), "{md}");
+    assert!(
+        md.contains(&format!("- {} mutating requests", g.mutations.len())),
+        "{md}"
+    );
     let csv = String::from_utf8(outs[1].stdout.clone()).unwrap();
     assert!(outs[1].status.success());
     let rows = |section: &str| csv.split("\r\n").filter(|l| l.starts_with(section)).count();
@@ -245,15 +275,30 @@ fn a_tampered_file_makes_every_command_warn_loudly_and_fail_but_still_answer() {
     for (out, name) in outs.iter().zip(["sessions", "show", "report"]) {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
-        assert!(stderr.contains("WARNING: THE AUDIT CHAIN IS BROKEN"), "{name}: {stderr}");
-        assert!(stderr.contains(&place), "{name} must name {place}: {stderr}");
-        assert!(stderr.contains("the record was changed"), "{name}: {stderr}");
-        assert!(stderr.contains("help: run `kaccess audit verify`"), "{name}: {stderr}");
+        assert!(
+            stderr.contains("WARNING: THE AUDIT CHAIN IS BROKEN"),
+            "{name}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&place),
+            "{name} must name {place}: {stderr}"
+        );
+        assert!(
+            stderr.contains("the record was changed"),
+            "{name}: {stderr}"
+        );
+        assert!(
+            stderr.contains("help: run `kaccess audit verify`"),
+            "{name}: {stderr}"
+        );
         assert!(!out.stdout.is_empty(), "{name} still answers");
     }
     let sessions: Value = serde_json::from_slice(&outs[0].stdout).unwrap();
     assert_eq!(sessions["chain"]["intact"], false);
     assert_eq!(sessions["chain"]["first_broken"]["line"], at + 1);
     let md = String::from_utf8_lossy(&outs[2].stdout);
-    assert!(md.contains("WARNING: THE AUDIT CHAIN IS BROKEN"), "the saved report says so too");
+    assert!(
+        md.contains("WARNING: THE AUDIT CHAIN IS BROKEN"),
+        "the saved report says so too"
+    );
 }

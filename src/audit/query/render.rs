@@ -353,7 +353,7 @@ fn json_document(
     });
     let text = serde_json::to_string(&head)?;
     // The head's closing brace is reopened for the streamed sections.
-    out.write_all(text[..text.len() - 1].as_bytes())?;
+    out.write_all(&text.as_bytes()[..text.len() - 1])?;
     for (section, spool) in SECTIONS.iter().zip(f.spools) {
         write!(out, ",\n\"{}\":[", section.key())?;
         spool.copy_to(out)?;
