@@ -18,7 +18,9 @@ pub mod record;
 mod sink;
 pub mod verify;
 
-pub use record::{AuditRecord, GENESIS, canonical_json, now_rfc3339, record_hash, seal};
+pub use record::{
+    AuditRecord, GENESIS, canonical_json, now_rfc3339, record_hash, seal, seal_value,
+};
 pub use sink::{AuditError, AuditLog, AuditSink, Reopened};
 
 #[cfg(test)]
