@@ -7,8 +7,10 @@
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+mod audit;
 pub mod complete;
 mod requests;
+pub use audit::{AuditReportArgs, AuditSessionsArgs, AuditShowArgs, ChainInput, ReportFormat};
 pub use requests::{
     AdminDecideArgs, AdminRequestsArgs, RequestAction, RequestArgs, RequestCancelArgs, SignIn,
 };
@@ -369,6 +371,12 @@ pub enum AuditCommand {
     Verify(AuditVerifyArgs),
     /// Print the audit chain kept in a broker's PostgreSQL database as JSON lines (the file format)
     Export(AuditExportArgs),
+    /// One line per session: person, groups, reason, start, end, how it ended, and what it did
+    Sessions(AuditSessionsArgs),
+    /// One session's timeline: every exchange, request and stream with its outcome
+    Show(AuditShowArgs),
+    /// A reviewer's report of a period: access, privileged actions, mutations, failures (md, csv, json)
+    Report(AuditReportArgs),
     /// Replay a session's recorded exec/attach stream in the terminal, with its timing
     Play(AuditPlayArgs),
 }

@@ -13,6 +13,7 @@
 #[path = "../../tests/it/support/mod.rs"]
 mod support;
 
+mod audit;
 mod broker;
 mod client;
 mod load;
@@ -37,8 +38,10 @@ pub struct Settings {
     pub growth: Vec<usize>,
     pub growth_exchanges: usize,
     pub growth_reviews: usize,
-    /// MiB echoed through one exec stream (figure 6).
+    /// MiB echoed through one exec stream (figure 8).
     pub stream_mib: usize,
+    /// Chain sizes for figure 7, smallest first.
+    pub audit_records: Vec<usize>,
 }
 
 impl Settings {
@@ -54,6 +57,7 @@ impl Settings {
             growth_exchanges: 200,
             growth_reviews: 3_000,
             stream_mib: 64,
+            audit_records: vec![100_000, 1_000_000],
         }
     }
 
@@ -68,6 +72,7 @@ impl Settings {
             growth_exchanges: 50,
             growth_reviews: 500,
             stream_mib: 8,
+            audit_records: vec![10_000, 100_000],
             ..Settings::full()
         }
     }
@@ -216,6 +221,10 @@ fn measure(
     if wants(6) {
         eprintln!("bench: 6 access proxy");
         rows.extend(proxy::proxy(s));
+    }
+    if wants(7) {
+        eprintln!("bench: 7 audit report");
+        rows.extend(audit::report(s));
     }
     if wants(8) {
         eprintln!("bench: 8 recording overhead on an exec stream");

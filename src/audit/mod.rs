@@ -12,17 +12,23 @@
 //! - `fields`: what a filter or an alert rule matches in a record;
 //!   `display`: a record as one readable line
 //! - `streams`: a session's streams, numbered, with their recordings
+//! - `chain`: checking a chain while reading it, past any break
+//! - `query`: sessions, one session's timeline, the reviewer's report
 
+pub mod chain;
 pub mod display;
 pub mod fields;
 pub mod file;
+pub mod query;
 pub mod record;
 mod sink;
 pub mod streams;
 pub mod tap;
 pub mod verify;
 
-pub use record::{AuditRecord, GENESIS, canonical_json, now_rfc3339, record_hash, seal};
+pub use record::{
+    AuditRecord, GENESIS, canonical_json, now_rfc3339, record_hash, seal, seal_value,
+};
 pub use sink::{AuditError, AuditLog, AuditSink, Reopened};
 pub use tap::{Tap, Tapped};
 

@@ -48,6 +48,11 @@ pub struct AuditRecord {
     pub token_hash_prefix: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// When the session itself ends (an issued exchange): its credentials
+    /// never outlive it, so `kaccess audit sessions` can tell an expired
+    /// session from one still open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_expires_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_addr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -168,9 +173,27 @@ impl AuditRecord {
 /// so it does not depend on serde_json's `preserve_order` feature being
 /// off somewhere in the dependency tree.
 pub fn canonical_json(v: &Value) -> String {
+    if maps_are_sorted() {
+        // Then serde_json's compact rendering is this very form, and it
+        // runs at serde_json's optimisation level even in a debug build.
+        return v.to_string();
+    }
     let mut out = String::new();
     write_canonical(v, &mut out);
     out
+}
+
+/// Whether `serde_json::Map` iterates in key order (a `BTreeMap`: the
+/// `preserve_order` feature is off in this build), found out once.
+fn maps_are_sorted() -> bool {
+    static SORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SORTED.get_or_init(|| {
+        let mut m = serde_json::Map::new();
+        for k in ["b", "a", "c"] {
+            m.insert(k.into(), Value::Null);
+        }
+        m.keys().map(String::as_str).eq(["a", "b", "c"])
+    })
 }
 
 fn write_canonical(v: &Value, out: &mut String) {
@@ -210,7 +233,13 @@ pub fn record_hash(record: &Value) -> String {
     if let Value::Object(map) = &mut v {
         map.remove("hash");
     }
-    hex::encode(Sha256::digest(canonical_json(&v).as_bytes()))
+    hash_of_object(&v)
+}
+
+/// SHA-256 (hex) over the canonical form of a record that holds no `hash`
+/// (saves the copy [`record_hash`] makes, for readers of whole chains).
+pub fn hash_of_object(record: &Value) -> String {
+    hex::encode(Sha256::digest(canonical_json(record).as_bytes()))
 }
 
 /// Links `rec` into the chain after `prev` at `time`: sets `time`, `prev`
@@ -222,12 +251,27 @@ pub fn seal(rec: &mut AuditRecord, prev: &str, time: &str) -> Result<String, ser
     rec.prev = prev.to_owned();
     rec.hash = String::new();
     let mut v = serde_json::to_value(&*rec)?;
-    let hash = record_hash(&v);
-    if let Value::Object(map) = &mut v {
+    let (hash, line) = seal_value(&mut v, prev, time);
+    rec.hash = hash;
+    Ok(line)
+}
+
+/// [`seal`] for a record already in JSON form (an object): sets `time`,
+/// `prev` and `hash` in `v`, and returns the hash and the line. For
+/// writers that keep records as JSON (test and bench chains, millions of
+/// records).
+pub fn seal_value(v: &mut Value, prev: &str, time: &str) -> (String, String) {
+    if let Value::Object(map) = v {
+        map.insert("time".into(), Value::String(time.to_owned()));
+        map.insert("prev".into(), Value::String(prev.to_owned()));
+        map.remove("hash");
+    }
+    let hash = hash_of_object(v);
+    if let Value::Object(map) = v {
         map.insert("hash".into(), Value::String(hash.clone()));
     }
-    rec.hash = hash;
-    Ok(canonical_json(&v))
+    let line = canonical_json(v);
+    (hash, line)
 }
 
 /// The `time` of records sealed now (RFC 3339, UTC).
@@ -235,4 +279,35 @@ pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_jsons_rendering_is_taken_only_when_it_is_the_canonical_form() {
+        let v: Value = serde_json::from_str(
+            r#"{"z":{"y":[1,{"b":"\"q\"","a":"\u0001 é \u202e"}],"x":null},"a":-1.5e3,"m":true}"#,
+        )
+        .unwrap();
+        let mut by_hand = String::new();
+        write_canonical(&v, &mut by_hand);
+        assert!(
+            maps_are_sorted(),
+            "this build's serde_json keeps keys sorted"
+        );
+        assert_eq!(canonical_json(&v), by_hand);
+        assert!(by_hand.starts_with(r#"{"a":-1500.0,"m":true,"z":{"x":null,"y":[1,{"a":"#));
+    }
+
+    #[test]
+    fn a_record_sealed_as_json_is_sealed_as_the_record_is() {
+        let mut rec = AuditRecord::new("proxy");
+        rec.username = Some("alice".into());
+        let mut v = serde_json::to_value(&rec).unwrap();
+        let line = seal(&mut rec, GENESIS, "2026-01-01T00:00:00Z").unwrap();
+        let (hash, same) = seal_value(&mut v, GENESIS, "2026-01-01T00:00:00Z");
+        assert_eq!((hash, same), (rec.hash, line));
+    }
 }

@@ -319,6 +319,7 @@ async fn exchange(
         .unwrap_or(cap);
     let not_after = (now + wanted.max(MIN_TTL).min(cap)).min(session.expires_at);
     rec.expires_at = not_after.format(&Rfc3339).ok();
+    rec.session_expires_at = session.expires_at.format(&Rfc3339).ok();
 
     let mut response = ExchangeResponse {
         session_id: session.id.clone(),

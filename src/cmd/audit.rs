@@ -18,11 +18,14 @@ pub fn run(cmd: AuditCommand) -> Result<Exit> {
         AuditCommand::Verify(args) => verify(args),
         AuditCommand::Export(args) => export_chain(args),
         AuditCommand::Play(args) => super::play::run(args),
+        AuditCommand::Sessions(args) => super::audit_query::sessions(args),
+        AuditCommand::Show(args) => super::audit_query::show(args),
+        AuditCommand::Report(args) => super::audit_query::report(args),
     }
 }
 
 /// The PostgreSQL settings of the broker configuration at `path`.
-fn database_of(path: &Path, command: &str) -> Result<PostgresConfig> {
+pub(super) fn database_of(path: &Path, command: &str) -> Result<PostgresConfig> {
     let cfg = BrokerConfig::load(path)?;
     match cfg.state {
         StateConfig::Postgres(pg) => Ok(pg),
@@ -41,7 +44,7 @@ fn database_of(path: &Path, command: &str) -> Result<PostgresConfig> {
 
 /// A connection to the database holding the chain, on a runtime of its
 /// own; refuses a schema newer than this binary.
-fn with_database<T>(
+pub(super) fn with_database<T>(
     pg: &PostgresConfig,
     work: impl AsyncFnOnce(&tokio_postgres::Client, &str) -> Result<T>,
 ) -> Result<T> {
@@ -92,15 +95,19 @@ fn export_chain(args: AuditExportArgs) -> Result<Exit> {
 
 /// `--since`: an RFC 3339 time, or an age such as `24h`.
 fn parse_since(text: &str) -> Result<time::OffsetDateTime> {
-    use time::format_description::well_known::Rfc3339;
-    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
-        return Ok(t);
-    }
-    let age = crate::units::parse_duration(text).map_err(|_| {
-        Failure::usage(format!("`--since {text}`: not an RFC 3339 time nor an age"))
-            .help("use e.g. `--since 2026-01-31T08:00:00Z` or `--since 24h`")
-    })?;
-    Ok(time::OffsetDateTime::now_utc() - age)
+    parse_time_flag("--since", text)
+}
+
+/// A `--since`/`--until` value: an RFC 3339 time, or an age before now.
+pub(super) fn parse_time_flag(flag: &str, text: &str) -> Result<time::OffsetDateTime> {
+    crate::audit::query::window::parse_time_arg(flag, text, time::OffsetDateTime::now_utc())
+        .map_err(|e| {
+            Failure::usage(e)
+                .help(format!(
+                    "use e.g. `{flag} 2026-01-31T08:00:00Z` or `{flag} 24h`"
+                ))
+                .into()
+        })
 }
 
 fn record_time(line: &str) -> Option<time::OffsetDateTime> {

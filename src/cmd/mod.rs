@@ -2,6 +2,8 @@
 
 pub mod admin;
 pub mod audit;
+mod audit_input;
+mod audit_query;
 mod broker_caller;
 pub mod config;
 pub mod exec;

@@ -487,6 +487,67 @@ pub const PAGES: &[Page] = &[
         ],
         ..page("audit play")
     },
+    Page {
+        notes: "Reads the chain as `kaccess audit verify` does (files oldest first, or \
+                `--config`), checking it as it reads, and says on stderr that it held. A broken \
+                chain is a loud warning naming the first bad record; the sessions are still \
+                printed, and the command exits 1. A session starts at its first issued exchange \
+                and ends when it was revoked (`logged out` by its owner, `revoked by NAME` by an \
+                admin) or at its planned end (`expired`, or `still open`). Requests count every \
+                proxied request (refused ones too), mutations the forwarded create, update, \
+                patch and delete requests, denials the proxy's refusals and the API server's \
+                401 and 403, streams exec, attach and port-forward. `--since` and `--until` keep \
+                the sessions open at some time in that period and count what they did in it. \
+                Memory grows with the number of sessions, not of records.",
+        examples: &[
+            x(
+                "Alice's sessions on prod in the last week",
+                "kaccess audit sessions --cluster prod --user alice --since 7d /var/lib/kaccess/audit.jsonl",
+            ),
+            x(
+                "Every session in a rotated log, as JSON",
+                "kaccess audit sessions -o json audit.jsonl.2 audit.jsonl.1 audit.jsonl",
+            ),
+        ],
+        ..page("audit sessions")
+    },
+    Page {
+        notes: "Every record of the session in chain order: its exchanges (start, renewals, \
+                refused attempts), each request with its status, duration and bytes, each stream \
+                opened and closed, refusals and the revocation. Streams are numbered 1, 2, ... in \
+                the order they started, as `kaccess audit play SESSION --stream N` counts them; \
+                a stream's recording (file, SHA-256, size) is shown when the proxy kept one. A \
+                request that started and never finished is listed as such. SESSION may be the \
+                first 8 or more characters of the id. The chain is checked as for `audit \
+                sessions`.",
+        examples: &[x(
+            "What one session did",
+            "kaccess audit show 3f9a2c7d audit.jsonl.1 audit.jsonl",
+        )],
+        ..page("audit show")
+    },
+    Page {
+        notes: "For a reviewer: who accessed which cluster, when and why (one row per session); \
+                elevated sessions and break glass; access requests and their decisions; admin \
+                actions; every mutating request; every interactive stream; failed logins and \
+                MFA refusals; denials. `-o md` (the default) prints Markdown that reads well \
+                printed, `-o csv` one table with a `section` column (cells that a spreadsheet \
+                would run as a formula get a leading `'`), `-o json` one object. Free text is \
+                escaped in every format, and hidden characters are written out as `\\u{XXXX}`. \
+                Every format starts with the chain's verification; a broken chain is a warning \
+                at the top of the report and on stderr, and the command exits 1.",
+        examples: &[
+            x(
+                "Last month's report for prod, to print",
+                "kaccess audit report --since 30d --cluster prod audit.jsonl.1 audit.jsonl > report.md",
+            ),
+            x(
+                "A quarter as CSV, from the broker's PostgreSQL chain",
+                "kaccess audit report --since 2026-01-01T00:00:00Z --until 2026-04-01T00:00:00Z -o csv --config broker.yaml",
+            ),
+        ],
+        ..page("audit report")
+    },
     page("rbac"),
     Page {
         notes: "For a cluster behind the access proxy it also prints the proxy's ClusterRole \

@@ -5,6 +5,7 @@
 mod admin;
 mod alerts;
 mod apiserver;
+mod audit_query;
 mod broker;
 mod completion;
 mod compliance;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod audit_chain;
 pub mod broker;
 pub mod demo;
 pub mod failure_log;
