@@ -225,7 +225,10 @@ pub fn reviews(world: &World, fx: &Fixture, s: &Settings) -> Vec<Row> {
         })
         .collect();
 
-    // Revocation: review, revoke, and the very next review must fail.
+    // Revocation: review, revoke, and the very next review must fail. On
+    // a new connection: the broker closes one that idles for 30 s
+    // (`header_read_timeout`), and the loads above take longer than that.
+    let mut conn = fx.target.connect();
     let before = json_of(&mut conn, &review);
     let revoke = load::post(
         &kaccess::protocol::revoke_path(&session),
