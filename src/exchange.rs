@@ -247,16 +247,7 @@ impl BrokerClient {
                 why: format!("{e:#}"),
             }
         })?;
-        let resp = http
-            .get(&url)
-            .query(query)
-            .bearer_auth(id_token.expose())
-            .send()
-            .await
-            .map_err(|source| ExchangeError::Unreachable {
-                url: self.base.clone(),
-                source,
-            })?;
+        let resp = self.send(http.get(&url).query(query), id_token).await?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -288,15 +279,24 @@ impl BrokerClient {
         url: &str,
         id_token: &Secret,
     ) -> Result<R, ExchangeError> {
-        let resp = req
-            .bearer_auth(id_token.expose())
+        let resp = self.send(req, id_token).await?;
+        self.answer(url, resp).await
+    }
+
+    /// Sends `req` with the ID token as bearer; a transport failure names
+    /// the broker.
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        id_token: &Secret,
+    ) -> Result<reqwest::Response, ExchangeError> {
+        req.bearer_auth(id_token.expose())
             .send()
             .await
             .map_err(|source| ExchangeError::Unreachable {
                 url: self.base.clone(),
                 source,
-            })?;
-        self.answer(url, resp).await
+            })
     }
 
     /// The success body as `R`, or the broker's refusal.

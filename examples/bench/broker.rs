@@ -171,8 +171,8 @@ pub fn exchanges(world: &World, fx: &Fixture, s: &Settings) -> Vec<Row> {
             baseline: format!("crypto-only {per_core:.0}/CPU-s × {cores:.2} broker cores"),
             ratio,
             ratio_means: "of crypto bound",
-            target: "≥ 0.5".into(),
-            met: Some(ratio >= 0.5 && l.failed == 0),
+            target: "≥ 0.6".into(),
+            met: Some(ratio >= 0.6 && l.failed == 0),
             detail: format!("broker CPU {cores:.2} cores"),
         });
     }

@@ -62,13 +62,33 @@ pub struct Alert {
 }
 
 /// Sends `event` to every configured target, in the background.
-pub fn send(st: &Shared, event: Event) {
+pub fn send(st: &Shared, mut event: Event) {
+    event.text = chat_escape(&event.text);
     send_to_all(st, event.event, event);
 }
 
 /// Sends `alert` to every configured target, in the background.
-pub fn send_alert(st: &Shared, alert: Alert) {
+pub fn send_alert(st: &Shared, mut alert: Alert) {
+    alert.text = chat_escape(&alert.text);
     send_to_all(st, alert.event, alert);
+}
+
+/// The `text` as Slack's incoming webhooks require it: `&`, `<` and `>`
+/// as entities (Teams shows them as the characters). A reason or a name
+/// holding `<!channel>` or `<https://evil|your bank>` would otherwise
+/// ping everyone or show a disguised link; the fields beside `text` keep
+/// the raw values for machines.
+fn chat_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn send_to_all<T>(st: &Shared, label: &'static str, body: T)
@@ -130,5 +150,19 @@ async fn attempt(target: &NotifyTarget, event: &impl Serialize) -> Result<(), St
         Ok(())
     } else {
         Err(format!("answered {}", resp.status()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chat_escape;
+
+    #[test]
+    fn chat_text_cannot_mention_everyone_or_disguise_a_link() {
+        assert_eq!(
+            chat_escape("INC-1 <!channel> <https://evil|bank> & more"),
+            "INC-1 &lt;!channel&gt; &lt;https://evil|bank&gt; &amp; more"
+        );
+        assert_eq!(chat_escape("plain `prod` text"), "plain `prod` text");
     }
 }

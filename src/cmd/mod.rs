@@ -28,9 +28,6 @@ pub fn main() -> ExitCode {
     // A shell asking for completions (`COMPLETE=bash kaccess -- …`, from
     // the scripts in `completions/`) is answered here and exits.
     clap_complete::CompleteEnv::with_factory(crate::cli::command).complete();
-    // A shell asking for completions (`COMPLETE=bash kaccess -- …`, from
-    // the scripts in `completions/`) is answered here and exits.
-    clap_complete::CompleteEnv::with_factory(crate::cli::command).complete();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli = match credential_fast_path(args.iter().cloned()) {
         Some(args) => Cli {
