@@ -1,78 +1,79 @@
-//! Prometheus text exposition for `GET /metrics`: exchanges by outcome,
-//! exchange latency histogram, TokenReviews by result, revocations, SIGHUP
-//! reloads (so a refused one can raise an alert), and active sessions. Counters are atomics or a small locked map; nothing
-//! here may slow the TokenReview path.
+//! `GET /metrics`: the broker's and the access proxies' metrics in one
+//! `prometheus-client` registry, served as OpenMetrics text: exchanges by
+//! outcome, exchange latency, TokenReviews by result, revocations, SIGHUP
+//! reloads (so a refused one can raise an alert), webhook deliveries,
+//! alerts, and active sessions; the proxies' own are in
+//! `crate::proxy::metrics`.
+//!
+//! Counters and gauges are atomics behind the crate's labelled families
+//! (a read lock on a small map); nothing here may slow the TokenReview
+//! path. Every label value comes from a bounded set: error codes, fixed
+//! outcomes, alert rule names from `broker.yaml`; never a username, a
+//! session or a path, which would grow the series without bound.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 12] = [
+/// What `GET /metrics` answers with: the OpenMetrics text format that
+/// `prometheus-client` writes (Prometheus scrapes it natively).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Upper bounds of the exchange latency buckets, in seconds.
+pub const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-/// A latency histogram over [`BUCKETS`].
-#[derive(Default)]
-pub struct Histogram {
-    buckets: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    /// Sum of latencies in microseconds.
-    sum_us: AtomicU64,
+/// `issued` or the error code an exchange was refused with.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
 }
 
-impl Histogram {
-    pub fn observe(&self, took: Duration) {
-        let secs = took.as_secs_f64();
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if secs <= *le {
-                self.buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_us
-            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
-    }
-
-    /// `NAME_bucket`, `NAME_sum`, `NAME_count` lines.
-    pub fn render(&self, out: &mut String, name: &str) {
-        for (i, le) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{le=\"{le}\"}} {}",
-                self.buckets[i].load(Ordering::Relaxed)
-            );
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            out,
-            "{name}_sum {}",
-            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(out, "{name}_count {count}");
-    }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
 }
 
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StaticOutcomeLabels {
+    outcome: &'static str,
+}
+
+/// Field order is the label order on the wire: `{what=..,outcome=..}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    what: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AlertLabels {
+    alert: String,
+}
+
 pub struct Metrics {
-    exchanges: Mutex<BTreeMap<String, u64>>,
+    registry: Registry,
+    exchanges: Family<OutcomeLabels, Counter>,
     exchange_latency: Histogram,
     /// The access proxies' (one set for all clusters).
-    pub proxy: std::sync::Arc<crate::proxy::metrics::ProxyMetrics>,
-    reviews_ok: AtomicU64,
-    reviews_refused: AtomicU64,
-    revocations: Mutex<BTreeMap<String, u64>>,
-    /// (what, outcome) → count.
-    reloads: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
-    notify_delivered: AtomicU64,
-    notify_failed: AtomicU64,
-    /// Alert rule name → alerts raised.
-    alerts: Mutex<BTreeMap<String, u64>>,
+    pub proxy: Arc<crate::proxy::metrics::ProxyMetrics>,
+    reviews: Family<ResultLabels, Counter>,
+    revocations: Family<OutcomeLabels, Counter>,
+    reloads: Family<ReloadLabels, Counter>,
+    notifications: Family<StaticOutcomeLabels, Counter>,
+    /// By rule name: bounded by the `alerts:` in `broker.yaml`.
+    alerts: Family<AlertLabels, Counter>,
     /// Records the alert rules never saw (they fell behind the feed).
-    alerts_missed: AtomicU64,
+    alerts_missed: Counter,
+    /// Set from the store at each scrape.
+    active_sessions: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -81,172 +82,164 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        let m = Metrics {
+            registry: Registry::default(),
+            exchanges: Family::default(),
+            exchange_latency: Histogram::new(LATENCY_BUCKETS),
+            proxy: Arc::default(),
+            reviews: Family::default(),
+            revocations: Family::default(),
+            reloads: Family::default(),
+            notifications: Family::default(),
+            alerts: Family::default(),
+            alerts_missed: Counter::default(),
+            active_sessions: Gauge::default(),
+        };
+        // The series that existed before any event keep showing 0, so a
+        // rate() over them starts at the broker's start, not at the first
+        // refusal.
+        for result in ["authenticated", "refused"] {
+            m.reviews.get_or_create_owned(&ResultLabels { result });
+        }
+        for outcome in ["delivered", "failed"] {
+            m.notifications
+                .get_or_create_owned(&StaticOutcomeLabels { outcome });
+        }
+        m.register()
+    }
+}
+
 impl Metrics {
+    /// Registers every family once; the registry holds clones of the same
+    /// atomics the handlers update.
+    fn register(mut self) -> Self {
+        let r = &mut self.registry;
+        // The crate appends `_total` to counters and the unit to
+        // histograms: these names are the exposed ones without them.
+        r.register(
+            "kaccess_exchanges",
+            "Exchanges answered, by outcome (issued or error code)",
+            self.exchanges.clone(),
+        );
+        r.register_with_unit(
+            "kaccess_exchange_duration",
+            "Time to answer an exchange, audit write included",
+            Unit::Seconds,
+            self.exchange_latency.clone(),
+        );
+        r.register(
+            "kaccess_tokenreviews",
+            "TokenReviews answered, by result",
+            self.reviews.clone(),
+        );
+        r.register(
+            "kaccess_revocations",
+            "Revocation requests, by outcome",
+            self.revocations.clone(),
+        );
+        r.register(
+            "kaccess_reloads",
+            "SIGHUP steps (config, audit file, tls), by outcome",
+            self.reloads.clone(),
+        );
+        r.register(
+            "kaccess_notifications",
+            "Webhook deliveries, by outcome (failed: every retry failed)",
+            self.notifications.clone(),
+        );
+        r.register(
+            "kaccess_alerts",
+            "Alerts raised, by rule (`alerts:` in broker.yaml)",
+            self.alerts.clone(),
+        );
+        r.register(
+            "kaccess_alerts_unevaluated",
+            "Audit records the alert rules fell too far behind to evaluate",
+            self.alerts_missed.clone(),
+        );
+        r.register(
+            "kaccess_active_sessions",
+            "Sessions neither expired nor revoked",
+            self.active_sessions.clone(),
+        );
+        self.proxy.register(r);
+        self
+    }
+
     /// One exchange answered with `outcome` (`issued` or an error code).
     pub fn exchange(&self, outcome: &str, took: Duration) {
-        if let Ok(mut m) = self.exchanges.lock() {
-            *m.entry(outcome.to_string()).or_default() += 1;
-        }
-        self.exchange_latency.observe(took);
+        self.exchanges
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        self.exchange_latency.observe(took.as_secs_f64());
     }
 
     pub fn review(&self, authenticated: bool) {
-        let c = if authenticated {
-            &self.reviews_ok
+        let result = if authenticated {
+            "authenticated"
         } else {
-            &self.reviews_refused
+            "refused"
         };
-        c.fetch_add(1, Ordering::Relaxed);
+        self.reviews.get_or_create(&ResultLabels { result }).inc();
     }
 
+    /// `outcome`: `revoked`, `replay` or `refused`.
     pub fn revocation(&self, outcome: &str) {
-        if let Ok(mut m) = self.revocations.lock() {
-            *m.entry(outcome.to_string()).or_default() += 1;
-        }
+        self.revocations
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     /// One SIGHUP step: `what` is `config`, `audit` or `tls`; `outcome` is
     /// `applied`, `unchanged` or `refused`.
     pub fn reload(&self, what: &'static str, outcome: &'static str) {
-        if let Ok(mut m) = self.reloads.lock() {
-            *m.entry((what, outcome)).or_default() += 1;
-        }
+        self.reloads
+            .get_or_create(&ReloadLabels { what, outcome })
+            .inc();
     }
 
     /// One webhook delivery that finally succeeded, or gave up.
     pub fn notification(&self, delivered: bool) {
-        let c = if delivered {
-            &self.notify_delivered
-        } else {
-            &self.notify_failed
-        };
-        c.fetch_add(1, Ordering::Relaxed);
+        let outcome = if delivered { "delivered" } else { "failed" };
+        self.notifications
+            .get_or_create(&StaticOutcomeLabels { outcome })
+            .inc();
     }
 
     /// The rule `name` raised an alert.
     pub fn alert(&self, name: &str) {
-        if let Ok(mut m) = self.alerts.lock() {
-            *m.entry(name.to_string()).or_default() += 1;
-        }
+        self.alerts
+            .get_or_create(&AlertLabels {
+                alert: name.to_string(),
+            })
+            .inc();
     }
 
     /// The alert rules fell `n` records behind the feed.
     pub fn alerts_missed(&self, n: u64) {
-        self.alerts_missed.fetch_add(n, Ordering::Relaxed);
+        self.alerts_missed.inc_by(n);
     }
 
-    /// The exposition text.
+    /// The exposition text, ending with `# EOF`.
     pub fn render(&self, active_sessions: usize) -> String {
+        self.active_sessions
+            .set(i64::try_from(active_sessions).unwrap_or(i64::MAX));
         let mut out = String::new();
-        out.push_str("# HELP kaccess_exchanges_total Exchanges answered, by outcome (issued or error code).\n");
-        out.push_str("# TYPE kaccess_exchanges_total counter\n");
-        if let Ok(m) = self.exchanges.lock() {
-            for (k, v) in m.iter() {
-                let _ = writeln!(out, "kaccess_exchanges_total{{outcome=\"{k}\"}} {v}");
-            }
+        // Writing to a String cannot fail, nor can any label value here;
+        // should the crate ever refuse one, the scrape still answers.
+        if let Err(e) = encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "metrics: cannot encode the registry");
         }
-        out.push_str("# HELP kaccess_exchange_duration_seconds Time to answer an exchange, audit write included.\n");
-        out.push_str("# TYPE kaccess_exchange_duration_seconds histogram\n");
-        self.exchange_latency
-            .render(&mut out, "kaccess_exchange_duration_seconds");
-        out.push_str("# HELP kaccess_tokenreviews_total TokenReviews answered, by result.\n");
-        out.push_str("# TYPE kaccess_tokenreviews_total counter\n");
-        let _ = writeln!(
-            out,
-            "kaccess_tokenreviews_total{{result=\"authenticated\"}} {}",
-            self.reviews_ok.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "kaccess_tokenreviews_total{{result=\"refused\"}} {}",
-            self.reviews_refused.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP kaccess_revocations_total Revocation requests, by outcome.\n");
-        out.push_str("# TYPE kaccess_revocations_total counter\n");
-        if let Ok(m) = self.revocations.lock() {
-            for (k, v) in m.iter() {
-                let _ = writeln!(out, "kaccess_revocations_total{{outcome=\"{k}\"}} {v}");
-            }
-        }
-        out.push_str(
-            "# HELP kaccess_reloads_total SIGHUP steps (config, audit file, tls), by outcome.\n",
-        );
-        out.push_str("# TYPE kaccess_reloads_total counter\n");
-        if let Ok(m) = self.reloads.lock() {
-            for ((what, outcome), v) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "kaccess_reloads_total{{what=\"{what}\",outcome=\"{outcome}\"}} {v}"
-                );
-            }
-        }
-        out.push_str(
-            "# HELP kaccess_notifications_total Webhook deliveries, by outcome (failed: every retry failed).\n",
-        );
-        out.push_str("# TYPE kaccess_notifications_total counter\n");
-        for (outcome, c) in [
-            ("delivered", &self.notify_delivered),
-            ("failed", &self.notify_failed),
-        ] {
-            let v = c.load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "kaccess_notifications_total{{outcome=\"{outcome}\"}} {v}"
-            );
-        }
-        out.push_str(
-            "# HELP kaccess_alerts_total Alerts raised, by rule (`alerts:` in broker.yaml).\n",
-        );
-        out.push_str("# TYPE kaccess_alerts_total counter\n");
-        if let Ok(m) = self.alerts.lock() {
-            for (k, v) in m.iter() {
-                let _ = writeln!(out, "kaccess_alerts_total{{alert=\"{k}\"}} {v}");
-            }
-        }
-        out.push_str("# HELP kaccess_alerts_unevaluated_total Audit records the alert rules fell too far behind to evaluate.\n");
-        out.push_str("# TYPE kaccess_alerts_unevaluated_total counter\n");
-        let _ = writeln!(
-            out,
-            "kaccess_alerts_unevaluated_total {}",
-            self.alerts_missed.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP kaccess_active_sessions Sessions neither expired nor revoked.\n");
-        out.push_str("# TYPE kaccess_active_sessions gauge\n");
-        let _ = writeln!(out, "kaccess_active_sessions {active_sessions}");
-        self.proxy.render(&mut out);
         out
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_counts_and_cumulative_buckets() {
-        let m = Metrics::default();
-        m.exchange("issued", Duration::from_millis(3));
-        m.exchange("issued", Duration::from_millis(30));
-        m.exchange("forbidden", Duration::from_millis(1));
-        m.review(true);
-        m.reload("config", "refused");
-        m.alert("deletes-in-prod");
-        m.alert("deletes-in-prod");
-        let text = m.render(7);
-        assert!(
-            text.contains("kaccess_alerts_total{alert=\"deletes-in-prod\"} 2\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("kaccess_exchanges_total{outcome=\"issued\"} 2\n"),
-            "{text}"
-        );
-        assert!(text.contains("kaccess_exchanges_total{outcome=\"forbidden\"} 1\n"));
-        assert!(text.contains("kaccess_exchange_duration_seconds_bucket{le=\"0.005\"} 2\n"));
-        assert!(text.contains("kaccess_exchange_duration_seconds_bucket{le=\"0.05\"} 3\n"));
-        assert!(text.contains("kaccess_exchange_duration_seconds_count 3\n"));
-        assert!(text.contains("kaccess_tokenreviews_total{result=\"authenticated\"} 1\n"));
-        assert!(text.contains("kaccess_active_sessions 7\n"));
-        assert!(text.contains("kaccess_reloads_total{what=\"config\",outcome=\"refused\"} 1\n"));
-    }
-}
+#[path = "metrics_tests.rs"]
+mod tests;

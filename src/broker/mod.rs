@@ -12,7 +12,7 @@
 //! - `watch`: the live audit feed; `alerts`: rules matched against it,
 //!   posted through `notify`
 //! - `server`: state, router, TLS, signals; `reload`: SIGHUP re-reads the
-//!   config; `metrics`: Prometheus text
+//!   config; `metrics`: OpenMetrics exposition
 //! - `rbac`, `apiserver`: what to install on the cluster side
 
 pub mod admin;

@@ -188,7 +188,7 @@ async fn revoke_of_a_malformed_id_needs_a_token_first() {
 }
 
 #[tokio::test]
-async fn health_and_metrics_answer() {
+async fn health_answers_ok_and_metrics_answer_openmetrics_text() {
     let f = fixture().await;
     let (status, body) = call(&f, Request::get("/healthz").body(Body::empty()).unwrap()).await;
     assert_eq!(
@@ -196,14 +196,25 @@ async fn health_and_metrics_answer() {
         (StatusCode::OK, b"ok\n".as_slice())
     );
     call(&f, post("/v1/exchange", None, "{}")).await;
-    let (status, body) = call(&f, Request::get("/metrics").body(Body::empty()).unwrap()).await;
-    assert_eq!(status, StatusCode::OK);
-    let text = String::from_utf8(body).unwrap();
+    let resp = app(f.state.clone())
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()[header::CONTENT_TYPE],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let text = String::from_utf8(body.to_vec()).unwrap();
     assert!(
         text.contains("kaccess_exchanges_total{outcome=\"unauthenticated\"} 1"),
         "{text}"
     );
     assert!(text.contains("kaccess_active_sessions 0"));
+    assert!(text.ends_with("# EOF\n"), "{text}");
 }
 
 #[tokio::test]

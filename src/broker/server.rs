@@ -211,7 +211,7 @@ async fn healthz(State(st): State<Shared>) -> (StatusCode, String) {
 async fn metrics(State(st): State<Shared>) -> impl IntoResponse {
     let active = st.store.active_sessions(OffsetDateTime::now_utc());
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)],
         st.metrics.render(active),
     )
 }

@@ -103,7 +103,7 @@ impl Registry {
         if let Some(e) = entry {
             let _ = e.cause.set(cause);
             e.token.cancel();
-            self.metrics.cut_off();
+            self.metrics.cut_off(cause);
             tracing::info!(
                 session = id,
                 cause = cause.as_str(),

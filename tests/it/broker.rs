@@ -131,16 +131,21 @@ impl Env {
         v
     }
 
-    /// `/metrics`, as text.
+    /// `/metrics`, as text: always OpenMetrics, ending with `# EOF`.
     async fn metrics(&self) -> String {
-        self.client
+        let resp = self
+            .client
             .get(self.broker.url("/metrics"))
             .send()
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+            .unwrap();
+        assert_eq!(
+            resp.headers()["content-type"],
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        );
+        let text = resp.text().await.unwrap();
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        text
     }
 
     /// `kaccess_active_sessions` from `/metrics`.

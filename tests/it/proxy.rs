@@ -311,6 +311,26 @@ fn an_open_watch_and_exec_are_cut_within_a_second_of_revocation() {
     assert_eq!(exec_rec["request"]["command"], serde_json::json!(["cat"]));
     assert!(exec_rec["result"]["bytes_in"].as_u64().unwrap() > 0);
     verify_chain(&w);
+    assert_cut_off_in_metrics(&w, "revoked");
+}
+
+/// `/metrics` counted the session's one cut-off under `cause`, both its
+/// streams are closed, and the watch was counted by verb and code.
+fn assert_cut_off_in_metrics(w: &World, cause: &str) {
+    let metrics = w.broker_metrics();
+    for line in [
+        format!("kaccess_proxy_cutoffs_total{{cause=\"{cause}\"}} 1\n"),
+        "kaccess_proxy_open_streams 0\n".to_string(),
+        "kaccess_proxy_requests_total{verb=\"watch\",code=\"200\"} 1\n".to_string(),
+    ] {
+        assert!(metrics.contains(&line), "no `{line}` in\n{metrics}");
+    }
+    let latency = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("kaccess_proxy_upstream_duration_seconds_count "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no upstream latency in\n{metrics}"));
+    assert!(latency >= 2, "{metrics}");
 }
 
 #[test]
@@ -351,6 +371,7 @@ fn an_open_watch_and_exec_are_cut_when_the_session_ends() {
         ended.contains(&("exec".into(), "session ended".into())),
         "{ended:?}"
     );
+    assert_cut_off_in_metrics(&w, "session_ended");
 }
 
 #[test]

@@ -421,6 +421,19 @@ clusters:
         )
     }
 
+    /// The broker's `/metrics` exposition (its own and the proxies').
+    pub fn broker_metrics(&self) -> String {
+        super::with_client(&self.broker.serving_ca_pem, None, |client| async move {
+            let resp = client
+                .get(format!("{}/metrics", self.broker.url))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.text().await.unwrap()
+        })
+    }
+
     fn broker_post(
         &self,
         path: &str,
