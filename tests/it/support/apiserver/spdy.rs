@@ -244,19 +244,16 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     headers,
                 }
             }
-            HEADERS => {
-                // Keeps the zlib stream in step; nothing here reads them.
+            kind @ (HEADERS | SYN_REPLY) => {
+                // Inflated to keep the zlib stream in step; not read.
                 let block = body.get(4..).ok_or_else(|| invalid("short HEADERS"))?;
                 decode_block(&self.inflate.decompress(block)?)?;
-                Frame::Headers {
-                    id: stream_id(&body)?,
-                    fin,
+                let id = stream_id(&body)?;
+                if kind == HEADERS {
+                    Frame::Headers { id, fin }
+                } else {
+                    Frame::Ignored
                 }
-            }
-            SYN_REPLY => {
-                let block = body.get(4..).ok_or_else(|| invalid("short SYN_REPLY"))?;
-                decode_block(&self.inflate.decompress(block)?)?;
-                Frame::Ignored
             }
             RST_STREAM => Frame::RstStream {
                 id: stream_id(&body)?,
