@@ -135,6 +135,10 @@ pub struct ProxiedResult {
     /// `exec`/`attach` not recorded under `record: optional`: why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unrecorded: Option<String>,
+    /// `portforward` over SPDY (raw or tunneled in WebSocket): each port
+    /// the client's streams named, in first-seen order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<String>>,
 }
 
 /// A session recording as its stream's `finished` record names it, so

@@ -28,6 +28,8 @@ pub mod record;
 pub mod recording;
 pub mod request_info;
 pub mod server;
+pub mod spdy_dictionary;
+pub mod spdy_ports;
 pub mod status;
 pub mod tls;
 pub mod upgrade;

@@ -102,6 +102,7 @@ pub struct Finish {
     /// digest.
     recording: Option<tokio::task::JoinHandle<Result<Recording, String>>>,
     unrecorded: Option<String>,
+    ports: Vec<String>,
 }
 
 impl Finish {
@@ -124,6 +125,7 @@ impl Finish {
             on_finish: Vec::new(),
             recording: None,
             unrecorded: None,
+            ports: Vec::new(),
         }
     }
 
@@ -135,6 +137,11 @@ impl Finish {
     /// The stream was not recorded, and why.
     pub fn unrecorded(&mut self, why: impl Into<String>) {
         self.unrecorded = Some(clip(&why.into(), MAX_AUDIT_TEXT));
+    }
+
+    /// The ports a port-forward's streams named.
+    pub fn ports(&mut self, ports: Vec<String>) {
+        self.ports = ports;
     }
 
     pub fn set_status(&mut self, status: u16) {
@@ -169,6 +176,7 @@ impl Drop for Finish {
                 .then(|| self.ended.unwrap_or("client closed").to_string()),
             recording: None,
             unrecorded: self.unrecorded.take(),
+            ports: (!self.ports.is_empty()).then(|| std::mem::take(&mut self.ports)),
         });
         for f in self.on_finish.drain(..) {
             f(rec.status.unwrap_or_default());

@@ -13,6 +13,7 @@ use super::metrics::ProxyMetrics;
 use super::record::{self, Finish};
 use super::recording::plan::{self, Plan};
 use super::request_info::{self, is_long_running};
+use super::spdy_ports;
 use super::status::Refusal;
 use super::upgrade::{Tap, splice};
 use crate::audit::{AuditLog, AuditRecord};
@@ -291,10 +292,14 @@ impl Proxy {
                     }
                 }
             }
+            let watch = (info.subresource == "portforward")
+                .then(|| spdy_ports::framing(resp.headers()))
+                .flatten()
+                .map(spdy_ports::PortWatch::new);
             let upstream = hyper::upgrade::on(&mut resp);
             let stream = self.metrics.stream_opened();
             finish.on_finish(move |_| drop(stream));
-            splice(client, upstream, lease, finish, tap);
+            splice(client, upstream, lease, finish, tap, watch);
             return resp.map(|_| Either::Left(Full::new(Bytes::new())));
         }
         strip_hop_by_hop(resp.headers_mut(), false);

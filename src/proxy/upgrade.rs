@@ -4,12 +4,15 @@
 //! joined, each direction counted, until either side closes or the
 //! session's token is cancelled. Nothing is parsed, so every subprotocol
 //! works alike, except a recorded `exec`/`attach`, whose WebSocket
-//! messages go through [`relay`](super::recording::relay) instead.
+//! messages go through [`relay`](super::recording::relay) instead, and a
+//! SPDY port-forward, whose client bytes a [`PortWatch`] also reads (a
+//! copy, after they are read) to name the ports.
 
 use super::cutoff::Lease;
 use super::record::Finish;
 use super::recording::Recorder;
 use super::recording::relay::{End, relay};
+use super::spdy_ports::PortWatch;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use std::pin::Pin;
@@ -28,6 +31,7 @@ struct Counted<T> {
     count: Arc<AtomicU64>,
     side: u8,
     first_eof: Arc<AtomicU8>,
+    watch: Option<PortWatch>,
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
@@ -42,6 +46,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
             let n = buf.filled().len() - before;
             if n > 0 {
                 self.count.fetch_add(n as u64, Ordering::Relaxed);
+                let me = &mut *self;
+                if let Some(watch) = &mut me.watch {
+                    watch.observe(&buf.filled()[before..]);
+                }
             } else if result.is_err() || buf.remaining() > 0 {
                 let _ = self.first_eof.compare_exchange(
                     0,
@@ -81,13 +89,14 @@ pub struct Tap {
 }
 
 /// Joins the two upgraded connections in a task of its own; `finish` is
-/// written when it ends.
+/// written when it ends (with the ports `watch` saw).
 pub fn splice(
     client: OnUpgrade,
     upstream: OnUpgrade,
     lease: Lease,
     mut finish: Finish,
     tap: Option<Tap>,
+    watch: Option<PortWatch>,
 ) {
     tokio::spawn(async move {
         let (c, u) = match tokio::try_join!(client, upstream) {
@@ -123,12 +132,14 @@ pub fn splice(
             count: finish.bytes_in.clone(),
             side: CLIENT,
             first_eof: first_eof.clone(),
+            watch,
         };
         let mut u = Counted {
             io: TokioIo::new(u),
             count: finish.bytes_out.clone(),
             side: UPSTREAM,
             first_eof: first_eof.clone(),
+            watch: None,
         };
         tokio::select! {
             _ = tokio::io::copy_bidirectional(&mut c, &mut u) => {
@@ -140,6 +151,9 @@ pub fn splice(
             _ = lease.token.cancelled() => {
                 finish.ended(lease.cause().map_or("revoked", |c| c.as_str()));
             }
+        }
+        if let Some(watch) = c.watch.take() {
+            finish.ports(watch.ports());
         }
         // Both connections drop here: the client sees its stream close.
     });

@@ -22,6 +22,7 @@ mod load;
 mod login;
 mod plugin;
 mod proxy;
+mod proxy_streams;
 mod quiet;
 mod recordings;
 mod replicas;

@@ -290,14 +290,16 @@ fn record_required_refuses_spdy_before_forwarding_and_records_websocket_exec() {
 fn record_optional_runs_spdy_unrecorded_saying_so_and_off_writes_nothing() {
     let w = proxied(WorldOptions::default());
     let kubeconfig = w.login(&[]);
-    // The stand-in serves WebSocket only: the SPDY request is forwarded
-    // and refused there, and its record says it was not recorded.
-    let _ = exec_cat(
+    // The SPDY exec runs (the stand-in speaks SPDY/3.1 too), and its
+    // record says it was not recorded.
+    let out = exec_cat(
         &w,
         &kubeconfig,
         "x\n",
         &[("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")],
     );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "x\n");
     assert!(w.api.calls().iter().any(|c| c.path.ends_with("/exec")));
     let rec = finished_execs(&w, 1).pop().unwrap();
     assert!(rec["result"]["recording"].is_null(), "{rec}");

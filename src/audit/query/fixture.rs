@@ -67,6 +67,7 @@ pub fn finished(mut r: AuditRecord, status: u16, ended: Option<&str>) -> AuditRe
         ended: ended.map(str::to_string),
         recording: None,
         unrecorded: None,
+        ports: None,
     });
     r
 }

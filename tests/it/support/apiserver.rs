@@ -29,7 +29,9 @@
 //! - `--token-auth-file`-style static tokens (`static_tokens`), as the
 //!   access proxy's own service-account token is accepted.
 //! - A watch on pods, `pods/exec` and `pods/attach` over WebSocket v5
-//!   (`streams`).
+//!   (`streams`) and SPDY/3.1 (`spdy_streams` on `spdy`), `pods/portforward`
+//!   over SPDY/3.1 and WebSocket `SPDY/3.1+portforward.k8s.io`, and
+//!   `pods/log`, followed or not (`logs`).
 //! - Discovery is the legacy JSON form (`APIVersions`, `APIGroupList`,
 //!   `APIResourceList`) sent as plain `application/json`: kubectl asks for
 //!   aggregated discovery first and falls back when the content type says
@@ -37,7 +39,10 @@
 
 mod authn;
 mod impersonation;
+mod logs;
 mod resources;
+mod spdy;
+mod spdy_streams;
 mod streams;
 
 use axum::Router;
@@ -48,7 +53,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum_server::tls::TlsInfo;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::pki::TestCa;
@@ -106,6 +111,8 @@ pub struct Call {
 struct Record {
     calls: Mutex<Vec<Call>>,
     refused: AtomicUsize,
+    /// Bytes `tar` execs read from stdin (`kubectl cp`).
+    drained: Arc<AtomicU64>,
 }
 
 #[derive(Clone)]
@@ -173,6 +180,11 @@ impl ApiServer {
         self.record.refused.load(Ordering::SeqCst)
     }
 
+    /// Bytes every `tar` exec read from its stdin so far.
+    pub fn tar_bytes(&self) -> u64 {
+        self.record.drained.load(Ordering::SeqCst)
+    }
+
     /// TokenReviews sent to the webhook.
     pub fn token_reviews(&self) -> usize {
         self.authn.reviews.load(Ordering::SeqCst)
@@ -196,6 +208,11 @@ fn router(app: App) -> Router {
             "/api/v1/namespaces/{ns}/pods/{name}/attach",
             get(streams::exec).post(streams::exec),
         )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/portforward",
+            get(spdy_streams::portforward).post(spdy_streams::portforward),
+        )
+        .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(logs::log))
         .route(
             "/apis/authentication.k8s.io/v1/selfsubjectreviews",
             post(self_subject_review),

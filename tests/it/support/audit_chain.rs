@@ -436,6 +436,7 @@ fn finish(w: &mut Writer, mut rec: AuditRecord, status: u16, ended: Option<&str>
         ended: ended.map(str::to_string),
         recording: None,
         unrecorded: None,
+        ports: None,
     });
     w.put(rec);
 }

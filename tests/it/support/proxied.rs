@@ -72,9 +72,22 @@ impl Running {
     /// `args` up to a `--` go before kubectl's own flags, the rest (a
     /// remote command) after them.
     pub fn start(w: &World, kubeconfig: &Path, args: &[&str]) -> Running {
+        Running::start_with(w, kubeconfig, args, &[])
+    }
+
+    /// As [`Running::start`], with `env` set (`KUBECTL_*_WEBSOCKETS`).
+    pub fn start_with(
+        w: &World,
+        kubeconfig: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Running {
         let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
         let mut cmd = w.kubectl(kubeconfig, &args[..split]);
         cmd.args(&args[split..]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -103,12 +116,12 @@ impl Running {
         }
     }
 
-    /// Waits for a stdout line containing `needle`.
-    pub fn expect_line(&self, needle: &str) {
+    /// Waits for a stdout line containing `needle`; returns it.
+    pub fn expect_line(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return,
+                Ok(line) if line.contains(needle) => return line,
                 Ok(_) => {}
                 Err(_) => break,
             }
@@ -117,6 +130,11 @@ impl Running {
             "kubectl printed no line with `{needle}`; stderr:\n{}",
             self.stderr.lock().unwrap()
         );
+    }
+
+    /// What kubectl wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
     }
 
     pub fn send(&mut self, text: &str) {
