@@ -114,6 +114,13 @@ async fn migrate_state_copies_live_sessions_and_revocations_from_sqlite_and_refu
         !accepted(&new, &revoked).await,
         "a revocation survives the move"
     );
+    assert_eq!(
+        pg.psql(&format!(
+            "SELECT revoked_by FROM sessions WHERE id = '{gone}'"
+        )),
+        "owner",
+        "who revoked it moves too"
+    );
 
     let again = kaccess(&[
         "serve",
