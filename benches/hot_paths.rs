@@ -237,6 +237,7 @@ fn token_review(c: &mut Criterion) {
                 started_at: now,
                 expires_at: now + time::Duration::hours(8),
                 revoked_at: None,
+                revoked_by: None,
                 elevation: None,
             };
             let (token, hash) = new_token();

@@ -132,6 +132,12 @@ pub struct RevokeResponse {
     pub revoked: bool,
 }
 
+/// The reason `kaccess logout` gives when it revokes its own session: the
+/// broker then stores the revocation as a logout, and later refusals of the
+/// session say "logged out". Any other owner's reason (or none) is a plain
+/// revocation by the owner. Brokers that predate it just audit it.
+pub const LOGOUT_REASON: &str = "logout";
+
 /// `POST /v1/sessions/{id}/revoke` body. Optional for the session's owner;
 /// an admin revoking someone else's session must say why.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

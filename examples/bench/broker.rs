@@ -371,6 +371,7 @@ fn seed(db: &Path, issuer: &str, n: usize) -> (Vec<String>, Vec<String>) {
                 started_at: now,
                 expires_at: now + time::Duration::hours(8),
                 revoked_at: None,
+                revoked_by: None,
                 elevation: None,
             };
             let (token, hash) = new_token();

@@ -297,6 +297,7 @@ async fn exchange(
                 started_at: now,
                 expires_at: now + length,
                 revoked_at: None,
+                revoked_by: None,
                 elevation: plan.elevation.clone(),
             };
             (s, Some(plan))
@@ -424,10 +425,14 @@ async fn continue_session(
             s.cluster
         )));
     }
-    if s.revoked_at.is_some() {
+    if let Some(revocation) = crate::store::Revocation::of(&s) {
+        // The proxy's refusal says the same: who and when.
         return Err(AppError::forbidden(
             ErrorCode::SessionRevoked,
-            format!("session `{id}` was revoked; log in again for a new one"),
+            format!(
+                "{}; log in again for a new one",
+                revocation.sentence(&format!("session `{id}`"), now)
+            ),
         ));
     }
     if now >= s.expires_at {

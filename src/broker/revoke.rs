@@ -3,14 +3,17 @@
 //! with a reason (see `admin`). From that instant its tokens fail review
 //! and no new credential is issued for it. Revoking an already revoked
 //! session answers 200 with `revoked: false` (a replay) and is audited as
-//! such.
+//! such. Who revoked (the admin, the owner, or the owner's logout, which
+//! `kaccess logout` marks with [`LOGOUT_REASON`]) is stored with it, for
+//! the refusals that follow to name.
 
 use super::error::{AppError, audited};
 use super::exchange::verify_caller;
 use super::request::{Caller, bearer, body_bytes, clip, one_line_reason, parse_json};
 use super::server::Shared;
 use super::tokens::looks_like_session_id;
-use crate::protocol::{ErrorCode, RevokeRequest, RevokeResponse};
+use crate::protocol::{ErrorCode, LOGOUT_REASON, RevokeRequest, RevokeResponse};
+use crate::store::RevokedBy;
 use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -48,7 +51,7 @@ pub async fn handle(State(st): State<Shared>, Path(id): Path<String>, req: Reque
         rec.cluster = Some(session.cluster.clone());
         rec.username = Some(session.username.clone());
         rec.reason = session.reason.clone();
-        if session.subject != token.subject || session.issuer != token.issuer {
+        let by = if session.subject != token.subject || session.issuer != token.issuer {
             let who = super::admin::identify(&live, issuer, &token);
             if !who.admin_group {
                 return Err(AppError::forbidden(
@@ -65,13 +68,20 @@ pub async fn handle(State(st): State<Shared>, Path(id): Path<String>, req: Reque
                     "revoking another user's session needs a `reason`",
                 )
             })?;
-            rec.actor = Some(admin.username);
+            rec.actor = Some(admin.username.clone());
             rec.cause = Some(format!("revoked by an admin: {reason}"));
-        } else if let Some(reason) = reason {
-            rec.cause = Some(format!("revoked by its owner: {reason}"));
-        }
+            RevokedBy::Admin(admin.username)
+        } else {
+            if let Some(reason) = reason {
+                rec.cause = Some(format!("revoked by its owner: {reason}"));
+            }
+            match reason {
+                Some(LOGOUT_REASON) => RevokedBy::Logout,
+                _ => RevokedBy::Owner,
+            }
+        };
         st.store
-            .revoke(&id, OffsetDateTime::now_utc())
+            .revoke(&id, OffsetDateTime::now_utc(), by)
             .await
             .map_err(AppError::state_unavailable)
     }

@@ -151,7 +151,11 @@ async fn revoke_at_broker(
     };
     let broker = BrokerClient::new(&rec.broker_url, rec.broker_ca_file.as_deref())?;
     let resp = broker
-        .revoke(&id_token, &rec.session_id, None)
+        .revoke(
+            &id_token,
+            &rec.session_id,
+            Some(crate::protocol::LOGOUT_REASON),
+        )
         .await
         .map_err(|e| e.into_failure(&rec.cluster))?;
     Ok(resp.revoked)

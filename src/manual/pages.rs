@@ -72,6 +72,8 @@ pub const PAGES: &[Page] = &[
         notes: "Revokes the session at the broker (a token stops working at once; a certificate \
                 cannot be recalled and stays valid until it expires, at most the credential TTL), \
                 revokes the refresh token at the identity provider, and deletes the local files. \
+                The broker records the revocation as a logout, so a copy of the credential used \
+                later is refused saying `session ended when you (NAME) logged out at HH:MM UTC`. \
                 Logging out of a cluster with no session succeeds.",
         examples: &[
             x("End the session of `prod`", "kaccess logout prod"),

@@ -78,7 +78,9 @@ pub async fn authenticate(
     };
     let login = format!("run `kaccess login {cluster}`");
     let reviewed = found.map_err(|e| match e {
-        ReviewError::Revoked => Refusal::unauthorized(format!("session revoked: {login}")),
+        ReviewError::Revoked(revocation) => {
+            Refusal::unauthorized(format!("{}: {login}", revocation.sentence("session", now)))
+        }
         ReviewError::SessionExpired => Refusal::unauthorized(format!("session ended: {login}")),
         ReviewError::Expired => Refusal::unauthorized(format!(
             "kaccess credential expired: {login}, or let the exec plugin renew it"
@@ -149,10 +151,58 @@ mod tests {
             "{}",
             expired.message
         );
-        store.revoke(&session.id, now).await.unwrap();
+        let at = time::macros::datetime!(2026-05-01 12:03:30 UTC);
+        let bob = crate::store::RevokedBy::Admin("bob".into());
+        store.revoke(&session.id, at, bob).await.unwrap();
         let revoked = authenticate(&store, cert(), "prod", now).await.unwrap_err();
         assert_eq!(revoked.code, http::StatusCode::UNAUTHORIZED);
-        assert_eq!(revoked.message, "session revoked: run `kaccess login prod`");
+        let later_that_day = at + time::Duration::hours(2);
+        let that_day = authenticate(&store, cert(), "prod", later_that_day)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            that_day.message,
+            "session revoked by bob at 12:03 UTC: run `kaccess login prod`"
+        );
+        let next_day = at + time::Duration::days(1);
+        let next_day = authenticate(&store, cert(), "prod", next_day)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            next_day.message,
+            "session revoked by bob at 2026-05-01 12:03 UTC: run `kaccess login prod`"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_logged_out_session_is_refused_saying_its_owner_logged_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("state.db")).unwrap();
+        let now = now_secs();
+        let session = crate::proxy::test_session();
+        let entry = CredentialEntry {
+            session_id: session.id.clone(),
+            username: session.username.clone(),
+            uid: "alice".into(),
+            groups: vec![],
+            expires_at: now + time::Duration::minutes(10),
+        };
+        let token = Presented::Token(TokenHash::of("t"));
+        let key = CredentialKey::Token(TokenHash::of("t"));
+        store
+            .add(Some(session.clone()), Some((key, entry)))
+            .await
+            .unwrap();
+        let by = crate::store::RevokedBy::Logout;
+        store.revoke(&session.id, now, by).await.unwrap();
+        let refused = authenticate(&store, token, "prod", now).await.unwrap_err();
+        assert_eq!(
+            refused.message,
+            format!(
+                "session ended when you (alice@example.com) logged out at {}: run `kaccess login prod`",
+                crate::store::revocation::short_time(now, now)
+            )
+        );
     }
 
     fn auth(v: &'static str) -> HeaderMap {

@@ -202,7 +202,10 @@ mod tests {
             registry.lease(&a).await,
             registry.lease(&b).await,
         );
-        store.revoke(&a.id, now_secs()).await.unwrap();
+        store
+            .revoke(&a.id, now_secs(), crate::store::RevokedBy::Owner)
+            .await
+            .unwrap();
         a1.token.cancelled().await;
         a2.token.cancelled().await;
         assert_eq!(a1.cause(), Some(Cause::Revoked));
@@ -217,7 +220,10 @@ mod tests {
         let registry = Registry::start(store.clone(), Default::default());
         let s = session();
         store.add_session(s.clone()).await.unwrap();
-        store.revoke(&s.id, now_secs()).await.unwrap();
+        store
+            .revoke(&s.id, now_secs(), crate::store::RevokedBy::Owner)
+            .await
+            .unwrap();
         let late = registry.lease(&s).await;
         assert!(late.token.is_cancelled());
         assert_eq!(late.cause(), Some(Cause::Revoked));

@@ -130,6 +130,7 @@ pub(crate) fn test_session() -> crate::store::Session {
         started_at: now,
         expires_at: now + time::Duration::hours(1),
         revoked_at: None,
+        revoked_by: None,
         elevation: None,
     }
 }

@@ -66,9 +66,13 @@ impl Cache {
             Change::Session(s) => {
                 // A revocation may have arrived first (another replica's
                 // feed): never un-revoke.
-                let revoked = self.sessions.get(&s.id).and_then(|old| old.revoked_at);
                 let mut s = s.clone();
-                s.revoked_at = s.revoked_at.or(revoked);
+                if s.revoked_at.is_none()
+                    && let Some(old) = self.sessions.get(&s.id)
+                {
+                    s.revoked_at = old.revoked_at;
+                    s.revoked_by = old.revoked_by.clone();
+                }
                 self.sessions.insert(s.id.clone(), s);
                 None
             }
@@ -88,9 +92,10 @@ impl Cache {
                 }
                 None
             }
-            Change::Revoke { session_id, at } => match self.sessions.get_mut(session_id) {
+            Change::Revoke { session_id, at, by } => match self.sessions.get_mut(session_id) {
                 Some(s) if s.revoked_at.is_none() => {
                     s.revoked_at = Some(*at);
+                    s.revoked_by = by.clone();
                     Some(session_id.clone())
                 }
                 _ => None,

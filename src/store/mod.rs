@@ -19,6 +19,7 @@ mod cache;
 pub mod model;
 pub mod postgres;
 pub mod requests;
+pub mod revocation;
 pub mod sqlite;
 
 pub use backend::{Backend, BoxFuture, FeedEvent};
@@ -27,6 +28,7 @@ pub use model::{
     Session, Snapshot, TokenHash, now_secs,
 };
 pub use requests::{AccessRequest, Decision, RequestConflict, RequestState};
+pub use revocation::{Revocation, RevokedBy};
 
 use anyhow::Result;
 use cache::Cache;
@@ -220,15 +222,17 @@ impl Store {
         self.write_cache().remove_credential(key);
     }
 
-    /// Revokes a session. `Ok(false)` when it already was (a replay).
-    /// Memory first: its credentials fail from this instant.
-    pub async fn revoke(&self, id: &str, at: OffsetDateTime) -> Result<bool> {
+    /// Revokes a session, `by` its owner or an admin. `Ok(false)` when
+    /// it already was (a replay; the first revocation's who and when
+    /// stand). Memory first: its credentials fail from this instant.
+    pub async fn revoke(&self, id: &str, at: OffsetDateTime, by: RevokedBy) -> Result<bool> {
         if self.session(id).await?.is_none() {
             anyhow::bail!("unknown session `{id}`");
         }
         let change = Change::Revoke {
             session_id: id.to_string(),
             at,
+            by: Some(by),
         };
         let fresh = self.write_cache().apply(&change).is_some();
         if fresh {
@@ -291,8 +295,8 @@ impl Store {
             .sessions
             .get(&entry.session_id)
             .ok_or(ReviewError::Unknown)?;
-        if session.revoked_at.is_some() {
-            return Err(ReviewError::Revoked);
+        if let Some(revocation) = Revocation::of(session) {
+            return Err(ReviewError::Revoked(Box::new(revocation)));
         }
         if now >= entry.expires_at {
             return Err(ReviewError::Expired);
@@ -439,8 +443,11 @@ async fn follow(
                     // memory while its commit failed (the database was
                     // down) stays in force here.
                     for (id, s) in fresh.sessions.iter_mut() {
-                        if s.revoked_at.is_none() {
-                            s.revoked_at = c.sessions.get(id).and_then(|o| o.revoked_at);
+                        if s.revoked_at.is_none()
+                            && let Some(old) = c.sessions.get(id)
+                        {
+                            s.revoked_at = old.revoked_at;
+                            s.revoked_by = old.revoked_by.clone();
                         }
                     }
                     let revoked = fresh

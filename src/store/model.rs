@@ -2,6 +2,7 @@
 //! changes that move them. Backends persist exactly these values; the
 //! broker and the proxy read them through [`super::Store`].
 
+use super::revocation::{Revocation, RevokedBy};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
@@ -18,6 +19,9 @@ pub struct Session {
     pub started_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
+    /// Who revoked it; `None` while live, and for revocations stored
+    /// before brokers kept it.
+    pub revoked_by: Option<RevokedBy>,
     /// Set when the session runs on a grant that needs approval or break
     /// glass: continuing it re-checks that grant, not the plain policy.
     pub elevation: Option<Elevation>,
@@ -93,6 +97,8 @@ pub enum Change {
     Revoke {
         session_id: String,
         at: OffsetDateTime,
+        /// `None` only from a replica too old to say.
+        by: Option<RevokedBy>,
     },
     /// A new access request (`version` 1) or the next version of one.
     Request(super::requests::AccessRequest),
@@ -113,14 +119,16 @@ pub struct Snapshot {
 }
 
 /// Why a credential was not accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReviewError {
     #[error("unknown token")]
     Unknown,
     #[error("token expired")]
     Expired,
+    /// Who and when, for the refusal's message; TokenReview's `error`
+    /// stays the short text.
     #[error("session revoked")]
-    Revoked,
+    Revoked(Box<Revocation>),
     #[error("session expired")]
     SessionExpired,
     /// The shared state could not be confirmed fresh enough to answer

@@ -8,6 +8,7 @@ use super::backend::{Backend, BoxFuture};
 use super::model::{
     Change, CredentialEntry, CredentialKey, SESSION_GRACE, Session, Snapshot, TokenHash,
 };
+use super::revocation::RevokedBy;
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::os::unix::fs::OpenOptionsExt;
@@ -94,7 +95,8 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY, cluster TEXT NOT NULL, issuer TEXT NOT NULL, subject TEXT NOT NULL,
     username TEXT NOT NULL, email TEXT, reason TEXT,
-    started_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER, elevation TEXT);
+    started_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER, elevation TEXT,
+    revoked_by TEXT);
 CREATE TABLE IF NOT EXISTS requests (
     id TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
@@ -108,14 +110,19 @@ CREATE INDEX IF NOT EXISTS certificates_expiry ON certificates(expires_at);
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);
 ";
 
-/// Columns later versions added to tables that `CREATE TABLE IF NOT
-/// EXISTS` leaves as they were.
+/// Columns later versions added to `sessions`, in the order they came:
+/// `CREATE TABLE IF NOT EXISTS` leaves an older file's table as it was,
+/// so each missing one is added in place (existing rows read NULL).
+const ADDED_SESSION_COLUMNS: &[(&str, &str)] = &[("elevation", "TEXT"), ("revoked_by", "TEXT")];
+
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
-    let has_elevation = conn
-        .prepare("SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'elevation'")?
-        .exists([])?;
-    if !has_elevation {
-        conn.execute_batch("ALTER TABLE sessions ADD COLUMN elevation TEXT")?;
+    for (name, kind) in ADDED_SESSION_COLUMNS {
+        let present = conn
+            .prepare("SELECT 1 FROM pragma_table_info('sessions') WHERE name = ?1")?
+            .exists([name])?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE sessions ADD COLUMN {name} {kind}"))?;
+        }
     }
     Ok(())
 }
@@ -137,7 +144,7 @@ fn load(conn: &Connection, now: OffsetDateTime) -> rusqlite::Result<Snapshot> {
     let mut snapshot = Snapshot::default();
     let mut st = conn.prepare(
         "SELECT id, cluster, issuer, subject, username, email, reason, started_at, expires_at, revoked_at,
-                elevation
+                elevation, revoked_by
          FROM sessions WHERE expires_at > ?1",
     )?;
     let rows = st.query_map(params![ts(now - SESSION_GRACE)], |r| {
@@ -157,6 +164,9 @@ fn load(conn: &Connection, now: OffsetDateTime) -> rusqlite::Result<Snapshot> {
                 .map(|e| serde_json::from_str(&e))
                 .transpose()
                 .map_err(json_err)?,
+            revoked_by: r
+                .get::<_, Option<String>>(11)?
+                .and_then(|b| RevokedBy::from_stored(&b)),
         })
     })?;
     for s in rows {
@@ -216,12 +226,13 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
     match change {
         Change::Session(s) => {
             tx.execute(
-                "INSERT INTO sessions (id, cluster, issuer, subject, username, email, reason, started_at, expires_at, revoked_at, elevation)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO sessions (id, cluster, issuer, subject, username, email, reason, started_at, expires_at, revoked_at, elevation, revoked_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     s.id, s.cluster, s.issuer, s.subject, s.username, s.email, s.reason,
                     ts(s.started_at), ts(s.expires_at), s.revoked_at.map(ts),
-                    s.elevation.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default())
+                    s.elevation.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default()),
+                    s.revoked_by.as_ref().map(RevokedBy::stored)
                 ],
             )?;
         }
@@ -270,10 +281,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
                 ],
             )?;
         }
-        Change::Revoke { session_id, at } => {
+        Change::Revoke { session_id, at, by } => {
             tx.execute(
-                "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                params![session_id, ts(*at)],
+                "UPDATE sessions SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL",
+                params![session_id, ts(*at), by.as_ref().map(RevokedBy::stored)],
             )?;
         }
         Change::Prune(now) => {
@@ -336,3 +347,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<(Vec<Change>, Reply)>) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "sqlite_tests.rs"]
+mod tests;

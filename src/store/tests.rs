@@ -16,8 +16,18 @@ fn session(now: OffsetDateTime) -> Session {
         started_at: now,
         expires_at: now + Duration::hours(8),
         revoked_at: None,
+        revoked_by: None,
         elevation: None,
     }
+}
+
+/// The refusal of a credential of `s`, revoked at `at` by `by`.
+fn revoked_error(s: &Session, at: OffsetDateTime, by: Option<RevokedBy>) -> ReviewError {
+    ReviewError::Revoked(Box::new(Revocation {
+        at,
+        by,
+        username: s.username.clone(),
+    }))
 }
 
 fn entry(s: &Session, now: OffsetDateTime) -> TokenEntry {
@@ -51,7 +61,7 @@ async fn live_sessions_are_newest_first_filtered_and_capped() {
     store.add_session(ended).await.unwrap();
     let gone = session(now);
     store.add_session(gone.clone()).await.unwrap();
-    store.revoke(&gone.id, now).await.unwrap();
+    store.revoke(&gone.id, now, RevokedBy::Owner).await.unwrap();
 
     let (all, more) = store.live_sessions(now, |_| true, 10);
     let got: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();
@@ -81,8 +91,14 @@ async fn sessions_tokens_and_revocations_survive_reopen() {
         store.add_session(revoked.clone()).await.unwrap();
         store.add_token(h1, entry(&kept, now)).await.unwrap();
         store.add_token(h2, entry(&revoked, now)).await.unwrap();
-        assert!(store.revoke(&revoked.id, now).await.unwrap());
-        assert!(!store.revoke(&revoked.id, now).await.unwrap());
+        let admin = RevokedBy::Admin("bob@example.com".into());
+        assert!(store.revoke(&revoked.id, now, admin).await.unwrap());
+        assert!(
+            !store
+                .revoke(&revoked.id, now, RevokedBy::Owner)
+                .await
+                .unwrap()
+        );
     }
     let store = Store::open_sqlite(&path).unwrap();
     assert_eq!(store.session(&kept.id).await.unwrap().unwrap(), kept);
@@ -103,7 +119,12 @@ async fn sessions_tokens_and_revocations_survive_reopen() {
     assert_eq!(ok.reason.as_deref(), Some("INC-1"));
     assert_eq!(
         store.review(&h2, now).await.unwrap_err(),
-        ReviewError::Revoked
+        revoked_error(
+            &revoked,
+            now,
+            Some(RevokedBy::Admin("bob@example.com".into()))
+        ),
+        "who revoked survives the reopen; the replay did not overwrite it"
     );
     assert_eq!(store.active_sessions(now), 1);
     let mode = std::fs::metadata(&path).unwrap().permissions();
@@ -132,12 +153,12 @@ async fn review_refuses_unknown_expired_and_revoked() {
         store.review(&new_token().1, now).await.unwrap_err(),
         ReviewError::Unknown
     );
-    store.revoke(&s.id, now).await.unwrap();
+    store.revoke(&s.id, now, RevokedBy::Owner).await.unwrap();
     assert_eq!(
         store.review(&h, now).await.unwrap_err(),
-        ReviewError::Revoked
+        revoked_error(&s, now, Some(RevokedBy::Owner))
     );
-    assert!(store.revoke("nope", now).await.is_err());
+    assert!(store.revoke("nope", now, RevokedBy::Owner).await.is_err());
 }
 
 #[tokio::test]
@@ -200,20 +221,20 @@ async fn certificates_are_found_by_serial_across_reopen_and_fail_once_revoked() 
         ReviewError::Unknown
     );
     let mut revoked = store.revocations();
-    assert!(store.revoke(&s.id, now).await.unwrap());
+    assert!(store.revoke(&s.id, now, RevokedBy::Logout).await.unwrap());
     assert_eq!(
         revoked.try_recv().unwrap(),
         s.id,
         "a revocation is announced"
     );
-    assert!(!store.revoke(&s.id, now).await.unwrap());
+    assert!(!store.revoke(&s.id, now, RevokedBy::Logout).await.unwrap());
     assert!(
         revoked.try_recv().is_err(),
         "a replayed revocation is not announced again"
     );
     assert_eq!(
         store.certificate(&serial, now).await.unwrap_err(),
-        ReviewError::Revoked
+        revoked_error(&s, now, Some(RevokedBy::Logout))
     );
 }
 
@@ -298,12 +319,14 @@ async fn a_shared_store_finds_other_replicas_writes_and_follows_their_revocation
     feed.send(FeedEvent::Applied(vec![Change::Revoke {
         session_id: s.id.clone(),
         at: now,
+        by: Some(RevokedBy::Admin("bob".into())),
     }]))
     .unwrap();
     settle().await;
     assert_eq!(
         store.review(&h, now).await.unwrap_err(),
-        ReviewError::Revoked
+        revoked_error(&s, now, Some(RevokedBy::Admin("bob".into()))),
+        "who revoked comes with another replica's revocation"
     );
     assert_eq!(
         revoked.try_recv().unwrap(),
@@ -351,6 +374,7 @@ async fn a_shared_store_without_its_feed_stops_issuing_at_once_and_reviewing_aft
     let mut revoked = store.revocations();
     let gone = Session {
         revoked_at: Some(now),
+        revoked_by: Some(RevokedBy::Logout),
         ..s.clone()
     };
     feed.send(FeedEvent::Resumed(Snapshot {
@@ -363,7 +387,8 @@ async fn a_shared_store_without_its_feed_stops_issuing_at_once_and_reviewing_aft
     assert_eq!(store.health(), Health::Ready);
     assert_eq!(
         store.review(&h, now).await.unwrap_err(),
-        ReviewError::Revoked
+        revoked_error(&s, now, Some(RevokedBy::Logout)),
+        "who revoked comes with the resynchronised snapshot"
     );
     assert_eq!(
         revoked.try_recv().unwrap(),

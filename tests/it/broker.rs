@@ -296,7 +296,7 @@ fn cause_of(name: &str) -> &'static str {
         "CSR with a weak key" => "EC curve",
         "session of another subject" => "another user",
         "unknown session" => "knows no session",
-        "revoked session" => "was revoked",
+        "revoked session" => "revoked by you (",
         "expired session" => "has ended",
         other => panic!("no expected cause for {other}"),
     }

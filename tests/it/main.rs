@@ -27,6 +27,7 @@ mod quiet;
 mod recordings;
 mod replicas;
 mod replicas_load;
+mod replicas_proxy;
 mod replicas_setup;
 mod requests;
 mod session;

@@ -3,7 +3,9 @@
 //! only the proxy's service-account token, and honours impersonation as
 //! kube-apiserver does.
 
-use crate::support::proxied::{Embedded, Running, call, embedded};
+use crate::support::proxied::{
+    Embedded, Running, call, embedded, names_this_minute, revoke_as_admin, session_id,
+};
 use crate::support::world::{PROXY_USER, World, WorldOptions, run, text};
 use std::time::{Duration, Instant};
 
@@ -14,14 +16,6 @@ fn proxied(opts: WorldOptions) -> World {
         proxied: true,
         ..opts
     })
-}
-
-fn session_id(w: &World) -> String {
-    let rec: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(w.runtime.join("sessions").join("demo.json")).unwrap(),
-    )
-    .unwrap();
-    rec["session_id"].as_str().unwrap().to_string()
 }
 
 fn proxy_records(w: &World) -> Vec<serde_json::Value> {
@@ -107,10 +101,11 @@ fn a_revoked_certificate_session_is_refused_on_its_next_request() {
     let refused = run(w.kubectl(&kubeconfig, &["get", "pods"]));
     assert_ne!(refused.status.code(), Some(0));
     let err = text(&refused.stderr);
-    assert!(
-        err.contains("session revoked: run `kaccess login demo`"),
-        "{err}"
-    );
+    let said = err
+        .split_once("session revoked by you (alice@example.com) at ")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(said.contains(" UTC: run `kaccess login demo`"), "{err}");
     assert_eq!(
         w.api.calls().len(),
         forwarded,
@@ -120,6 +115,50 @@ fn a_revoked_certificate_session_is_refused_on_its_next_request() {
     assert_eq!(last["outcome"], "refused");
     assert_eq!(last["status"], 401);
     assert!(last["serial"].is_string(), "{last}");
+}
+
+/// The message says who to ask: kubectl shows the proxy's `Status`.
+#[test]
+fn kubectl_through_the_proxy_after_an_admin_revoke_says_revoked_by_the_admin_and_when() {
+    let w = proxied(WorldOptions {
+        admin_groups: vec!["secops"],
+        ..WorldOptions::default()
+    });
+    let kubeconfig = w.login(&["--embed"]);
+    let ok = run(w.kubectl(&kubeconfig, &["get", "pods"]));
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    let answer = revoke_as_admin(&w, &w.broker, &session_id(&w), "carol");
+    assert_eq!(answer["revoked"], true, "{answer}");
+    let refused = run(w.kubectl(&kubeconfig, &["get", "pods"]));
+    assert_ne!(refused.status.code(), Some(0));
+    let err = text(&refused.stderr);
+    let (_, said) = err
+        .split_once("session revoked by carol@example.com")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(names_this_minute(said), "{err}");
+    assert!(said.contains(" UTC: run `kaccess login demo`"), "{err}");
+}
+
+/// After `kaccess logout`, a copy of the embedded kubeconfig is refused
+/// saying it was a logout, not an unknown revocation.
+#[test]
+fn a_logged_out_session_is_refused_through_the_proxy_saying_its_owner_logged_out() {
+    let w = proxied(WorldOptions::default());
+    let kubeconfig = w.login(&["--embed"]);
+    // kubectl shows a refusal's message only past discovery: fill its cache.
+    let ok = run(w.kubectl(&kubeconfig, &["get", "pods"]));
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    let copy = w.root().join("kept.kubeconfig");
+    std::fs::copy(&kubeconfig, &copy).unwrap();
+    let out = run(w.kaccess(&["logout", "demo"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let refused = run(w.kubectl(&copy, &["get", "pods"]));
+    assert_ne!(refused.status.code(), Some(0));
+    let err = text(&refused.stderr);
+    let (_, said) = err
+        .split_once("session ended when you (alice@example.com) logged out")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(names_this_minute(said), "{err}");
 }
 
 #[test]

@@ -22,7 +22,7 @@ fn two_replicas_starting_at_once_on_an_empty_database_both_come_up() {
     // One migration ran, once.
     assert_eq!(
         pg.psql("SELECT count(*), max(version) FROM kaccess_schema"),
-        "2|2"
+        "3|3"
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {

@@ -1,6 +1,7 @@
 //! Getting replicas onto PostgreSQL: TLS to the database verified against
-//! `ca-file` whatever `sslmode` short of `disable` says, and
-//! `kaccess serve --migrate-state` moving a SQLite broker's live state.
+//! `ca-file` whatever `sslmode` short of `disable` says,
+//! `kaccess serve --migrate-state` moving a SQLite broker's live state, and
+//! a database of the previous schema migrated in place.
 
 use crate::support::broker::{Broker, BrokerOptions};
 use crate::support::idp::{Idp, IdpOptions, Mint};
@@ -114,6 +115,13 @@ async fn migrate_state_copies_live_sessions_and_revocations_from_sqlite_and_refu
         !accepted(&new, &revoked).await,
         "a revocation survives the move"
     );
+    assert_eq!(
+        pg.psql(&format!(
+            "SELECT revoked_by FROM sessions WHERE id = '{gone}'"
+        )),
+        "owner",
+        "who revoked it moves too"
+    );
 
     let again = kaccess(&[
         "serve",
@@ -205,4 +213,53 @@ async fn migrate_state_runs_again_when_postgres_aborts_it_to_break_a_deadlock() 
     );
     let sessions = pg.psql("SELECT count(*) FROM sessions");
     assert_eq!(sessions, "1");
+}
+
+/// Schema 3 adds `sessions.revoked_by`. A database the previous release
+/// left at schema 2 is migrated when this broker starts, keeping its rows:
+/// a revocation from before still refuses (saying only when), and the
+/// next one records who.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_2_database_gains_revoked_by_in_place_and_keeps_its_revocations() {
+    let mut r = replicas(1);
+    let id_token = r.id_token();
+    let (old, old_token) = token_session(&r.brokers[0], &id_token).await;
+    let (live, live_token) = token_session(&r.brokers[0], &id_token).await;
+    let revoke = |id: &str| format!("/v1/sessions/{id}/revoke");
+    let (status, body) = post(&r.brokers[0], &revoke(&old), Some(&id_token), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    r.brokers[0].stop();
+    r.pg.psql(
+        "ALTER TABLE sessions DROP COLUMN revoked_by; DELETE FROM kaccess_schema WHERE version = 3",
+    );
+    r.brokers[0].restart();
+    let b = &r.brokers[0];
+    assert_eq!(r.pg.psql("SELECT max(version) FROM kaccess_schema"), "3");
+    assert_eq!(
+        r.pg.psql(&format!(
+            "SELECT revoked_at IS NOT NULL, revoked_by IS NULL FROM sessions WHERE id = '{old}'"
+        )),
+        "t|t"
+    );
+    assert!(!accepted(b, &old_token).await, "the old revocation holds");
+    assert!(
+        accepted(b, &live_token).await,
+        "the live session still works"
+    );
+    let again = json!({"cluster": "prod", "credential": "token", "session_id": old});
+    let (status, body) = post(b, "/v1/exchange", Some(&id_token), again).await;
+    assert_eq!(status, 403, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("session `{old}` revoked at ")) && !message.contains(" by "),
+        "{message}"
+    );
+    let (status, body) = post(b, &revoke(&live), Some(&id_token), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        r.pg.psql(&format!(
+            "SELECT revoked_by FROM sessions WHERE id = '{live}'"
+        )),
+        "owner"
+    );
 }

@@ -303,6 +303,10 @@ fn revoked_session_makes_kubectl_fail_and_the_plugin_says_to_log_in_again() {
     let err = text(&failed.stderr);
     assert!(err.contains("run: kaccess login demo"), "{err}");
     assert!(
+        err.contains("revoked by you (alice@example.com) at "),
+        "the plugin passes on who revoked the session: {err}"
+    );
+    assert!(
         !w.runtime.join("sessions").join("demo.json").exists(),
         "the revoked session is gone locally too"
     );

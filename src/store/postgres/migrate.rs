@@ -37,6 +37,8 @@ const MIGRATIONS: &[&str] = &[
         id TEXT PRIMARY KEY, version BIGINT NOT NULL, body TEXT NOT NULL,
         expires_at BIGINT NOT NULL);
      CREATE INDEX requests_expiry ON requests(expires_at);",
+    // 3: who revoked a session (`logout`, `owner` or `admin:NAME`).
+    "ALTER TABLE sessions ADD COLUMN revoked_by TEXT;",
 ];
 
 /// The schema version this broker writes.

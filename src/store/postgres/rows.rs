@@ -5,12 +5,13 @@ use super::super::model::{
     Change, CredentialEntry, CredentialKey, SESSION_GRACE, Session, Snapshot, TokenHash,
 };
 use super::super::requests::AccessRequest;
+use super::super::revocation::RevokedBy;
 use anyhow::{Context, Result};
 use time::OffsetDateTime;
 use tokio_postgres::{GenericClient, Row};
 
 const SESSION_COLUMNS: &str = "id, cluster, issuer, subject, username, email, reason, \
-     started_at, expires_at, revoked_at, elevation";
+     started_at, expires_at, revoked_at, elevation, revoked_by";
 
 fn ts(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
@@ -37,6 +38,9 @@ fn session(r: &Row) -> Result<Session> {
             .map(|e| serde_json::from_str(&e))
             .transpose()
             .context("a stored elevation is not JSON")?,
+        revoked_by: r
+            .try_get::<_, Option<String>>(11)?
+            .and_then(|b| RevokedBy::from_stored(&b)),
     })
 }
 
@@ -131,12 +135,13 @@ pub async fn apply(c: &impl GenericClient, change: &Change) -> Result<()> {
     match change {
         Change::Session(s) => {
             c.execute(
-                "INSERT INTO sessions (id, cluster, issuer, subject, username, email, reason, started_at, expires_at, revoked_at, elevation)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO sessions (id, cluster, issuer, subject, username, email, reason, started_at, expires_at, revoked_at, elevation, revoked_by)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
                 &[
                     &s.id, &s.cluster, &s.issuer, &s.subject, &s.username, &s.email, &s.reason,
                     &ts(s.started_at), &ts(s.expires_at), &s.revoked_at.map(ts),
                     &s.elevation.as_ref().map(serde_json::to_string).transpose()?,
+                    &s.revoked_by.as_ref().map(RevokedBy::stored),
                 ],
             )
             .await?;
@@ -200,10 +205,10 @@ pub async fn apply(c: &impl GenericClient, change: &Change) -> Result<()> {
                 anyhow::bail!("stale request version {} for `{}`", r.version, r.id);
             }
         }
-        Change::Revoke { session_id, at } => {
+        Change::Revoke { session_id, at, by } => {
             c.execute(
-                "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-                &[session_id, &ts(*at)],
+                "UPDATE sessions SET revoked_at = $2, revoked_by = $3 WHERE id = $1 AND revoked_at IS NULL",
+                &[session_id, &ts(*at), &by.as_ref().map(RevokedBy::stored)],
             )
             .await?;
         }

@@ -2,10 +2,13 @@
 //! replica that wrote it so a replica skips its own. PostgreSQL caps a
 //! payload below 8000 bytes; a change too big for that (a session with a
 //! long reason, a credential with many groups) is sent as its key only,
-//! and the receiving replica reads the row.
+//! and the receiving replica reads the row. Fields added later are
+//! optional, so replicas of the previous release and this one read each
+//! other's payloads during a rolling upgrade.
 
 use super::super::model::{Change, CredentialEntry, CredentialKey, Elevation, Session, TokenHash};
 use super::super::requests::AccessRequest;
+use super::super::revocation::RevokedBy;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -51,6 +54,9 @@ enum Body {
         revoked_at: Option<i64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         elevation: Option<Elevation>,
+        /// [`RevokedBy::stored`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        revoked_by: Option<String>,
     },
     Request {
         request: Box<AccessRequest>,
@@ -69,6 +75,9 @@ enum Body {
     Revoke {
         id: String,
         at: i64,
+        /// [`RevokedBy::stored`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     SessionRef {
         id: String,
@@ -121,6 +130,7 @@ pub fn encode(replica: &str, change: &Change) -> Option<String> {
             expires_at: s.expires_at.unix_timestamp(),
             revoked_at: s.revoked_at.map(OffsetDateTime::unix_timestamp),
             elevation: s.elevation.clone(),
+            revoked_by: s.revoked_by.as_ref().map(RevokedBy::stored),
         },
         Change::Request(r) => Body::Request {
             request: Box::new(r.clone()),
@@ -133,9 +143,10 @@ pub fn encode(replica: &str, change: &Change) -> Option<String> {
             groups: e.groups.clone(),
             expires_at: e.expires_at.unix_timestamp(),
         },
-        Change::Revoke { session_id, at } => Body::Revoke {
+        Change::Revoke { session_id, at, by } => Body::Revoke {
             id: session_id.clone(),
             at: at.unix_timestamp(),
+            by: by.as_ref().map(RevokedBy::stored),
         },
         Change::Prune(_) => return None,
     };
@@ -179,6 +190,7 @@ pub fn decode(payload: &str) -> Option<(String, Notice)> {
             expires_at,
             revoked_at,
             elevation,
+            revoked_by,
         } => Notice::Change(Box::new(Change::Session(Session {
             id,
             cluster,
@@ -193,6 +205,7 @@ pub fn decode(payload: &str) -> Option<(String, Notice)> {
                 Some(at) => Some(t(at)?),
                 None => None,
             },
+            revoked_by: revoked_by.as_deref().and_then(RevokedBy::from_stored),
             elevation,
         }))),
         Body::Request { request } => Notice::Change(Box::new(Change::Request(*request))),
@@ -214,9 +227,10 @@ pub fn decode(payload: &str) -> Option<(String, Notice)> {
                 expires_at: t(expires_at)?,
             },
         ))),
-        Body::Revoke { id, at } => Notice::Change(Box::new(Change::Revoke {
+        Body::Revoke { id, at, by } => Notice::Change(Box::new(Change::Revoke {
             session_id: id,
             at: t(at)?,
+            by: by.as_deref().and_then(RevokedBy::from_stored),
         })),
         Body::SessionRef { id } => Notice::Session(id),
         Body::CredentialRef { key } => Notice::Credential(key.into_key()?),
@@ -241,6 +255,7 @@ mod tests {
             started_at: t,
             expires_at: t + time::Duration::hours(8),
             revoked_at: None,
+            revoked_by: None,
             elevation: Some(Elevation {
                 grant: "prod-admin".into(),
                 request_id: Some("prod:0123456789abcdef".into()),
@@ -267,7 +282,13 @@ mod tests {
             Change::Revoke {
                 session_id: "s1".into(),
                 at: t,
+                by: Some(RevokedBy::Admin("bob@example.com".into())),
             },
+            Change::Session(Session {
+                revoked_at: Some(t),
+                revoked_by: Some(RevokedBy::Logout),
+                ..session("INC-8")
+            }),
         ];
         for change in changes {
             let payload = encode("r1", &change).unwrap();
@@ -277,6 +298,22 @@ mod tests {
             );
         }
         assert_eq!(encode("r1", &Change::Prune(t)), None);
+    }
+
+    #[test]
+    fn a_revocation_from_a_replica_that_does_not_say_who_is_still_read() {
+        let older = r#"{"r":"r0","k":"revoke","id":"s1","at":1800000100}"#;
+        assert_eq!(
+            decode(older),
+            Some((
+                "r0".into(),
+                Notice::Change(Box::new(Change::Revoke {
+                    session_id: "s1".into(),
+                    at: OffsetDateTime::from_unix_timestamp(1_800_000_100).unwrap(),
+                    by: None,
+                }))
+            ))
+        );
     }
 
     #[test]

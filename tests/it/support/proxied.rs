@@ -1,9 +1,9 @@
 //! Helpers for tests through the access proxy: the credential of an
 //! embedded session kubeconfig, a direct HTTPS client to the proxy with
-//! it, and long-running kubectl commands (a watch, an exec) whose end a
-//! test can time.
+//! it, long-running kubectl commands (a watch, an exec) whose end a
+//! test can time, and an admin's revocation.
 
-use super::world::World;
+use super::world::{self, World};
 use base64::Engine;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -57,6 +57,56 @@ pub fn call(
         let body = resp.json().await.unwrap_or(serde_json::Value::Null);
         (status, body)
     })
+}
+
+/// The id of `demo`'s session, from the client's session record.
+pub fn session_id(w: &World) -> String {
+    let rec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(w.runtime.join("sessions").join("demo.json")).unwrap(),
+    )
+    .unwrap();
+    rec["session_id"].as_str().unwrap().to_string()
+}
+
+/// `admin` (a member of `secops`, which the world must list in
+/// `admin_groups`) revokes `session` at `broker`, with a fresh MFA login;
+/// returns the broker's answer.
+pub fn revoke_as_admin(
+    w: &World,
+    broker: &world::Broker,
+    session: &str,
+    admin: &str,
+) -> serde_json::Value {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let id_token = w.idp.mint_id_token(
+        serde_json::json!({"sub": admin, "email": format!("{admin}@example.com"),
+                           "groups": ["sre", "secops"], "auth_time": now}),
+        super::idp::Mint::Rs256,
+    );
+    super::with_client(&broker.serving_ca_pem, None, |client| async move {
+        let resp = client
+            .post(format!("{}/v1/sessions/{session}/revoke", broker.url))
+            .bearer_auth(id_token)
+            .json(&serde_json::json!({"reason": "SEC-42 laptop stolen"}))
+            .send()
+            .await
+            .unwrap();
+        resp.json().await.unwrap()
+    })
+}
+
+/// The `HH:MM` a refusal names after `at ` (`… at 12:03 UTC: …`) is
+/// this minute or the one before (the revocation just happened).
+pub fn names_this_minute(message: &str) -> bool {
+    let Some((_, rest)) = message.split_once(" at ") else {
+        return false;
+    };
+    let Some((clock, _)) = rest.split_once(" UTC") else {
+        return false;
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let minute = |t: time::OffsetDateTime| format!("{:02}:{:02}", t.hour(), t.minute());
+    clock == minute(now) || clock == minute(now - time::Duration::minutes(1))
 }
 
 /// A kubectl command left running; its stdout lines arrive on a channel,

@@ -1,9 +1,12 @@
 //! Helpers for tests of several broker replicas on one PostgreSQL
 //! (`tests/it/replicas*.rs`): starting them, and the few calls they make.
+//! A proxied [`World`] on PostgreSQL gains replicas with
+//! [`another_replica`].
 
 use super::broker::{Broker, BrokerOptions};
 use super::idp::{Idp, IdpOptions, Mint};
 use super::postgres::Postgres;
+use super::world::{self, World};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -25,6 +28,29 @@ pub fn replicas(n: usize) -> Replicas {
     let pg = Postgres::start();
     let brokers = (0..n).map(|_| Broker::start(options(&idp, &pg))).collect();
     Replicas { idp, pg, brokers }
+}
+
+/// One more `kaccess serve` on `w`'s configuration and state (a world
+/// started with `state_yaml` on PostgreSQL) but without the access proxy:
+/// `w`'s own broker stays the only one serving the cluster's API.
+pub fn another_replica(w: &World) -> world::Broker {
+    let yaml = std::fs::read_to_string(&w.broker.config_path).unwrap();
+    assert!(
+        yaml.contains("postgres:"),
+        "replicas share a PostgreSQL state"
+    );
+    // The proxy block is the config's tail (`WorldOptions::proxied`).
+    let yaml = yaml
+        .split_once("    proxy:\n")
+        .map_or(yaml.as_str(), |(head, _)| head);
+    let config = w.root().join("replica.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    world::Broker::start(
+        &w.kaccess_bin,
+        &config,
+        &w.broker.audit_path,
+        &w.broker.serving_ca_pem,
+    )
 }
 
 impl Replicas {

@@ -46,6 +46,9 @@ pub struct WorldOptions {
     pub record: Option<&'static str>,
     /// The broker's `auditor-groups`.
     pub auditor_groups: Vec<&'static str>,
+    /// YAML for the broker's `state:` and `audit:` instead of SQLite and
+    /// `audit_file` (PostgreSQL: `support::postgres::Postgres::state_yaml`).
+    pub state_yaml: Option<String>,
 }
 
 /// The access proxy's own identity at the stand-in.
@@ -72,6 +75,7 @@ impl Default for WorldOptions {
             audit_file: None,
             record: None,
             auditor_groups: Vec::new(),
+            state_yaml: None,
         }
     }
 }
@@ -244,11 +248,16 @@ impl World {
                 opts.record.map_or(String::new(), |r| format!("      record: {r}\n"))
             )
         });
+        let state = opts.state_yaml.clone().unwrap_or_else(|| {
+            format!(
+                "state: {{sqlite: state.db}}\naudit: {{file: {}}}",
+                audit.display()
+            )
+        });
         let broker_yaml = format!(
             r#"listen: 127.0.0.1:0
 tls: {{cert-file: broker.crt, key-file: broker.key}}
-state: {{sqlite: state.db}}
-audit: {{file: {audit}}}
+{state}
 admin-groups: {admins}
 auditor-groups: {auditors}
 {top}issuers:
@@ -278,7 +287,6 @@ clusters:
             reason = opts.require_reason,
             admins = serde_json::to_string(&opts.admin_groups).expect("JSON list"),
             auditors = serde_json::to_string(&opts.auditor_groups).expect("JSON list"),
-            audit = audit.display(),
         );
         let broker_config = root.join("broker.yaml");
         write(&broker_config, &broker_yaml);
