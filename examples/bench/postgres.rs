@@ -16,7 +16,7 @@
 
 use crate::broker::{Fixture, Paused, authenticated, json_of, ok_200, review_request};
 use crate::load::{self, Conn, Load, Pace, Target};
-use crate::stats::{ms, percentile};
+use crate::stats::{Propagation, merge, ms, percentile};
 use crate::support::postgres::Postgres;
 use crate::support::world::{self, World};
 use crate::{Row, Settings};
@@ -42,63 +42,6 @@ pub fn with_state(yaml: &str, state_and_audit: &str) -> String {
     }
     assert!(replaced, "broker.yaml has no `state:` line:\n{yaml}");
     out
-}
-
-/// Several loads as one: counts and wall times added, latencies merged.
-pub fn merge(parts: Vec<Load>) -> Load {
-    let mut all = Load {
-        ok: 0,
-        failed: 0,
-        wall: Duration::ZERO,
-        latencies: Vec::new(),
-    };
-    for p in parts {
-        all.ok += p.ok;
-        all.failed += p.failed;
-        all.wall += p.wall;
-        all.latencies.extend(p.latencies);
-    }
-    all.latencies.sort_unstable();
-    all
-}
-
-/// The revocation times of a run; `None` where B never refused.
-pub struct Propagation {
-    /// Sorted, microseconds.
-    seen: Vec<u32>,
-    pub missed: usize,
-}
-
-impl Propagation {
-    pub fn new(times: &[Option<Duration>]) -> Propagation {
-        let mut seen: Vec<u32> = times
-            .iter()
-            .flatten()
-            .map(|d| d.as_micros().min(u32::MAX as u128) as u32)
-            .collect();
-        seen.sort_unstable();
-        Propagation {
-            missed: times.len() - seen.len(),
-            seen,
-        }
-    }
-
-    pub fn p50(&self) -> Duration {
-        percentile(&self.seen, 50.0)
-    }
-
-    pub fn max(&self) -> Duration {
-        percentile(&self.seen, 100.0)
-    }
-
-    pub fn count(&self) -> usize {
-        self.seen.len() + self.missed
-    }
-
-    /// Every revocation seen at B, the slowest within `limit`.
-    pub fn within(&self, limit: Duration) -> bool {
-        self.missed == 0 && !self.seen.is_empty() && self.max() <= limit
-    }
 }
 
 struct Brokers {
@@ -389,32 +332,5 @@ mod tests {
     #[should_panic(expected = "no `state:` line")]
     fn a_config_without_state_is_refused_rather_than_left_on_sqlite() {
         with_state("listen: 127.0.0.1:0\n", "state: {postgres: {url: u}}");
-    }
-
-    #[test]
-    fn merged_slices_are_one_sorted_load() {
-        let part = |lat: Vec<u32>, failed| Load {
-            ok: lat.len(),
-            failed,
-            wall: Duration::from_secs(1),
-            latencies: lat,
-        };
-        let m = merge(vec![part(vec![1, 5, 9], 0), part(vec![2, 3], 1)]);
-        assert_eq!(m.latencies, [1, 2, 3, 5, 9]);
-        assert_eq!((m.ok, m.failed, m.wall), (5, 1, Duration::from_secs(2)));
-        assert_eq!(m.rate(), 2.5);
-    }
-
-    #[test]
-    fn propagation_is_the_median_and_the_slowest_and_a_miss_fails_the_target() {
-        let ms = Duration::from_millis;
-        let p = Propagation::new(&[Some(ms(3)), Some(ms(1)), Some(ms(900)), Some(ms(2))]);
-        assert_eq!((p.p50(), p.max(), p.count()), (ms(2), ms(900), 4));
-        assert!(p.within(Duration::from_secs(1)));
-        assert!(!p.within(ms(500)));
-        let missed = Propagation::new(&[Some(ms(1)), None]);
-        assert_eq!(missed.missed, 1);
-        assert!(!missed.within(Duration::from_secs(1)));
-        assert!(!Propagation::new(&[]).within(Duration::from_secs(1)));
     }
 }
