@@ -6,7 +6,7 @@
 
 use crate::broker::{Fixture, json_of};
 use crate::load::{self, Conn, Pace, Target};
-use crate::stats::ms;
+use crate::stats::{cpu_time, ms};
 use crate::support::apiserver::events::EVENT_BYTES;
 use crate::support::world::{PROXY_TOKEN, World, WorldOptions};
 use crate::watch::{self, Watcher};
@@ -154,10 +154,17 @@ pub fn proxy(s: &Settings) -> Vec<Row> {
         ],
     );
     let (mut through_rounds, mut direct_rounds) = (Vec::new(), Vec::new());
+    // The proxy's CPU while it streams: near one core, it is the limit.
+    let (mut proxy_cpu, mut proxy_wall) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..3 {
         direct_rounds.push(watch_direct.drain(&events_path, s.deadline));
-        through_rounds.push(watch_proxied.drain(&events_path, s.deadline));
+        let cpu0 = cpu_time(world.broker.pid());
+        let round = watch_proxied.drain(&events_path, s.deadline);
+        proxy_cpu += cpu_time(world.broker.pid()).saturating_sub(cpu0);
+        proxy_wall += round.wall;
+        through_rounds.push(round);
     }
+    let proxy_cores = proxy_cpu.as_secs_f64() / proxy_wall.as_secs_f64().max(1e-9);
     let every_event = direct_rounds
         .iter()
         .chain(&through_rounds)
@@ -285,7 +292,8 @@ pub fn proxy(s: &Settings) -> Vec<Row> {
             target: "≥ 0.9 of direct".into(),
             met: Some(events_share >= 0.9 && every_event),
             detail: format!(
-                "median of 3 rounds each way, in turns; {} to the proxy, {} direct; {detail_rounds}{}",
+                "median of 3 rounds each way, in turns; {} to the proxy, {} direct; \
+                 broker (proxy) CPU {proxy_cores:.2} cores while proxying; {detail_rounds}{}",
                 events_through.version,
                 events_direct.version,
                 if every_event {
