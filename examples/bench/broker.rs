@@ -67,11 +67,11 @@ pub fn review_request(token: &str) -> Vec<u8> {
     load::post("/v1/tokenreview/demo", None, &body.to_string())
 }
 
-fn ok_200(status: u16, _: &[u8]) -> bool {
+pub fn ok_200(status: u16, _: &[u8]) -> bool {
     status == 200
 }
 
-fn authenticated(status: u16, body: &[u8]) -> bool {
+pub fn authenticated(status: u16, body: &[u8]) -> bool {
     status == 200 && find(body, b"\"authenticated\":true")
 }
 
@@ -328,10 +328,10 @@ pub fn reviews(world: &World, fx: &Fixture, s: &Settings) -> Vec<Row> {
 }
 
 /// Stops a process (SIGSTOP) until dropped (SIGCONT).
-struct Paused(libc::pid_t);
+pub struct Paused(libc::pid_t);
 
 impl Paused {
-    fn new(pid: u32) -> Paused {
+    pub fn new(pid: u32) -> Paused {
         let pid = pid as libc::pid_t;
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(pid, libc::SIGSTOP) };

@@ -18,10 +18,12 @@ mod broker;
 mod client;
 mod load;
 mod pin;
+mod postgres;
 mod proxy;
 mod recording;
 mod repeat;
 mod stats;
+mod watch;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -42,6 +44,8 @@ pub struct Settings {
     pub stream_mib: usize,
     /// Chain sizes for figure 7, smallest first.
     pub audit_records: Vec<usize>,
+    /// Events in one watch (figure 6's watch event throughput).
+    pub watch_events: usize,
 }
 
 impl Settings {
@@ -58,6 +62,7 @@ impl Settings {
             growth_reviews: 3_000,
             stream_mib: 64,
             audit_records: vec![100_000, 1_000_000],
+            watch_events: 100_000,
         }
     }
 
@@ -73,6 +78,7 @@ impl Settings {
             growth_reviews: 500,
             stream_mib: 8,
             audit_records: vec![10_000, 100_000],
+            watch_events: 20_000,
             ..Settings::full()
         }
     }
@@ -232,6 +238,10 @@ fn measure(
         eprintln!("bench: 8 recording overhead on an exec stream");
         rows.extend(recording::overhead(s));
     }
+    if wants(9) {
+        eprintln!("bench: 9 PostgreSQL state against SQLite");
+        rows.extend(postgres::state(world, s));
+    }
     rows
 }
 
@@ -266,10 +276,10 @@ fn figures_wanted() -> Option<Vec<u8>> {
     let figures: Vec<u8> = list
         .split(',')
         .map(|f| match f.trim().parse::<u8>() {
-            Ok(n @ 1..=8) => n,
+            Ok(n @ 1..=9) => n,
             _ => {
                 eprintln!(
-                    "bench: error: `--only {list}`: figures are numbers 1 to 8, comma-separated"
+                    "bench: error: `--only {list}`: figures are numbers 1 to 9, comma-separated"
                 );
                 eprintln!("help: scripts/bench --only 3");
                 std::process::exit(2);

@@ -6,12 +6,16 @@
 
 use crate::broker::{Fixture, json_of};
 use crate::load::{self, Conn, Pace, Target};
-use crate::stats::ms;
+use crate::stats::{cpu_time, ms};
+use crate::support::apiserver::events::EVENT_BYTES;
 use crate::support::world::{PROXY_TOKEN, World, WorldOptions};
+use crate::watch::{self, Watcher};
 use crate::{Row, Settings};
 use std::time::{Duration, Instant};
 
 const PODS: &str = "/api/v1/namespaces/payments/pods";
+/// The stand-in's fast watch (`tests/it/support/apiserver/events.rs`).
+const CONFIGMAPS: &str = "/api/v1/namespaces/bench/configmaps";
 
 fn ok_200(status: u16, _body: &[u8]) -> bool {
     status == 200
@@ -125,6 +129,62 @@ pub fn proxy(s: &Settings) -> Vec<Row> {
     let rate_proxied = many(&proxied, &through);
     let share = rate_proxied.rate() / rate_direct.rate();
 
+    // Watch event throughput: one watch of N events at a time, each way
+    // in turn, so a burst of noise falls on both.
+    eprintln!(
+        "bench: 6 watch event throughput, {} events each way, 3 rounds",
+        s.watch_events
+    );
+    let events_path = format!("{CONFIGMAPS}?watch=true&events={}", s.watch_events);
+    let bearer = format!("Bearer {token}");
+    let watch_proxied = Watcher::new(
+        world.proxy_url.as_deref().expect("a proxied world"),
+        &world.broker.serving_ca_pem,
+        &[("authorization", bearer.as_str())],
+    );
+    let proxy_bearer = format!("Bearer {PROXY_TOKEN}");
+    let watch_direct = Watcher::new(
+        &world.api.url(),
+        &world.api.ca_pem(),
+        &[
+            ("authorization", proxy_bearer.as_str()),
+            ("impersonate-user", "alice@example.com"),
+            ("impersonate-group", "kaccess:demo:sre"),
+            ("impersonate-extra-reason", "BENCH-1"),
+        ],
+    );
+    let (mut through_rounds, mut direct_rounds) = (Vec::new(), Vec::new());
+    // The proxy's CPU while it streams: near one core, it is the limit.
+    let (mut proxy_cpu, mut proxy_wall) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..3 {
+        direct_rounds.push(watch_direct.drain(&events_path, s.deadline));
+        let cpu0 = cpu_time(world.broker.pid());
+        let round = watch_proxied.drain(&events_path, s.deadline);
+        proxy_cpu += cpu_time(world.broker.pid()).saturating_sub(cpu0);
+        proxy_wall += round.wall;
+        through_rounds.push(round);
+    }
+    let proxy_cores = proxy_cpu.as_secs_f64() / proxy_wall.as_secs_f64().max(1e-9);
+    let every_event = direct_rounds
+        .iter()
+        .chain(&through_rounds)
+        .all(|d| d.events == s.watch_events as u64);
+    let rates = |rounds: &[watch::Drained]| {
+        rounds
+            .iter()
+            .map(|d| format!("{:.0}", d.events_per_s()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let detail_rounds = format!(
+        "events/s by round: proxied {}, direct {}",
+        rates(&through_rounds),
+        rates(&direct_rounds)
+    );
+    let events_through = watch::median(through_rounds);
+    let events_direct = watch::median(direct_rounds);
+    let events_share = events_through.events_per_s() / events_direct.events_per_s();
+
     // Idle watches held open through the proxy: the broker's RSS per stream.
     eprintln!("bench: 6 idle watches and revocation");
     raise_nofile();
@@ -210,6 +270,37 @@ pub fn proxy(s: &Settings) -> Vec<Row> {
             detail: format!(
                 "{} failed proxied, {} direct",
                 rate_proxied.failed, rate_direct.failed
+            ),
+        },
+        Row {
+            figure: format!(
+                "6 proxy, watch event throughput (one watch of {} events, {EVENT_BYTES} B each)",
+                s.watch_events
+            ),
+            measured: format!(
+                "{:.0} events/s, {:.0} MB/s",
+                events_through.events_per_s(),
+                events_through.mb_per_s()
+            ),
+            baseline: format!(
+                "direct {:.0} events/s, {:.0} MB/s",
+                events_direct.events_per_s(),
+                events_direct.mb_per_s()
+            ),
+            ratio: events_share,
+            ratio_means: "of direct",
+            target: "≥ 0.9 of direct".into(),
+            met: Some(events_share >= 0.9 && every_event),
+            detail: format!(
+                "median of 3 rounds each way, in turns; {} to the proxy, {} direct; \
+                 broker (proxy) CPU {proxy_cores:.2} cores while proxying; {detail_rounds}{}",
+                events_through.version,
+                events_direct.version,
+                if every_event {
+                    String::new()
+                } else {
+                    "; SOME WATCHES ENDED SHORT".into()
+                }
             ),
         },
         Row {

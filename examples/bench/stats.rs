@@ -1,5 +1,7 @@
-//! Medians, percentiles and the process measurements the table needs.
+//! Medians, percentiles, the process measurements the table needs, and
+//! summaries of several loads and of revocation times.
 
+use crate::load::Load;
 use std::time::Duration;
 
 /// `p` in 0..=100 of sorted microseconds (nearest rank).
@@ -71,4 +73,94 @@ pub fn load_average() -> String {
 
 pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Several loads as one: counts and wall times added, latencies merged.
+pub fn merge(parts: Vec<Load>) -> Load {
+    let mut all = Load {
+        ok: 0,
+        failed: 0,
+        wall: Duration::ZERO,
+        latencies: Vec::new(),
+    };
+    for p in parts {
+        all.ok += p.ok;
+        all.failed += p.failed;
+        all.wall += p.wall;
+        all.latencies.extend(p.latencies);
+    }
+    all.latencies.sort_unstable();
+    all
+}
+
+/// Revocation times between replicas (figure 9); `None` where the other
+/// replica never refused.
+pub struct Propagation {
+    /// Sorted, microseconds.
+    seen: Vec<u32>,
+    pub missed: usize,
+}
+
+impl Propagation {
+    pub fn new(times: &[Option<Duration>]) -> Propagation {
+        let mut seen: Vec<u32> = times
+            .iter()
+            .flatten()
+            .map(|d| d.as_micros().min(u32::MAX as u128) as u32)
+            .collect();
+        seen.sort_unstable();
+        Propagation {
+            missed: times.len() - seen.len(),
+            seen,
+        }
+    }
+
+    pub fn p50(&self) -> Duration {
+        percentile(&self.seen, 50.0)
+    }
+
+    pub fn max(&self) -> Duration {
+        percentile(&self.seen, 100.0)
+    }
+
+    pub fn count(&self) -> usize {
+        self.seen.len() + self.missed
+    }
+
+    /// Every revocation seen at B, the slowest within `limit`.
+    pub fn within(&self, limit: Duration) -> bool {
+        self.missed == 0 && !self.seen.is_empty() && self.max() <= limit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_slices_are_one_sorted_load() {
+        let part = |lat: Vec<u32>, failed| Load {
+            ok: lat.len(),
+            failed,
+            wall: Duration::from_secs(1),
+            latencies: lat,
+        };
+        let m = merge(vec![part(vec![1, 5, 9], 0), part(vec![2, 3], 1)]);
+        assert_eq!(m.latencies, [1, 2, 3, 5, 9]);
+        assert_eq!((m.ok, m.failed, m.wall), (5, 1, Duration::from_secs(2)));
+        assert_eq!(m.rate(), 2.5);
+    }
+
+    #[test]
+    fn propagation_is_the_median_and_the_slowest_and_a_miss_fails_the_target() {
+        let ms = Duration::from_millis;
+        let p = Propagation::new(&[Some(ms(3)), Some(ms(1)), Some(ms(900)), Some(ms(2))]);
+        assert_eq!((p.p50(), p.max(), p.count()), (ms(2), ms(900), 4));
+        assert!(p.within(Duration::from_secs(1)));
+        assert!(!p.within(ms(500)));
+        let missed = Propagation::new(&[Some(ms(1)), None]);
+        assert_eq!(missed.missed, 1);
+        assert!(!missed.within(Duration::from_secs(1)));
+        assert!(!Propagation::new(&[]).within(Duration::from_secs(1)));
+    }
 }

@@ -32,12 +32,15 @@
 //!   (`streams`) and SPDY/3.1 (`spdy_streams` on `spdy`), `pods/portforward`
 //!   over SPDY/3.1 and WebSocket `SPDY/3.1+portforward.k8s.io`, and
 //!   `pods/log`, followed or not (`logs`).
+//! - For the bench only, a ConfigMaps watch that sends `?events=N` events
+//!   as fast as they are read and then ends (`events`).
 //! - Discovery is the legacy JSON form (`APIVersions`, `APIGroupList`,
 //!   `APIResourceList`) sent as plain `application/json`: kubectl asks for
 //!   aggregated discovery first and falls back when the content type says
 //!   it did not get it.
 
 mod authn;
+pub mod events;
 mod impersonation;
 mod logs;
 mod resources;
@@ -200,6 +203,10 @@ fn router(app: App) -> Router {
         .route("/apis/authentication.k8s.io/v1", get(authn_resources))
         .route("/api/v1/namespaces/{ns}/pods", get(list_pods))
         .route("/api/v1/namespaces/{ns}/pods/{name}", get(get_pod))
+        .route(
+            "/api/v1/namespaces/{ns}/configmaps",
+            get(events::watch_configmaps),
+        )
         .route(
             "/api/v1/namespaces/{ns}/pods/{name}/exec",
             get(streams::exec).post(streams::exec),

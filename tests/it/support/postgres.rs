@@ -3,7 +3,8 @@
 //! the dir), password auth over TCP so the broker's `password-file` is
 //! used for real, fsync off (a test's data need not survive a power cut;
 //! commits stay synchronous, so they survive the server's crash, which
-//! `stop` is).
+//! `stop` is). The bench's is durable (`start_durable`), fsync on: it is
+//! compared with SQLite, which syncs.
 //! The server refuses to run as root, and CI runs as root: then every
 //! PostgreSQL program runs as `nobody` (`setpriv`), the dir chowned to it.
 //! Stopped (`pg_ctl stop -m immediate`) on drop. Where PostgreSQL is not
@@ -17,6 +18,7 @@ pub struct Postgres {
     bin: PathBuf,
     port: u16,
     tls: bool,
+    durable: bool,
     running: bool,
 }
 
@@ -65,15 +67,20 @@ fn free_port() -> u16 {
 
 impl Postgres {
     pub fn start() -> Postgres {
-        Postgres::start_with(None)
+        Postgres::start_with(None, false)
+    }
+
+    /// With `fsync` on, as a production server runs.
+    pub fn start_durable() -> Postgres {
+        Postgres::start_with(None, true)
     }
 
     /// With TLS (`ssl=on`), serving `serving` (for 127.0.0.1).
     pub fn start_tls(serving: &super::pki::Issued) -> Postgres {
-        Postgres::start_with(Some(serving))
+        Postgres::start_with(Some(serving), false)
     }
 
-    fn start_with(serving: Option<&super::pki::Issued>) -> Postgres {
+    fn start_with(serving: Option<&super::pki::Issued>, durable: bool) -> Postgres {
         let bin = bin_dir();
         let dir = tempfile::tempdir().expect("temp dir");
         let pg = Postgres {
@@ -81,6 +88,7 @@ impl Postgres {
             bin,
             port: free_port(),
             tls: serving.is_some(),
+            durable,
             running: false,
         };
         std::fs::write(pg.dir.path().join("pwfile"), PASSWORD).unwrap();
@@ -160,11 +168,13 @@ impl Postgres {
 
     fn start_server(&mut self) {
         let mut options = format!(
-            "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} \
-             -c fsync=off",
+            "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={}",
             self.port,
             self.dir.path().display()
         );
+        if !self.durable {
+            options.push_str(" -c fsync=off");
+        }
         if self.tls {
             options.push_str(&format!(
                 " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
