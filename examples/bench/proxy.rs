@@ -68,6 +68,36 @@ fn raise_nofile_of(pid: u32) {
     }
 }
 
+/// The two ways to the same stand-in and the same small GET for each:
+/// through the proxy with the session's token, and direct with what the
+/// proxy forwards (its own token, the person impersonated).
+struct Legs {
+    proxied: Target,
+    direct: Target,
+    through: Vec<u8>,
+    straight: Vec<u8>,
+}
+
+impl Legs {
+    fn of(world: &World, token: &str) -> Legs {
+        Legs {
+            proxied: Target::new(
+                world.proxy_url.as_deref().expect("a proxied world"),
+                &world.broker.serving_ca_pem,
+            ),
+            direct: Target::new(&world.api.url(), &world.api.ca_pem()),
+            through: load::get_with(PODS, &format!("Authorization: Bearer {token}\r\n")),
+            straight: load::get_with(
+                PODS,
+                &format!(
+                    "Authorization: Bearer {PROXY_TOKEN}\r\nImpersonate-User: alice@example.com\r\n\
+                     Impersonate-Group: kaccess:demo:sre\r\nImpersonate-Extra-Reason: BENCH-1\r\n"
+                ),
+            ),
+        }
+    }
+}
+
 /// The same added latency with the audit log on tmpfs, where
 /// `fdatasync` returns at once: what the proxy's own code adds, apart
 /// from the wait for the `started` record to be durable. Not a target
@@ -89,19 +119,12 @@ fn latency_with_audit_on_tmpfs(s: &Settings, count: usize) -> Row {
     let fx = Fixture::new(&world);
     let issued = json_of(&mut fx.target.connect(), &fx.new_session("token"));
     let token = issued["token"].as_str().expect("token");
-    let proxied = Target::new(
-        world.proxy_url.as_deref().expect("a proxied world"),
-        &world.broker.serving_ca_pem,
-    );
-    let direct = Target::new(&world.api.url(), &world.api.ca_pem());
-    let through = load::get_with(PODS, &format!("Authorization: Bearer {token}\r\n"));
-    let straight = load::get_with(
-        PODS,
-        &format!(
-            "Authorization: Bearer {PROXY_TOKEN}\r\nImpersonate-User: alice@example.com\r\n\
-             Impersonate-Group: kaccess:demo:sre\r\nImpersonate-Extra-Reason: BENCH-1\r\n"
-        ),
-    );
+    let Legs {
+        proxied,
+        direct,
+        through,
+        straight,
+    } = Legs::of(&world, token);
     let one = |t: &Target, r: &[u8]| load::run(t, 1, count, s.deadline, Pace::Closed, r, ok_200);
     eprintln!("bench: 6 latency with the audit log on tmpfs, {count} GETs each way");
     let lat_direct = one(&direct, &straight);
@@ -146,19 +169,12 @@ pub fn proxy(s: &Settings) -> Vec<Row> {
     let mut broker = fx.target.connect();
     let issued = json_of(&mut broker, &fx.new_session("token"));
     let token = issued["token"].as_str().expect("token").to_string();
-    let proxied = Target::new(
-        world.proxy_url.as_deref().expect("a proxied world"),
-        &world.broker.serving_ca_pem,
-    );
-    let direct = Target::new(&world.api.url(), &world.api.ca_pem());
-    let through = load::get_with(PODS, &format!("Authorization: Bearer {token}\r\n"));
-    let straight = load::get_with(
-        PODS,
-        &format!(
-            "Authorization: Bearer {PROXY_TOKEN}\r\nImpersonate-User: alice@example.com\r\n\
-             Impersonate-Group: kaccess:demo:sre\r\nImpersonate-Extra-Reason: BENCH-1\r\n"
-        ),
-    );
+    let Legs {
+        proxied,
+        direct,
+        through,
+        straight,
+    } = Legs::of(&world, &token);
     for (name, target, req) in [
         ("proxied", &proxied, &through),
         ("direct", &direct, &straight),

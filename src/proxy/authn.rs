@@ -110,19 +110,28 @@ mod tests {
     use crate::store::{CredentialEntry, CredentialKey, now_secs};
     use http::HeaderValue;
 
+    /// A credential of `session` valid for ten more minutes.
+    fn entry_of(
+        session: &crate::store::Session,
+        groups: Vec<String>,
+        now: time::OffsetDateTime,
+    ) -> CredentialEntry {
+        CredentialEntry {
+            session_id: session.id.clone(),
+            username: session.username.clone(),
+            uid: "alice".into(),
+            groups,
+            expires_at: now + time::Duration::minutes(10),
+        }
+    }
+
     #[tokio::test]
     async fn a_live_credential_of_this_cluster_passes_others_say_what_to_run() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_sqlite(&dir.path().join("state.db")).unwrap();
         let now = now_secs();
         let session = crate::proxy::test_session();
-        let entry = CredentialEntry {
-            session_id: session.id.clone(),
-            username: session.username.clone(),
-            uid: "alice".into(),
-            groups: vec!["kaccess:prod:sre".into()],
-            expires_at: now + time::Duration::minutes(10),
-        };
+        let entry = entry_of(&session, vec!["kaccess:prod:sre".into()], now);
         let key = CredentialKey::Certificate("4abc".into());
         store
             .add(Some(session.clone()), Some((key, entry)))
@@ -180,13 +189,7 @@ mod tests {
         let store = Store::open_sqlite(&dir.path().join("state.db")).unwrap();
         let now = now_secs();
         let session = crate::proxy::test_session();
-        let entry = CredentialEntry {
-            session_id: session.id.clone(),
-            username: session.username.clone(),
-            uid: "alice".into(),
-            groups: vec![],
-            expires_at: now + time::Duration::minutes(10),
-        };
+        let entry = entry_of(&session, vec![], now);
         let token = Presented::Token(TokenHash::of("t"));
         let key = CredentialKey::Token(TokenHash::of("t"));
         store

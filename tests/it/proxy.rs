@@ -4,7 +4,7 @@
 //! kube-apiserver does.
 
 use crate::support::proxied::{
-    Embedded, Running, call, embedded, names_this_minute, revoke_as_admin, session_id,
+    Embedded, Running, assert_refusal_names, call, embedded, revoke_as_admin, session_id,
 };
 use crate::support::world::{PROXY_USER, World, WorldOptions, run, text};
 use std::time::{Duration, Instant};
@@ -132,11 +132,7 @@ fn kubectl_through_the_proxy_after_an_admin_revoke_says_revoked_by_the_admin_and
     let refused = run(w.kubectl(&kubeconfig, &["get", "pods"]));
     assert_ne!(refused.status.code(), Some(0));
     let err = text(&refused.stderr);
-    let (_, said) = err
-        .split_once("session revoked by carol@example.com")
-        .unwrap_or_else(|| panic!("{err}"));
-    assert!(names_this_minute(said), "{err}");
-    assert!(said.contains(" UTC: run `kaccess login demo`"), "{err}");
+    assert_refusal_names(&err, "session revoked by carol@example.com", "demo");
 }
 
 /// After `kaccess logout`, a copy of the embedded kubeconfig is refused
@@ -155,10 +151,11 @@ fn a_logged_out_session_is_refused_through_the_proxy_saying_its_owner_logged_out
     let refused = run(w.kubectl(&copy, &["get", "pods"]));
     assert_ne!(refused.status.code(), Some(0));
     let err = text(&refused.stderr);
-    let (_, said) = err
-        .split_once("session ended when you (alice@example.com) logged out")
-        .unwrap_or_else(|| panic!("{err}"));
-    assert!(names_this_minute(said), "{err}");
+    assert_refusal_names(
+        &err,
+        "session ended when you (alice@example.com) logged out",
+        "demo",
+    );
 }
 
 #[test]

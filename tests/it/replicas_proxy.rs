@@ -7,7 +7,7 @@
 
 use crate::support::postgres::Postgres;
 use crate::support::proxied::{
-    Embedded, Running, call, embedded, names_this_minute, revoke_as_admin, session_id,
+    Embedded, Running, assert_refusal_names, call, embedded, revoke_as_admin, session_id,
 };
 use crate::support::replicas::{another_replica, kaccess};
 use crate::support::world::{World, WorldOptions, run, text};
@@ -82,11 +82,7 @@ fn a_session_revoked_at_replica_a_loses_its_streams_at_replica_bs_proxy_within_a
     let refused = run(b.kubectl(&kubeconfig, &["get", "pods"]));
     assert_ne!(refused.status.code(), Some(0));
     let err = text(&refused.stderr);
-    let (_, said) = err
-        .split_once("session revoked by carol@example.com")
-        .unwrap_or_else(|| panic!("{err}"));
-    assert!(names_this_minute(said), "{err}");
-    assert!(said.contains(" UTC: run `kaccess login demo`"), "{err}");
+    assert_refusal_names(&err, "session revoked by carol@example.com", "demo");
     let Embedded::Certificate { cert_pem, key_pem } = embedded(&kubeconfig) else {
         panic!("a certificate session")
     };

@@ -109,6 +109,17 @@ pub fn names_this_minute(message: &str) -> bool {
     clock == minute(now) || clock == minute(now - time::Duration::minutes(1))
 }
 
+/// kubectl's stderr `err` holds `what` (`session revoked by NAME`), the
+/// time of it this minute, and `kaccess login CLUSTER` to run.
+pub fn assert_refusal_names(err: &str, what: &str, cluster: &str) {
+    let (_, said) = err.split_once(what).unwrap_or_else(|| panic!("{err}"));
+    assert!(names_this_minute(said), "{err}");
+    assert!(
+        said.contains(&format!(" UTC: run `kaccess login {cluster}`")),
+        "{err}"
+    );
+}
+
 /// A kubectl command left running; its stdout lines arrive on a channel,
 /// its stderr is kept for failure messages.
 pub struct Running {
