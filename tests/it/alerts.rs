@@ -6,31 +6,9 @@
 use crate::support::broker::{Broker, BrokerOptions};
 use crate::support::idp::{Idp, IdpOptions, Mint};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-type Received = Arc<Mutex<Vec<Value>>>;
-
-/// A webhook receiver on 127.0.0.1, stopped with the test's runtime.
-async fn receiver() -> (String, Received) {
-    use axum::routing::post;
-    let got: Received = Arc::default();
-    let store = got.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |axum::Json(body): axum::Json<Value>| {
-            let store = store.clone();
-            async move {
-                store.lock().unwrap().push(body);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/hook"), got)
-}
+use crate::support::webhook::{Received, receiver};
 
 fn alerts_named(got: &Received, name: &str) -> Vec<Value> {
     got.lock()

@@ -336,25 +336,7 @@ async fn a_watcher_at_one_replica_sees_what_another_wrote_and_an_alert_fires_onc
     use crate::support::postgres::Postgres;
     use crate::support::replicas::{options, token_session};
 
-    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let hook = {
-        use axum::routing::post;
-        let store = got.clone();
-        let app = axum::Router::new().route(
-            "/hook",
-            post(move |axum::Json(body): axum::Json<Value>| {
-                let store = store.clone();
-                async move {
-                    store.lock().unwrap().push(body);
-                    "ok"
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        format!("http://{addr}/hook")
-    };
+    let (hook, got) = crate::support::webhook::receiver().await;
     let idp = Idp::start(IdpOptions::default());
     let pg = Postgres::start();
     let mut opts = options(&idp, &pg);

@@ -13,6 +13,7 @@ pub mod postgres;
 pub mod proxied;
 pub mod replicas;
 pub mod serve;
+pub mod webhook;
 pub mod world;
 
 use std::path::PathBuf;
