@@ -35,6 +35,7 @@ pub mod requests;
 pub mod review;
 pub mod revoke;
 pub mod server;
+pub mod signals;
 pub mod tokens;
 pub mod watch;
 

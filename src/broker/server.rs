@@ -290,7 +290,10 @@ pub async fn serve(config: BrokerConfig, config_path: Option<PathBuf>) -> Result
     };
 
     let alerter = super::alerts::start(state.clone());
-    let reloader = tokio::spawn(reload_on_hangup(state.clone(), tls.clone().zip(tls_files)));
+    let reloader = tokio::spawn(super::signals::reload_on_hangup(
+        state.clone(),
+        tls.clone().zip(tls_files),
+    ));
     let proxies = {
         let live = state.live();
         crate::proxy::start_all(
@@ -312,7 +315,7 @@ pub async fn serve(config: BrokerConfig, config_path: Option<PathBuf>) -> Result
         let handle = handle.clone();
         let st = state.clone();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            super::signals::shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight requests");
             st.stopping.send_replace(true);
             handle.graceful_shutdown(Some(DRAIN));
@@ -360,86 +363,4 @@ pub async fn serve(config: BrokerConfig, config_path: Option<PathBuf>) -> Result
     tokio::task::spawn_blocking(move || audit.shutdown()).await?;
     tracing::info!("broker stopped; audit log synced");
     Ok(())
-}
-
-/// `SIGHUP`, as after logrotate, a policy edit or cert-manager: starts a
-/// new audit file if the old one was renamed, re-reads the configuration,
-/// and reloads the serving certificate and key (new connections get them).
-/// Each failure is logged and changes nothing.
-async fn reload_on_hangup(
-    state: Shared,
-    tls: Option<(
-        axum_server::tls_rustls::RustlsConfig,
-        super::config::KeyPairFiles,
-    )>,
-) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
-        return;
-    };
-    while hangup.recv().await.is_some() {
-        let path = state.audit.describe();
-        match state.audit.reopen().await {
-            Ok(crate::audit::Reopened::Rotated) => {
-                state.metrics.reload("audit", "applied");
-                tracing::info!(
-                    path,
-                    "SIGHUP: started a new audit file, chained to the renamed one"
-                )
-            }
-            Ok(crate::audit::Reopened::Unchanged) => {
-                state.metrics.reload("audit", "unchanged");
-                tracing::info!(
-                    path,
-                    "SIGHUP: the audit log was not renamed; still writing to it"
-                )
-            }
-            Err(e) => {
-                state.metrics.reload("audit", "refused");
-                tracing::error!(error = %e, "SIGHUP: cannot start a new audit file")
-            }
-        }
-        // After the audit file: a new file then starts with the policy in
-        // force.
-        super::reload::reload_config(&state).await;
-        if let Some((config, files)) = &tls {
-            match config
-                .reload_from_pem_file(&files.cert_file, &files.key_file)
-                .await
-            {
-                Ok(()) => {
-                    state.metrics.reload("tls", "applied");
-                    tracing::info!(
-                        cert = %files.cert_file.display(),
-                        "SIGHUP: reloaded the serving certificate"
-                    )
-                }
-                Err(e) => {
-                    state.metrics.reload("tls", "refused");
-                    tracing::error!(
-                        error = %e,
-                        cert = %files.cert_file.display(),
-                        "SIGHUP: cannot reload the serving certificate; keeping the old one"
-                    )
-                }
-            }
-        }
-    }
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers, never resolve: the process still dies
-        // on the default action.
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
 }
