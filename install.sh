@@ -120,6 +120,15 @@ else
         --bin kaccess --bin kaccess-credential "$@" >&2
     built="$target_dir/$profile/kaccess"
     built_plugin="$target_dir/$profile/kaccess-credential"
+    # The plugin kubectl starts before every command, linked static: no
+    # dynamic loader, about a quarter off each cache hit
+    # (docs/performance.md "Start-up"). Where static glibc cannot be
+    # linked, the dynamic build above stays, and works the same.
+    if ! "$here/scripts/build-plugin" --quiet --target-dir "$target_dir" "$@" >/dev/null; then
+        say "note: keeping the dynamic kaccess-credential (a little slower to start; same behaviour)"
+        cargo build --locked --quiet --manifest-path "$here/Cargo.toml" --target-dir "$target_dir" \
+            --bin kaccess-credential "$@" >&2
+    fi
 fi
 install -d "$prefix/bin"
 # Copy, then rename over the old binary: a running kaccess (a session's

@@ -8,7 +8,7 @@
 //! - Exchanges/s, figure 2's load (64 clients, closed loop), at the SQLite
 //!   broker and at A in turn; target ≥ 0.5 of SQLite.
 //! - TokenReview at 1,000/s offered (figure 3's cold-apiserver rate), open
-//!   loop, test IdP paused, the two brokers taking turns in 1 s slices;
+//!   loop, test IdP paused, the two brokers taking turns in 1 s slices (10 each);
 //!   target p99 within 1.2× of SQLite.
 //! - Revocation between replicas: a token session issued at A and known
 //!   at B, revoked at A while B is asked about it every millisecond;
@@ -186,7 +186,7 @@ fn reviews(world: &World, fx: &Fixture, lite: &Target, pg: &Target, s: &Settings
     let (mut lites, mut pgs) = (Vec::new(), Vec::new());
     {
         let _paused = Paused::new(world.idp.pid());
-        for _ in 0..3 {
+        for _ in 0..s.review_slices {
             let slice = |t: &Target, req: &[u8]| {
                 load::run(
                     t,
@@ -227,8 +227,9 @@ fn reviews(world: &World, fx: &Fixture, lite: &Target, pg: &Target, s: &Settings
         target: "p99 ≤ 1.2× SQLite".into(),
         met: Some(ratio <= 1.2 && p.failed == 0 && l.failed == 0),
         detail: format!(
-            "3 × 1 s slices each, in turns, test IdP paused, latency from when each review was due; \
+            "{} × 1 s slices each, in turns, test IdP paused, latency from when each review was due; \
              max rate ({} clients, closed loop): PostgreSQL {:.0}/s p99 {}, SQLite {:.0}/s p99 {}",
+            s.review_slices,
             s.clients,
             pm.rate(),
             ms(pm.pct(99.0)),

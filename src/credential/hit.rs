@@ -52,6 +52,9 @@ pub fn answer(args: &[OsString]) -> Outcome {
     let Ok(info) = exec_info_from(std::env::var_os("KUBERNETES_EXEC_INFO")) else {
         return Outcome::HandOver;
     };
+    if crate::session::runtime::needs_passwd_lookup() {
+        return Outcome::HandOver;
+    }
     let Ok(root) = crate::session::runtime::runtime_dir() else {
         return Outcome::HandOver;
     };

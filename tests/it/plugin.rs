@@ -2,13 +2,36 @@
 //! (issue 16): its cache hit prints exactly what `kaccess credential` does,
 //! and everything else — a miss, an error, a flag, a credential the API
 //! server rejected — is `kaccess credential`'s own answer, handed over.
+//! Both builds of it are held to that: cargo's dynamic one, and the static
+//! one install.sh installs (`scripts/build-plugin`), which `scripts/test`
+//! builds beside the suite's `kaccess`.
 
 use crate::login::{Home, config_for};
 use crate::support::world::{World, WorldOptions, run, text};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const SMALL: &str = env!("CARGO_BIN_EXE_kaccess-credential");
+
+/// The static `kaccess-credential`, beside the suite's `kaccess`.
+fn static_small() -> PathBuf {
+    let path = std::env::var_os("KACCESS_TEST_STATIC_PLUGIN").expect(
+        "KACCESS_TEST_STATIC_PLUGIN names the static kaccess-credential: run ./scripts/test, \
+         which builds it with scripts/build-plugin",
+    );
+    let path = PathBuf::from(path);
+    assert_eq!(
+        path.parent(),
+        Path::new(env!("CARGO_BIN_EXE_kaccess")).parent(),
+        "the static plugin must sit beside the suite's kaccess, which it hands over to"
+    );
+    path
+}
+
+/// Both builds kubectl may run.
+fn smalls() -> [PathBuf; 2] {
+    [PathBuf::from(SMALL), static_small()]
+}
 
 /// `cmd` (a `kaccess …` command) with the same arguments and environment,
 /// run by `program` instead.
@@ -60,12 +83,13 @@ fn kubeconfig_runs_kaccess_credential_whose_hit_is_byte_for_byte_kaccess_credent
     assert_eq!(exec["args"][1], "demo");
 
     let before = exchanges(&w);
-    for info in [None, Some(exec_info("v1")), Some(exec_info("v1beta1"))] {
+    let infos = [None, Some(exec_info("v1")), Some(exec_info("v1beta1"))];
+    for (info, small) in infos.iter().flat_map(|i| smalls().map(|s| (i, s))) {
         let mut full = w.kaccess(&["credential", "demo"]);
         if let Some(info) = &info {
             full.env("KUBERNETES_EXEC_INFO", info);
         }
-        let small = as_run_by(Path::new(SMALL), &full);
+        let small = as_run_by(&small, &full);
         forget_handouts(&w.runtime);
         let from_small = run(small);
         forget_handouts(&w.runtime);
@@ -220,22 +244,31 @@ fn misses_errors_and_flags_through_kaccess_credential_are_kaccess_credentials_ow
             Some(&v1),
         ),
     ];
+    let [dynamic, static_] = smalls();
+    let programs = [
+        PathBuf::from(env!("CARGO_BIN_EXE_kaccess")),
+        dynamic,
+        static_,
+    ];
     for (what, before, args, info) in cases {
-        let outputs: Vec<Output> = [env!("CARGO_BIN_EXE_kaccess"), SMALL]
-            .into_iter()
+        let outputs: Vec<Output> = programs
+            .iter()
             .map(|program| {
                 before.set_up(&home, &record);
                 let mut cmd = home.kaccess(args);
                 if let Some(info) = info {
                     cmd.env("KUBERNETES_EXEC_INFO", info);
                 }
-                run(as_run_by(Path::new(program), &cmd))
+                run(as_run_by(program, &cmd))
             })
             .collect();
-        let (full, small) = (&outputs[0], &outputs[1]);
-        assert_eq!(small.status.code(), full.status.code(), "{what}");
-        assert_eq!(text(&small.stdout), text(&full.stdout), "{what}");
-        assert_eq!(text(&small.stderr), text(&full.stderr), "{what}");
+        let full = &outputs[0];
+        for (small, program) in outputs[1..].iter().zip(&programs[1..]) {
+            let what = format!("{what}, run by {}", program.display());
+            assert_eq!(small.status.code(), full.status.code(), "{what}");
+            assert_eq!(text(&small.stdout), text(&full.stdout), "{what}");
+            assert_eq!(text(&small.stderr), text(&full.stderr), "{what}");
+        }
         let answered = ["--help", "--version", "a hit with a flag"].contains(what);
         assert_eq!(
             full.status.success(),
@@ -275,5 +308,70 @@ fn kaccess_credential_without_kaccess_beside_it_answers_hits_and_says_to_install
     assert!(
         err.contains("help: install kaccess and kaccess-credential side by side"),
         "{err}"
+    );
+}
+
+#[test]
+fn the_static_kaccess_credential_starts_without_a_loader_and_hands_over_what_needs_the_password_database()
+ {
+    let built = static_small();
+    let readelf = |flag: &str| {
+        let out = Command::new("readelf")
+            .args([flag, "-W"])
+            .arg(&built)
+            .output()
+            .expect("readelf (binutils) runs");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let headers = readelf("-l");
+    assert!(
+        headers.contains("DYN"),
+        "static-pie, so still ASLR: {headers}"
+    );
+    assert!(!headers.contains("INTERP"), "no dynamic loader: {headers}");
+    let dynamic = readelf("-d");
+    assert!(
+        !dynamic.contains("(NEEDED)"),
+        "no shared library: {dynamic}"
+    );
+
+    // Beside a stand-in `kaccess` that says it was run, so a hand-over is
+    // seen without the real one looking up the home directory.
+    let home = Home::new();
+    let alone = home.root.join("alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    let small = alone.join("kaccess-credential");
+    std::fs::copy(&built, &small).unwrap();
+    let full = alone.join("kaccess");
+    std::fs::write(&full, "#!/bin/sh\necho \"kaccess $*\"\n").unwrap();
+    std::fs::set_permissions(&full, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    Before::Record { mode: 0o600 }.set_up(&home, &record_json(&home));
+
+    let plain = |runtime: Option<&Path>| {
+        let mut cmd = Command::new(&small);
+        cmd.args(["credential", "prod"])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(std::process::Stdio::null());
+        if let Some(dir) = runtime {
+            cmd.env("KACCESS_RUNTIME_DIR", dir);
+        }
+        run(cmd)
+    };
+    let hit = plain(Some(&home.runtime));
+    assert_eq!(hit.status.code(), Some(0), "{}", text(&hit.stderr));
+    assert!(
+        text(&hit.stdout).contains("\"token\":\"tok\""),
+        "{}",
+        text(&hit.stdout)
+    );
+
+    let no_home = plain(None);
+    assert_eq!(no_home.status.code(), Some(0), "{}", text(&no_home.stderr));
+    assert_eq!(
+        text(&no_home.stdout),
+        "kaccess credential prod\n",
+        "no HOME, XDG_* or KACCESS_RUNTIME_DIR: kaccess finds the runtime dir"
     );
 }
