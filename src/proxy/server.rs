@@ -303,11 +303,15 @@ impl Proxy {
             return resp.map(|_| Either::Left(Full::new(Bytes::new())));
         }
         strip_hop_by_hop(resp.headers_mut(), false);
-        if is_long_running(&info) {
+        let long_running = is_long_running(&info);
+        if long_running {
             let stream = self.metrics.stream_opened();
             finish.on_finish(move |_| drop(stream));
         }
-        resp.map(|b| Either::Right(Metered::response(b, lease, finish)))
+        resp.map(|b| {
+            let body = Metered::response(b, lease, finish);
+            Either::Right(if long_running { body.streaming() } else { body })
+        })
     }
 
     async fn lease(&self, auth: &Authenticated) -> Result<Lease, Refusal> {
