@@ -312,16 +312,16 @@ mod tests {
         ));
     }
 
+    /// One poll's answer from an upstream that can fail.
+    type FailingStep = Poll<Option<Result<Frame<Bytes>, &'static str>>>;
+
     /// Upstream as a script that can fail.
-    struct Script2(VecDeque<Poll<Option<Result<Frame<Bytes>, &'static str>>>>);
+    struct Script2(VecDeque<FailingStep>);
 
     impl Body for Script2 {
         type Data = Bytes;
         type Error = &'static str;
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, &'static str>>> {
+        fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> FailingStep {
             self.0.pop_front().unwrap_or(Poll::Pending)
         }
     }
