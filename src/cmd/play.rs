@@ -1,4 +1,5 @@
-//! `kaccess audit play SESSION FILES... [--stream N] [--speed X]`: checks
+//! `kaccess audit play SESSION FILES...|--config broker.yaml [--stream N]
+//! [--speed X]`: checks
 //! the chain and the recording's SHA-256 and size against its record,
 //! then writes the recording's output events to stdout with their timing
 //! (divided by `--speed`; a pause longer than [`IDLE_CAP`] is cut to it,
@@ -23,6 +24,10 @@ pub fn run(args: AuditPlayArgs) -> Result<Exit> {
                 .into(),
         );
     }
+    let args = AuditPlayArgs {
+        files: files_of(&args)?,
+        ..args
+    };
     let files = args
         .files
         .iter()
@@ -68,6 +73,31 @@ pub fn run(args: AuditPlayArgs) -> Result<Exit> {
     )
     .with_context(|| format!("cannot play the recording `{}`", path.display()))?;
     Ok(Exit::Ok)
+}
+
+/// The files named, or the `audit.file` of `--config`: recordings are kept
+/// beside an audit file only, so a broker whose chain is in PostgreSQL has
+/// none to play.
+fn files_of(args: &AuditPlayArgs) -> Result<Vec<std::path::PathBuf>> {
+    let Some(config) = &args.config else {
+        return Ok(args.files.clone());
+    };
+    match crate::broker::config::BrokerConfig::load(config)?
+        .audit
+        .file
+    {
+        Some(file) => Ok(vec![file]),
+        None => Err(Failure::error(format!(
+            "`{}` keeps its audit chain in PostgreSQL and has no `audit.file`, and recordings \
+             are kept only beside an audit file: this broker has none to play",
+            config.display()
+        ))
+        .help(
+            "see the session's streams with `kaccess audit show SESSION --config broker.yaml`; \
+             to record, give the broker an `audit.file` and `proxy.record: optional`",
+        )
+        .into()),
+    }
 }
 
 fn pick<'a>(streams: &'a [Stream], args: &AuditPlayArgs, names: &str) -> Result<&'a Stream> {

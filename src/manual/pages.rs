@@ -476,7 +476,9 @@ pub const PAGES: &[Page] = &[
                 Output events (stdout and stderr) go to stdout as they were sent, each after \
                 its pause divided by `--speed`; a pause longer than 2 s is cut to 2 s. \
                 Recordings are asciicast v2 files under `recordings/` beside the audit log, \
-                which asciinema and its web player also read.",
+                which asciinema and its web player also read. `--config` reads the broker's \
+                current `audit.file` (name the files to include rotated ones); a broker whose \
+                chain is in PostgreSQL keeps no recordings.",
         examples: &[
             x(
                 "Replay the first recorded stream of a session",
@@ -485,6 +487,10 @@ pub const PAGES: &[Page] = &[
             x(
                 "Its second stream, twice as fast, from a rotated log",
                 "kaccess audit play SESSION audit.jsonl.1 audit.jsonl --stream 2 --speed 2",
+            ),
+            x(
+                "From the audit file of a broker configuration",
+                "kaccess audit play SESSION --config /etc/kaccess/broker.yaml --speed 2",
             ),
         ],
         ..page("audit play")

@@ -161,6 +161,16 @@ fn a_recorded_kubectl_exec_replays_byte_for_byte_is_served_to_auditors_only_and_
     let played = audit(&w, &["play", &session, "--speed", "1000"]);
     assert!(played.status.success(), "{}", text(&played.stderr));
     assert_eq!(text(&played.stdout), text(&out.stdout));
+    // The same, found through the broker's configuration.
+    let config = w.broker.config_path.display().to_string();
+    let by_config = run(w.kaccess(&[
+        "audit", "play", &session, "--config", &config, "--speed", "1000",
+    ]));
+    assert!(by_config.status.success(), "{}", text(&by_config.stderr));
+    assert_eq!(
+        by_config.stdout, played.stdout,
+        "--config plays the same recording"
+    );
     assert!(
         text(&played.stderr).contains("stream 1"),
         "{}",

@@ -106,6 +106,15 @@ fn a_session_revoked_at_replica_a_loses_its_streams_at_replica_bs_proxy_within_a
     }
     let out = kaccess(&["audit", "verify", "--config", &config]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // Recordings live beside an audit file, which this broker has none of.
+    let play = kaccess(&["audit", "play", &session, "--config", &config]);
+    assert_eq!(play.status.code(), Some(1), "{}", text(&play.stderr));
+    assert!(play.stdout.is_empty());
+    assert!(
+        text(&play.stderr).contains("keeps its audit chain in PostgreSQL and has no `audit.file`"),
+        "{}",
+        text(&play.stderr)
+    );
     let ended = ended_streams(&records);
     for stream in ["watch", "exec"] {
         assert!(
