@@ -10,7 +10,10 @@ use std::path::PathBuf;
 mod audit;
 pub mod complete;
 mod requests;
-pub use audit::{AuditReportArgs, AuditSessionsArgs, AuditShowArgs, ChainInput, ReportFormat};
+pub use audit::{
+    AuditCommand, AuditExportArgs, AuditPlayArgs, AuditReportArgs, AuditSessionsArgs,
+    AuditShowArgs, AuditVerifyArgs, ChainInput, ReportFormat,
+};
 pub use requests::{
     AdminDecideArgs, AdminRequestsArgs, RequestAction, RequestArgs, RequestCancelArgs, SignIn,
 };
@@ -363,66 +366,6 @@ pub struct AdminRevokeArgs {
     pub output: Output,
     #[command(flatten)]
     pub client: ClientOpts,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Check the hash chain of an audit log (files, or the database a broker config names); report the first broken record
-    Verify(AuditVerifyArgs),
-    /// Print the audit chain kept in a broker's PostgreSQL database as JSON lines (the file format)
-    Export(AuditExportArgs),
-    /// One line per session: person, groups, reason, start, end, how it ended, and what it did
-    Sessions(AuditSessionsArgs),
-    /// One session's timeline: every exchange, request and stream with its outcome
-    Show(AuditShowArgs),
-    /// A reviewer's report of a period: access, privileged actions, mutations, failures (md, csv, json)
-    Report(AuditReportArgs),
-    /// Replay a session's recorded exec/attach stream in the terminal, with its timing
-    Play(AuditPlayArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct AuditPlayArgs {
-    /// The session id (`session_id` in the audit records)
-    #[arg(value_name = "SESSION")]
-    pub session: String,
-    /// Audit log (JSON lines), every rotated file oldest first, as for `kaccess audit verify`;
-    /// recordings are found beside it
-    #[arg(required_unless_present = "config", conflicts_with = "config", num_args = 1.., value_name = "FILES")]
-    pub files: Vec<PathBuf>,
-    /// Play from the audit log of this broker configuration (its `audit.file`, with the
-    /// recordings beside it)
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Which of the session's streams (exec, attach, port-forward, numbered 1.. in the order
-    /// they started); default: the first one recorded
-    #[arg(long, value_name = "N")]
-    pub stream: Option<usize>,
-    /// Play this many times faster (`0.5` is half speed); pauses stay at most 2 s
-    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
-    pub speed: f64,
-}
-
-#[derive(Debug, Args)]
-pub struct AuditVerifyArgs {
-    /// Audit log (JSON lines). After rotation, name every file oldest first:
-    /// each must continue the one before it
-    #[arg(required_unless_present = "config", conflicts_with = "config", num_args = 1..)]
-    pub files: Vec<PathBuf>,
-    /// Verify the chain in the database of this broker configuration (PostgreSQL state)
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct AuditExportArgs {
-    /// Broker configuration whose PostgreSQL database holds the chain
-    #[arg(long, value_name = "FILE")]
-    pub config: PathBuf,
-    /// Only records from this time on: RFC 3339 (`2026-01-31T08:00:00Z`) or an age (`24h`).
-    /// Such an export starts mid-chain, so `kaccess audit verify` checks only full exports
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
