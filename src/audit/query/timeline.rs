@@ -155,6 +155,10 @@ impl Timeline {
                     .remove(&id)
                     .unwrap_or_else(|| (0, describe(r), r.time.to_string()));
                 let res = r.result.clone().unwrap_or_default();
+                let mut what = what;
+                if let Some(ports) = res.ports.as_ref().filter(|_| !what.contains(" ports ")) {
+                    what.push_str(&format!(" ports {}", ports.join(",")));
+                }
                 let status = r.status.map_or("?".to_string(), |s| s.to_string());
                 let outcome = match res.ended {
                     Some(how) => format!("{status}, {how}"),
@@ -241,6 +245,8 @@ mod tests {
                 let mut v = value(b_done, 4);
                 v["result"]["recording"] =
                     serde_json::json!({"file": "rb.cast", "sha256": "ff", "size": 12});
+                // Over SPDY the ports are seen in the streams, not the request.
+                v["result"]["ports"] = serde_json::json!(["8080", "9090"]);
                 v
             },
             value(finished(a, 101, Some("client closed")), 5),
@@ -264,6 +270,14 @@ mod tests {
         );
         assert_eq!(got[3].what, "get pods payments/web");
         assert_eq!(got[4].recording.as_ref().unwrap().file, "rb.cast");
+        assert_eq!(
+            got[4].what,
+            "get pods/portforward payments/web ports 8080,9090"
+        );
+        assert_eq!(
+            got[2].what, "get pods/portforward payments/web",
+            "not known when it opened"
+        );
         assert!(got[5].recording.is_none());
     }
 

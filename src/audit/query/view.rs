@@ -73,6 +73,10 @@ pub struct Outcome<'a> {
     pub ended: Option<&'a str>,
     #[serde(skip)]
     pub recording: Option<Recording>,
+    /// `portforward` over SPDY: the ports its streams named (the request
+    /// carries none; they travel in the SPDY streams' headers).
+    #[serde(borrow)]
+    pub ports: Option<Vec<&'a str>>,
 }
 
 /// A stream's recording (`result.recording`), when the proxy kept one.
