@@ -10,12 +10,14 @@
 //! backend's feed; while that feed is lost the store answers from memory
 //! only within a bounded staleness, then refuses (fail closed).
 //!
-//! - `model`: the values stored; `cache`: the in-memory index
+//! - `model`: the values stored; `cache`: the in-memory index; `follow`:
+//!   a shared backend's feed applied to it
 //! - `backend`: the interface beneath; `sqlite`: the embedded backend;
 //!   `postgres`: the shared one, for many replicas
 
 mod backend;
 mod cache;
+mod follow;
 pub mod model;
 pub mod postgres;
 pub mod requests;
@@ -107,7 +109,7 @@ impl Store {
             request_updates: tokio::sync::Mutex::new(()),
         });
         if let Some(feed) = backend.take_feed() {
-            tokio::spawn(follow(Arc::downgrade(&store), feed));
+            tokio::spawn(follow::follow(Arc::downgrade(&store), feed));
         }
         store
     }
@@ -413,67 +415,6 @@ impl Store {
         let change = Change::Prune(now);
         self.write_cache().apply(&change);
         self.backend.commit(vec![change]).await
-    }
-}
-
-/// Follows a shared backend's feed until the store is dropped.
-async fn follow(
-    store: std::sync::Weak<Store>,
-    mut feed: tokio::sync::mpsc::UnboundedReceiver<FeedEvent>,
-) {
-    while let Some(event) = feed.recv().await {
-        let Some(store) = store.upgrade() else { return };
-        match event {
-            FeedEvent::Applied(changes) => store.apply(&changes),
-            FeedEvent::Lost => {
-                let at = store.epoch.elapsed().as_millis() as u64 + 1;
-                let _ = store
-                    .lost_at
-                    .compare_exchange(0, at, Ordering::AcqRel, Ordering::Acquire);
-                tracing::error!(
-                    backend = %store.backend.describe(),
-                    "lost the state database's change feed; refusing to issue until it is back"
-                );
-            }
-            FeedEvent::Resumed(snapshot) => {
-                let mut fresh = Cache::from_snapshot(snapshot);
-                let newly_revoked: Vec<String> = {
-                    let mut c = store.write_cache();
-                    // Never un-revoke: a revocation this replica took in
-                    // memory while its commit failed (the database was
-                    // down) stays in force here.
-                    for (id, s) in fresh.sessions.iter_mut() {
-                        if s.revoked_at.is_none()
-                            && let Some(old) = c.sessions.get(id)
-                        {
-                            s.revoked_at = old.revoked_at;
-                            s.revoked_by = old.revoked_by.clone();
-                        }
-                    }
-                    let revoked = fresh
-                        .sessions
-                        .values()
-                        .filter(|s| {
-                            s.revoked_at.is_some()
-                                && c.sessions
-                                    .get(&s.id)
-                                    .is_some_and(|o| o.revoked_at.is_none())
-                        })
-                        .map(|s| s.id.clone())
-                        .collect();
-                    *c = fresh;
-                    revoked
-                };
-                store.lost_at.store(0, Ordering::Release);
-                for id in newly_revoked {
-                    let _ = store.revocations.send(id);
-                }
-                tracing::info!(
-                    backend = %store.backend.describe(),
-                    "the state database's change feed is back; state resynchronised"
-                );
-            }
-        }
     }
 }
 
