@@ -96,14 +96,10 @@ pub struct AuditPlayArgs {
     /// The session id (`session_id` in the audit records)
     #[arg(value_name = "SESSION")]
     pub session: String,
-    /// Audit log (JSON lines), every rotated file oldest first, as for `kaccess audit verify`;
-    /// recordings are found beside it
-    #[arg(required_unless_present = "config", conflicts_with = "config", num_args = 1.., value_name = "FILES")]
-    pub files: Vec<PathBuf>,
-    /// Play from the audit log of this broker configuration (its `audit.file`, with the
-    /// recordings beside it)
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    // The audit log to play from (as for `audit verify`); recordings are
+    // found beside it.
+    #[command(flatten)]
+    pub input: ChainInput,
     /// Which of the session's streams (exec, attach, port-forward, numbered 1.. in the order
     /// they started); default: the first one recorded
     #[arg(long, value_name = "N")]

@@ -24,17 +24,13 @@ pub fn run(args: AuditPlayArgs) -> Result<Exit> {
                 .into(),
         );
     }
-    let args = AuditPlayArgs {
-        files: files_of(&args)?,
-        ..args
-    };
-    let files = args
-        .files
+    let paths = files_of(&args)?;
+    let files = paths
         .iter()
         .map(|f| f.display().to_string())
         .collect::<Vec<_>>();
     let names = files.join(" ");
-    for (path, report) in verify_files(&args.files)? {
+    for (path, report) in verify_files(&paths)? {
         if let Some((line, why)) = &report.broken {
             return Err(Failure::error(format!(
                 "audit log `{}` is broken at line {line}: {why}; not playing from it",
@@ -47,7 +43,7 @@ pub fn run(args: AuditPlayArgs) -> Result<Exit> {
         }
     }
     eprintln!("audit chain of {names}: intact");
-    let streams = streams::of_session(&args.files, &args.session)?;
+    let streams = streams::of_session(&paths, &args.session)?;
     let stream = pick(&streams, &args, &names)?;
     let rec = stream.recording().expect("picked a recorded stream");
     crate::proxy::recording::check(&stream.dir, rec).map_err(|why| {
@@ -79,8 +75,8 @@ pub fn run(args: AuditPlayArgs) -> Result<Exit> {
 /// beside an audit file only, so a broker whose chain is in PostgreSQL has
 /// none to play.
 fn files_of(args: &AuditPlayArgs) -> Result<Vec<std::path::PathBuf>> {
-    let Some(config) = &args.config else {
-        return Ok(args.files.clone());
+    let Some(config) = &args.input.config else {
+        return Ok(args.input.files.clone());
     };
     match crate::broker::config::BrokerConfig::load(config)?
         .audit
