@@ -68,17 +68,13 @@ impl<B> Metered<B> {
     /// A response body: counts into `finish.bytes_out`, ends when `lease`
     /// is cancelled, and writes `finish` when done.
     pub fn response(inner: B, lease: Lease, finish: Finish) -> Metered<B> {
+        let count = finish.bytes_out.clone();
         Metered {
             coalesce: true,
             cut: Some((Box::pin(lease.token.clone().cancelled_owned()), lease)),
-            ..Metered::counted(inner, finish.bytes_out.clone())
+            finish: Some(finish),
+            ..Metered::counted(inner, count)
         }
-        .finishing(finish)
-    }
-
-    fn finishing(mut self, finish: Finish) -> Metered<B> {
-        self.finish = Some(finish);
-        self
     }
 
     /// A stream's response: joined data waits a turn for more.
@@ -153,11 +149,8 @@ where
                     }
                     Err(trailers) => return Poll::Ready(Some(Ok(trailers))),
                 },
-                other @ Poll::Ready(_) if joined => {
-                    this.held = Some(match other {
-                        Poll::Ready(end) => end,
-                        Poll::Pending => unreachable!("matched Ready"),
-                    });
+                Poll::Ready(end) if joined => {
+                    this.held = Some(end);
                     return this.pass_joined();
                 }
                 Poll::Ready(Some(Err(e))) => {
@@ -206,15 +199,15 @@ mod tests {
     use std::convert::Infallible;
 
     /// One poll's answer from upstream.
-    type Step = Poll<Option<Result<Frame<Bytes>, Infallible>>>;
+    type Step<E = Infallible> = Poll<Option<Result<Frame<Bytes>, E>>>;
 
     /// Upstream as a script: each poll takes the next step.
-    struct Script(VecDeque<Step>);
+    struct Script<E = Infallible>(VecDeque<Step<E>>);
 
-    impl Body for Script {
+    impl<E: Unpin> Body for Script<E> {
         type Data = Bytes;
-        type Error = Infallible;
-        fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Step {
+        type Error = E;
+        fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Step<E> {
             self.0.pop_front().unwrap_or(Poll::Pending)
         }
     }
@@ -291,7 +284,7 @@ mod tests {
     #[test]
     fn an_upstream_error_after_joined_data_follows_the_data() {
         let mut m = Metered::counted(
-            Script2(
+            Script::<&'static str>(
                 vec![
                     Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"x"))))),
                     Poll::Ready(Some(Err("reset"))),
@@ -310,20 +303,6 @@ mod tests {
             Pin::new(&mut m).poll_frame(&mut cx),
             Poll::Ready(Some(Err(_)))
         ));
-    }
-
-    /// One poll's answer from an upstream that can fail.
-    type FailingStep = Poll<Option<Result<Frame<Bytes>, &'static str>>>;
-
-    /// Upstream as a script that can fail.
-    struct Script2(VecDeque<FailingStep>);
-
-    impl Body for Script2 {
-        type Data = Bytes;
-        type Error = &'static str;
-        fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> FailingStep {
-            self.0.pop_front().unwrap_or(Poll::Pending)
-        }
     }
 
     #[test]

@@ -156,7 +156,8 @@ impl Timeline {
                     .unwrap_or_else(|| (0, describe(r), r.time.to_string()));
                 let res = r.result.clone().unwrap_or_default();
                 let mut what = what;
-                if let Some(ports) = res.ports.as_ref().filter(|_| !what.contains(" ports ")) {
+                let asked = r.request.as_ref().is_some_and(|q| q.ports.is_some());
+                if let Some(ports) = res.ports.as_ref().filter(|_| !asked) {
                     what.push_str(&format!(" ports {}", ports.join(",")));
                 }
                 let status = r.status.map_or("?".to_string(), |s| s.to_string());
