@@ -6,8 +6,8 @@
 //! included), and every listing and revocation is audited with the admin
 //! as `actor`. Everyone else lists only their own sessions.
 
+use super::caller::verify_caller;
 use super::error::{AppError, audited};
-use super::exchange::verify_caller;
 use super::request::{Caller, bearer, clip};
 use super::server::{LiveConfig, Shared};
 use crate::oidc::verify::VerifiedIdToken;

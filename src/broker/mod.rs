@@ -6,7 +6,8 @@
 //! - `config`: `broker.yaml`; `policy`: grants; `ca`: CSR check and signing
 //! - `tokens`: bearer tokens and session ids (the state they index lives in
 //!   `crate::store`; the audit chain in `crate::audit`)
-//! - `keys`: per-issuer JWKS cache; `request`: what handlers read first
+//! - `keys`: per-issuer JWKS cache; `request`: what handlers read first;
+//!   `caller`: who is calling (the ID token verified)
 //! - `exchange`, `revoke`, `review`: the handlers; `admin`: listing and
 //!   revoking other users' sessions; `error`: refusals as HTTP
 //! - `watch`: the live audit feed; `alerts`: rules matched against it,
@@ -19,6 +20,7 @@ pub mod admin;
 pub mod alerts;
 pub mod apiserver;
 pub mod ca;
+pub mod caller;
 pub mod config;
 pub mod elevate;
 pub mod error;

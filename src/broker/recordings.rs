@@ -5,8 +5,8 @@
 //! checked against its record's SHA-256 and size before it is sent.
 //! Every answer, refusals included, is audited (`recording`).
 
+use super::caller::verify_caller;
 use super::error::{AppError, audited};
-use super::exchange::verify_caller;
 use super::request::{Caller, bearer, clip};
 use super::server::{LiveConfig, Shared};
 use super::tokens::looks_like_session_id;

@@ -7,8 +7,8 @@
 //! `kaccess logout` marks with [`LOGOUT_REASON`]) is stored with it, for
 //! the refusals that follow to name.
 
+use super::caller::verify_caller;
 use super::error::{AppError, audited};
-use super::exchange::verify_caller;
 use super::request::{Caller, bearer, body_bytes, clip, one_line_reason, parse_json};
 use super::server::Shared;
 use super::tokens::looks_like_session_id;

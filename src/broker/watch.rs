@@ -13,8 +13,8 @@
 //! `{"ended": ...}` line instead of holding the drain.
 
 use super::admin::require_auditor;
+use super::caller::verify_caller;
 use super::error::{AppError, audited};
-use super::exchange::verify_caller;
 use super::request::{Caller, MAX_AUDIT_TEXT, bearer};
 use super::server::Shared;
 use crate::audit::fields::{Filter, Key};

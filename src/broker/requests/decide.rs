@@ -4,8 +4,8 @@
 //! once; the request is approved when the grant's `approvals` are reached.
 //! An approved request must then be used within the grant's `request-ttl`.
 
+use super::super::caller::verify_caller;
 use super::super::error::{AppError, audited};
-use super::super::exchange::verify_caller;
 use super::super::request::{Caller, bearer, body_bytes, clip, one_line_reason, parse_json};
 use super::super::server::Shared;
 use super::view::{grant_of, info, lookup};

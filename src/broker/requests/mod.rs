@@ -15,9 +15,9 @@ pub use decide::{approve, cancel, deny};
 pub use lapse::sweep;
 pub use view::{info, list, show};
 
+use super::caller::verify_caller;
 use super::config::{Approval, ClusterConfig, Grant};
 use super::error::{AppError, audited};
-use super::exchange::verify_caller;
 use super::request::{Caller, bearer, clip, json_body, one_line_reason};
 use super::server::{LiveConfig, Shared};
 use crate::audit::AuditRecord;

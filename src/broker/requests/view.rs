@@ -3,9 +3,9 @@
 //! an approver those of the grants they may decide, an admin all. Listings
 //! are audited like session listings.
 
+use super::super::caller::verify_caller;
 use super::super::config::Grant;
 use super::super::error::{AppError, audited};
-use super::super::exchange::verify_caller;
 use super::super::request::{Caller, bearer, clip};
 use super::super::server::{LiveConfig, Shared};
 use super::looks_like_request_id;
