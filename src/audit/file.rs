@@ -9,6 +9,12 @@
 //! whole batch is refused, the file is cut back to its last good length,
 //! and the broker answers `503 audit_unavailable` — it fails closed.
 //!
+//! A record that nothing is held back for (`append_soon`: the end of a
+//! proxied request, whose answer is already sent) is written at once but
+//! not synced on its own: it rides the next sync someone waits on, or is
+//! synced [`SOON`] later. Until then it is acked to no one and kept off
+//! the feed, and a failed write takes it back with the batch.
+//!
 //! Rotation: the operator renames the file and sends `SIGHUP`; the writer
 //! then creates a new file at the configured path whose first line is an
 //! `audit`/`rotated` record chained to the old file's last hash, so the
@@ -24,15 +30,24 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// Most records one sync covers; bounds the memory of a batch.
 const MAX_BATCH: usize = 4096;
 
+/// Longest a record appended with [`AuditSink::append_soon`] waits for
+/// another record's sync to ride before it is synced on its own.
+pub const SOON: Duration = Duration::from_millis(10);
+
+/// Whether a record's sync may wait for company.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    Now,
+    Soon,
+}
+
 enum Msg {
-    Record(
-        Box<AuditRecord>,
-        tokio::sync::oneshot::Sender<Result<(), AuditError>>,
-    ),
+    Record(Box<AuditRecord>, Ack, Durability),
     Reopen(tokio::sync::oneshot::Sender<Result<Reopened, AuditError>>),
     Stop,
 }
@@ -57,6 +72,16 @@ impl FileSink {
     /// last line from a crash is cut off: its response was never sent.
     /// Each record is published on `tap` once it is synced.
     pub fn open(path: &Path, also_stdout: bool, tap: Tap) -> anyhow::Result<FileSink> {
+        FileSink::open_with(path, also_stdout, tap, SOON)
+    }
+
+    /// `open`, with `soon` records synced alone after `soon` (tests).
+    pub(super) fn open_with(
+        path: &Path,
+        also_stdout: bool,
+        tap: Tap,
+        soon: Duration,
+    ) -> anyhow::Result<FileSink> {
         use anyhow::Context;
         let mut file = OpenOptions::new()
             .create(true)
@@ -77,11 +102,14 @@ impl FileSink {
             file,
             regular,
             good_len,
+            synced_prev: prev.clone(),
             prev,
             path: path.to_path_buf(),
             stdout: also_stdout,
             poisoned: None,
             tap,
+            soon,
+            unsynced: Unsynced::default(),
         };
         let thread = std::thread::Builder::new()
             .name("kaccess-audit".into())
@@ -99,19 +127,35 @@ impl FileSink {
     }
 }
 
-impl AuditSink for FileSink {
-    fn append(&self, record: AuditRecord) -> BoxFuture<'_, Result<(), AuditError>> {
+impl FileSink {
+    fn send(
+        &self,
+        record: AuditRecord,
+        durability: Durability,
+    ) -> BoxFuture<'_, Result<(), AuditError>> {
         let sent = self
             .tx
             .lock()
             .map_err(|_| AuditError::Closed)
             .and_then(|tx| {
                 let (done, wait) = tokio::sync::oneshot::channel();
-                tx.send(Msg::Record(Box::new(record), done))
+                tx.send(Msg::Record(Box::new(record), done, durability))
                     .map_err(|_| AuditError::Closed)?;
                 Ok(wait)
             });
         Box::pin(async move { sent?.await.map_err(|_| AuditError::Closed)? })
+    }
+}
+
+impl AuditSink for FileSink {
+    fn append(&self, record: AuditRecord) -> BoxFuture<'_, Result<(), AuditError>> {
+        self.send(record, Durability::Now)
+    }
+
+    /// Written at once, synced with the next record that is waited on,
+    /// or [`SOON`] after it at the latest.
+    fn append_soon(&self, record: AuditRecord) -> BoxFuture<'_, Result<(), AuditError>> {
+        self.send(record, Durability::Soon)
     }
 
     /// After the operator renamed the log: starts a new file at the
@@ -188,57 +232,111 @@ fn continue_chain(file: &mut File) -> anyhow::Result<(String, u64)> {
 struct Writer {
     file: File,
     regular: bool,
+    /// Length of the file up to its last synced record: a failed write
+    /// cuts the file back to here.
     good_len: u64,
+    /// Hash of the last record written (synced or not): the next `prev`.
     prev: String,
+    /// Hash of the last synced record: `prev` again after a cut-back.
+    synced_prev: String,
     path: PathBuf,
     stdout: bool,
     poisoned: Option<String>,
     tap: Tap,
+    /// Longest a `soon` record waits for a sync to ride.
+    soon: Duration,
+    unsynced: Unsynced,
 }
 
 type Ack = tokio::sync::oneshot::Sender<Result<(), AuditError>>;
+
+/// `soon` records written but not yet synced. They are acked, published
+/// on the feed and echoed to stdout with the next sync, whoever asks
+/// for it; a failed write before then takes them back with it.
+#[derive(Default)]
+struct Unsynced {
+    acks: Vec<Ack>,
+    /// For the feed, only while someone follows it.
+    sealed: Vec<(AuditRecord, String)>,
+    /// For the stdout echo, only when it is on.
+    lines: Vec<u8>,
+    len: u64,
+    /// When the oldest of them was written.
+    since: Option<Instant>,
+}
 
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Msg>) {
         let mut stop = false;
         while !stop {
-            let Ok(first) = rx.recv() else { break };
-            let mut batch: Vec<(Box<AuditRecord>, Ack)> = Vec::new();
+            let first = match self.unsynced.since {
+                None => match rx.recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                },
+                Some(since) => {
+                    let left = self.soon.saturating_sub(since.elapsed());
+                    match rx.recv_timeout(left) {
+                        Ok(m) => m,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            let _ = self.write_batch(Vec::new(), Vec::new(), true);
+                            continue;
+                        }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            };
+            let mut records: Vec<AuditRecord> = Vec::new();
+            let mut acks = Vec::new();
+            let mut now = false;
             let mut reopen = None;
             let mut next = Some(first);
             while let Some(m) = next.take() {
                 match m {
-                    Msg::Record(r, a) => batch.push((r, a)),
+                    Msg::Record(r, a, durability) => {
+                        now |= durability == Durability::Now;
+                        records.push(*r);
+                        acks.push(a);
+                    }
                     // Ends the batch: what came before goes to the old file.
                     Msg::Reopen(a) => reopen = Some(a),
                     Msg::Stop => stop = true,
                 }
-                if !stop && reopen.is_none() && batch.len() < MAX_BATCH {
+                if !stop && reopen.is_none() && records.len() < MAX_BATCH {
                     next = rx.try_recv().ok();
                 }
             }
-            if !batch.is_empty() {
-                let result = self.write_batch(batch.iter_mut().map(|(r, _)| &mut **r));
-                for (_, ack) in batch {
-                    let _ = ack.send(result.clone());
-                }
+            // Before a rotation or a stop, everything written is synced.
+            let sync = now
+                || stop
+                || reopen.is_some()
+                || self.unsynced.acks.len() + records.len() >= MAX_BATCH;
+            if !records.is_empty() || (sync && self.unsynced.since.is_some()) {
+                let _ = self.write_batch(records, acks, sync);
             }
             if let Some(ack) = reopen {
                 let _ = ack.send(self.reopen());
             }
         }
+        let _ = self.write_batch(Vec::new(), Vec::new(), true);
         let _ = self.file.sync_data();
     }
 
-    fn write_batch<'a>(
+    /// Seals and writes `records`; with `sync`, syncs them and every
+    /// `soon` record before them, and acks them all. Without, they join
+    /// the unsynced ones.
+    fn write_batch(
         &mut self,
-        records: impl Iterator<Item = &'a mut AuditRecord>,
+        mut records: Vec<AuditRecord>,
+        acks: Vec<Ack>,
+        sync: bool,
     ) -> Result<(), AuditError> {
         if let Some(cause) = &self.poisoned {
-            return Err(AuditError::Poisoned {
+            let err = AuditError::Poisoned {
                 path: self.path.clone(),
                 cause: cause.clone(),
-            });
+            };
+            return Err(self.refuse(acks, err));
         }
         let mut buf = Vec::new();
         let mut prev = self.prev.clone();
@@ -246,41 +344,75 @@ impl Writer {
         // Copies for the live feed, only while someone follows it.
         let mut sealed = Vec::new();
         let wanted = self.tap.wanted();
-        for rec in records {
-            let line = seal(rec, &prev, &now).map_err(|e| self.fail(e.to_string()))?;
+        for rec in records.iter_mut() {
+            let line = match seal(rec, &prev, &now) {
+                Ok(line) => line,
+                Err(e) => {
+                    let err = self.fail(e.to_string());
+                    return Err(self.refuse(acks, err));
+                }
+            };
             buf.extend(line.as_bytes());
             buf.push(b'\n');
             prev = rec.hash.clone();
             if wanted {
-                sealed.push((rec.clone(), line));
+                sealed.push((std::mem::take(rec), line));
             }
         }
-        let written = self
-            .file
-            .write_all(&buf)
-            .and_then(|()| self.file.sync_data());
+        let mut written = self.file.write_all(&buf);
+        if written.is_ok() && sync {
+            written = self.file.sync_data();
+        }
         if let Err(e) = written {
             let err = self.fail(e.to_string());
-            // Cut back any part of the batch that reached the file so the
-            // chain stays intact; if even that fails, stop writing at all.
+            // Cut back any part of the batch, and every unsynced record,
+            // that reached the file so the chain stays intact; if even
+            // that fails, stop writing at all.
             if self.regular
                 && let Err(cut) = self.file.set_len(self.good_len)
             {
                 self.poisoned = Some(format!("{e}; cutting back failed: {cut}"));
             }
             tracing::error!(error = %err, "audit write failed; refusing to issue");
-            return Err(err);
+            self.prev = self.synced_prev.clone();
+            let unsynced = std::mem::take(&mut self.unsynced);
+            self.refuse(unsynced.acks, err.clone());
+            return Err(self.refuse(acks, err));
         }
-        self.good_len += buf.len() as u64;
         self.prev = prev;
-        for (rec, line) in sealed {
+        let u = &mut self.unsynced;
+        u.len += buf.len() as u64;
+        u.acks.extend(acks);
+        u.sealed.extend(sealed);
+        if self.stdout {
+            u.lines.extend_from_slice(&buf);
+        }
+        if !sync {
+            u.since.get_or_insert_with(Instant::now);
+            return Ok(());
+        }
+        let u = std::mem::take(&mut self.unsynced);
+        self.good_len += u.len;
+        self.synced_prev = self.prev.clone();
+        for (rec, line) in u.sealed {
             self.tap.publish(rec, line, true);
         }
         if self.stdout {
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(&buf).and_then(|()| out.flush());
+            let _ = out.write_all(&u.lines).and_then(|()| out.flush());
+        }
+        for ack in u.acks {
+            let _ = ack.send(Ok(()));
         }
         Ok(())
+    }
+
+    /// Answers every one of `acks` with `err`, and gives it back.
+    fn refuse(&self, acks: Vec<Ack>, err: AuditError) -> AuditError {
+        for ack in acks {
+            let _ = ack.send(Err(err.clone()));
+        }
+        err
     }
 
     fn reopen(&mut self) -> Result<Reopened, AuditError> {
@@ -321,14 +453,14 @@ impl Writer {
         // if it cannot be written, the writer stays on the old file.
         let old_file = std::mem::replace(&mut self.file, created);
         let old_len = std::mem::replace(&mut self.good_len, 0);
-        let mut record = AuditRecord {
+        let record = AuditRecord {
             outcome: "rotated".into(),
             cause: Some(
                 "the log was rotated (SIGHUP); `prev` is the last hash of the previous file".into(),
             ),
             ..AuditRecord::new("audit")
         };
-        match self.write_batch(std::iter::once(&mut record)) {
+        match self.write_batch(vec![record], Vec::new(), true) {
             Ok(()) => Ok(Reopened::Rotated),
             Err(e) => {
                 self.file = old_file;

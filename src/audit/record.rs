@@ -270,12 +270,57 @@ pub fn seal_value(v: &mut Value, prev: &str, time: &str) -> (String, String) {
         map.insert("prev".into(), Value::String(prev.to_owned()));
         map.remove("hash");
     }
+    if maps_are_sorted()
+        && let Value::Object(map) = &*v
+    {
+        // One rendering: the hash is over it, and the line is it with
+        // `hash` spliced in at its sorted place.
+        let (body, at) = render_marking_hash(map);
+        let hash = hex::encode(Sha256::digest(body.as_bytes()));
+        let field = format!("\"hash\":\"{hash}\"");
+        let line = match (map.is_empty(), at) {
+            (true, _) => format!("{{{field}}}"),
+            (false, 1) => format!("{{{field},{}", &body[1..]),
+            (false, at) => format!("{},{field}{}", &body[..at], &body[at..]),
+        };
+        if let Value::Object(map) = v {
+            map.insert("hash".into(), Value::String(hash.clone()));
+        }
+        return (hash, line);
+    }
     let hash = hash_of_object(v);
     if let Value::Object(map) = v {
         map.insert("hash".into(), Value::String(hash.clone()));
     }
     let line = canonical_json(v);
     (hash, line)
+}
+
+/// The canonical form of an object whose maps are sorted, and the byte
+/// offset where a `hash` key would go: the comma before the first key
+/// after it (1, just past the brace, when that key is the first), or
+/// the closing brace.
+fn render_marking_hash(map: &serde_json::Map<String, Value>) -> (String, usize) {
+    let mut out = Vec::with_capacity(512);
+    out.push(b'{');
+    let mut at = None;
+    for (i, (key, value)) in map.iter().enumerate() {
+        if at.is_none() && key.as_str() > "hash" {
+            at = Some(out.len());
+        }
+        if i > 0 {
+            out.push(b',');
+        }
+        // Writing JSON into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, key);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut out, value);
+    }
+    let at = at.unwrap_or(out.len());
+    out.push(b'}');
+    let out = String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    (out, at)
 }
 
 /// The `time` of records sealed now (RFC 3339, UTC).
@@ -313,5 +358,32 @@ mod tests {
         let line = seal(&mut rec, GENESIS, "2026-01-01T00:00:00Z").unwrap();
         let (hash, same) = seal_value(&mut v, GENESIS, "2026-01-01T00:00:00Z");
         assert_eq!((hash, same), (rec.hash, line));
+    }
+
+    #[test]
+    fn the_spliced_line_is_the_canonical_form_with_the_hash_wherever_it_sorts() {
+        for keys in [
+            &[][..],
+            &["a"],
+            &["z"],
+            &["a", "b"],
+            &["x", "z"],
+            &["a", "hasg", "hasi", "z"],
+            &["cluster", "event", "request", "time", "prev"],
+        ] {
+            let mut v = Value::Object(
+                keys.iter()
+                    .map(|k| {
+                        (
+                            k.to_string(),
+                            serde_json::json!({"n": [1, "\u{1}é"], "k": k}),
+                        )
+                    })
+                    .collect(),
+            );
+            let (hash, line) = seal_value(&mut v, GENESIS, "2026-01-01T00:00:00Z");
+            assert_eq!(line, canonical_json(&v), "keys {keys:?}");
+            assert_eq!(hash, record_hash(&v), "keys {keys:?}");
+        }
     }
 }

@@ -41,6 +41,13 @@ pub enum Reopened {
 pub trait AuditSink: Send + Sync {
     /// Seals `record` into the chain and returns once it is durable.
     fn append(&self, record: AuditRecord) -> BoxFuture<'_, Result<(), AuditError>>;
+    /// Like `append`, for a record nothing is held back for (the end of
+    /// a proxied request, written after its answer was sent): its sync
+    /// may wait a little to ride another record's. Sinks that do not
+    /// batch that way append it as any other.
+    fn append_soon(&self, record: AuditRecord) -> BoxFuture<'_, Result<(), AuditError>> {
+        self.append(record)
+    }
     /// After an operator renamed the file (SIGHUP). Sinks that are not
     /// files answer `Unchanged`.
     fn reopen(&self) -> BoxFuture<'_, Result<Reopened, AuditError>> {
@@ -96,6 +103,12 @@ impl AuditLog {
     /// Appends `record` and returns once it is durable.
     pub async fn append(&self, record: AuditRecord) -> Result<(), AuditError> {
         self.sink.append(record).await
+    }
+
+    /// Appends `record`, whose sync may ride a later record's (at most
+    /// [`super::file::SOON`] later); returns once it is durable.
+    pub async fn append_soon(&self, record: AuditRecord) -> Result<(), AuditError> {
+        self.sink.append_soon(record).await
     }
 
     pub async fn reopen(&self) -> Result<Reopened, AuditError> {

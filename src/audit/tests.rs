@@ -171,3 +171,95 @@ async fn a_record_that_could_not_be_written_never_reaches_the_feed() {
             | Err(tokio::sync::broadcast::error::TryRecvError::Closed)
     ));
 }
+
+fn log_with_soon(path: &Path, soon: std::time::Duration) -> std::sync::Arc<AuditLog> {
+    let tap = Tap::new();
+    let sink = file::FileSink::open_with(path, false, tap.clone(), soon).unwrap();
+    AuditLog::new(std::sync::Arc::new(sink), tap)
+}
+
+/// Polls `f` until it holds; the writer thread works on its own time.
+async fn until(mut f: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the condition did not hold within 5 s");
+}
+
+#[tokio::test]
+async fn a_soon_record_is_written_at_once_and_acked_with_the_next_record_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    // Far longer than the test: only another record's sync can ack them.
+    let log = log_with_soon(&path, std::time::Duration::from_secs(3600));
+    let mut feed = log.subscribe();
+    let soon: Vec<_> = (0..3)
+        .map(|n| {
+            let log = log.clone();
+            tokio::spawn(async move { log.append_soon(rec("proxy", n)).await })
+        })
+        .collect();
+    until(|| std::fs::read_to_string(&path).is_ok_and(|t| t.lines().count() == 3)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(
+        soon.iter().all(|t| !t.is_finished()),
+        "written, but not synced: not acked yet"
+    );
+    assert!(
+        feed.try_recv().is_err(),
+        "the feed carries only synced records"
+    );
+    log.append(rec("exchange", 9)).await.unwrap();
+    for t in soon {
+        t.await.unwrap().unwrap();
+    }
+    let names: Vec<_> = (0..4)
+        .map(|_| feed.try_recv().unwrap().record.username.clone().unwrap())
+        .collect();
+    assert_eq!(names.last().map(String::as_str), Some("user9"));
+    log.shutdown();
+    let report = verify_file(&path).unwrap();
+    assert_eq!((report.lines, report.broken), (4, None));
+}
+
+#[tokio::test]
+async fn a_soon_record_alone_is_synced_after_its_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let log = log_with_soon(&path, std::time::Duration::from_millis(20));
+    let mut feed = log.subscribe();
+    log.append_soon(rec("proxy", 1)).await.unwrap();
+    assert_eq!(
+        feed.try_recv().unwrap().record.username.as_deref(),
+        Some("user1")
+    );
+    log.shutdown();
+}
+
+#[tokio::test]
+async fn shutting_down_syncs_and_acks_the_soon_records_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let log = log_with_soon(&path, std::time::Duration::from_secs(3600));
+    let soon = {
+        let log = log.clone();
+        tokio::spawn(async move { log.append_soon(rec("proxy", 1)).await })
+    };
+    until(|| std::fs::read_to_string(&path).is_ok_and(|t| t.lines().count() == 1)).await;
+    let stopping = log.clone();
+    tokio::task::spawn_blocking(move || stopping.shutdown())
+        .await
+        .unwrap();
+    soon.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_soon_record_that_cannot_be_written_is_refused() {
+    let log = log_with_soon(Path::new("/dev/full"), std::time::Duration::from_secs(3600));
+    assert!(log.append_soon(rec("proxy", 1)).await.is_err());
+    assert!(log.append(rec("exchange", 2)).await.is_err());
+    log.shutdown();
+}

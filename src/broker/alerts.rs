@@ -25,12 +25,48 @@ pub const EVENT: &str = "alert";
 
 /// Starts the evaluator; it ends when the audit log closes.
 pub fn start(st: Shared) -> tokio::task::JoinHandle<()> {
-    let feed = st.audit.subscribe();
-    tokio::spawn(run(st, feed))
+    // Subscribed before the first request can be recorded.
+    let first = (!st.live().config.alerts.is_empty()).then(|| st.audit.subscribe());
+    tokio::spawn(run(st, first))
 }
 
-async fn run(st: Shared, mut feed: broadcast::Receiver<std::sync::Arc<Tapped>>) {
+/// Follows the feed only while some rule is in force: with none, the
+/// audit writer keeps no copy of its records for it and wakes nobody.
+/// Rules that a reload adds apply to the records made durable after it.
+async fn run(st: Shared, mut first: Option<broadcast::Receiver<std::sync::Arc<Tapped>>>) {
     let mut windows = Windows::default();
+    let mut reloads = st.reloads();
+    loop {
+        if let Some(feed) = first.take() {
+            if follow(&st, feed, &mut windows).await.is_break() {
+                return;
+            }
+            continue;
+        }
+        if st.live().config.alerts.is_empty() {
+            if reloads.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let feed = st.audit.subscribe();
+        // Re-checked once subscribed: a reload in between is not missed.
+        if st.live().config.alerts.is_empty() {
+            continue;
+        }
+        if follow(&st, feed, &mut windows).await.is_break() {
+            return;
+        }
+    }
+}
+
+/// Evaluates records until the feed closes (`Break`) or no rule is left
+/// (`Continue`).
+async fn follow(
+    st: &Shared,
+    mut feed: broadcast::Receiver<std::sync::Arc<Tapped>>,
+    windows: &mut Windows,
+) -> std::ops::ControlFlow<()> {
     loop {
         match feed.recv().await {
             Ok(t) => {
@@ -39,10 +75,10 @@ async fn run(st: Shared, mut feed: broadcast::Receiver<std::sync::Arc<Tapped>>) 
                 }
                 let live = st.live();
                 if live.config.alerts.is_empty() {
-                    continue;
+                    return std::ops::ControlFlow::Continue(());
                 }
                 for fired in windows.evaluate(&live.config.alerts, &t.record, Instant::now()) {
-                    raise(&st, fired, &t.line).await;
+                    raise(st, fired, &t.line).await;
                 }
             }
             Err(RecvError::Lagged(n)) => {
@@ -52,7 +88,7 @@ async fn run(st: Shared, mut feed: broadcast::Receiver<std::sync::Arc<Tapped>>) 
                     "alert rules fell behind the audit feed; these records were not evaluated"
                 );
             }
-            Err(RecvError::Closed) => return,
+            Err(RecvError::Closed) => return std::ops::ControlFlow::Break(()),
         }
     }
 }

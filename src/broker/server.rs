@@ -44,6 +44,9 @@ pub struct AppState {
     /// Set at shutdown: the live audit feeds end instead of holding the
     /// drain.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    /// Bumped by every reload, for tasks that follow the configuration
+    /// (the alert evaluator follows the audit feed only while rules exist).
+    reloaded: tokio::sync::watch::Sender<u64>,
 }
 
 /// The configuration and what is built from it: one consistent snapshot
@@ -115,6 +118,7 @@ impl AppState {
             metrics: Metrics::default(),
             http,
             stopping: tokio::sync::watch::channel(false).0,
+            reloaded: tokio::sync::watch::channel(0).0,
         })
     }
 
@@ -126,6 +130,12 @@ impl AppState {
     /// Puts `next` in force for requests that start from now on.
     pub fn replace_live(&self, next: LiveConfig) {
         self.live.store(Arc::new(next));
+        self.reloaded.send_modify(|n| *n += 1);
+    }
+
+    /// Changes each time a reload puts a new configuration in force.
+    pub fn reloads(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.reloaded.subscribe()
     }
 
     pub fn http(&self) -> &OidcHttp {

@@ -196,7 +196,8 @@ impl Drop for Finish {
                         }
                     }
                 }
-                if let Err(e) = audit.append(rec).await {
+                // The answer is already sent: nothing waits on this sync.
+                if let Err(e) = audit.append_soon(rec).await {
                     tracing::error!(error = %e, "proxy: cannot audit the end of a request");
                 }
             });

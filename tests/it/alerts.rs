@@ -161,6 +161,56 @@ async fn an_alert_rule_posts_each_match_once_and_a_counting_rule_once_per_window
     );
 }
 
+/// With no rule in force the evaluator does not follow the feed (so the
+/// audit writer keeps no copies for it); rules that a reload adds apply
+/// to what is recorded after it, and removing them again stops them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_rules_added_by_a_reload_apply_from_then_on_and_removed_ones_stop() {
+    let (hook, got) = receiver().await;
+    let idp = Idp::start(IdpOptions::default());
+    let mut opts = BrokerOptions::new(&idp.issuer());
+    opts.top_level = format!("notify:\n  - url: {hook}\n");
+    let broker = Broker::start(opts);
+    let client = broker.client();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let alice = idp.mint_id_token(
+        json!({"sub": "alice", "email": "alice@example.com", "groups": ["sre"], "auth_time": now}),
+        Mint::Rs256,
+    );
+    let login = || {
+        let client = client.clone();
+        let url = broker.url("/v1/exchange");
+        let bearer = alice.clone();
+        async move {
+            let status = client
+                .post(url)
+                .bearer_auth(bearer)
+                .json(&json!({"cluster": "prod", "credential": "token", "reason": "INC-7"}))
+                .send()
+                .await
+                .expect("broker answers")
+                .status();
+            assert_eq!(status, 200);
+        }
+    };
+    let config = std::fs::read_to_string(broker.config_path()).unwrap();
+    let reload = |text: String, times: usize| {
+        std::fs::write(broker.config_path(), text).unwrap();
+        broker.signal(libc::SIGHUP);
+        broker.wait_for_log("SIGHUP: reloaded the configuration", times);
+    };
+
+    login().await;
+    exactly(&got, "every-login", 0).await;
+    reload(format!("{config}{RULES}"), 1);
+    login().await;
+    let fired = exactly(&got, "every-login", 1).await;
+    assert_eq!(fired[0]["user"], "alice@example.com");
+    reload(config.clone(), 2);
+    login().await;
+    exactly(&got, "every-login", 1).await;
+}
+
 #[test]
 fn serve_check_refuses_bad_alert_rules_naming_the_key_with_a_help_line() {
     let broker = Broker::start(BrokerOptions::new("http://127.0.0.1:9"));
