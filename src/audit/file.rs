@@ -13,7 +13,8 @@
 //! proxied request, whose answer is already sent) is written at once but
 //! not synced on its own: it rides the next sync someone waits on, or is
 //! synced [`SOON`] later. Until then it is acked to no one and kept off
-//! the feed, and a failed write takes it back with the batch.
+//! the feed. A later record's failed write leaves it be; a failed sync
+//! takes back everything written since the last good one.
 //!
 //! Rotation: the operator renames the file and sends `SIGHUP`; the writer
 //! then creates a new file at the configured path whose first line is an
@@ -252,7 +253,7 @@ type Ack = tokio::sync::oneshot::Sender<Result<(), AuditError>>;
 
 /// `soon` records written but not yet synced. They are acked, published
 /// on the feed and echoed to stdout with the next sync, whoever asks
-/// for it; a failed write before then takes them back with it.
+/// for it; a failed sync takes them back with it.
 #[derive(Default)]
 struct Unsynced {
     acks: Vec<Ack>,
@@ -359,24 +360,10 @@ impl Writer {
                 sealed.push((std::mem::take(rec), line));
             }
         }
-        let mut written = self.file.write_all(&buf);
-        if written.is_ok() && sync {
-            written = self.file.sync_data();
-        }
-        if let Err(e) = written {
-            let err = self.fail(e.to_string());
-            // Cut back any part of the batch, and every unsynced record,
-            // that reached the file so the chain stays intact; if even
-            // that fails, stop writing at all.
-            if self.regular
-                && let Err(cut) = self.file.set_len(self.good_len)
-            {
-                self.poisoned = Some(format!("{e}; cutting back failed: {cut}"));
-            }
-            tracing::error!(error = %err, "audit write failed; refusing to issue");
-            self.prev = self.synced_prev.clone();
-            let unsynced = std::mem::take(&mut self.unsynced);
-            self.refuse(unsynced.acks, err.clone());
+        if let Err(e) = self.file.write_all(&buf) {
+            // Only this batch is cut: `soon` records before it were written
+            // whole and wait for their sync as before.
+            let err = self.cut_back(self.good_len + self.unsynced.len, &e);
             return Err(self.refuse(acks, err));
         }
         self.prev = prev;
@@ -390,6 +377,14 @@ impl Writer {
         if !sync {
             u.since.get_or_insert_with(Instant::now);
             return Ok(());
+        }
+        if let Err(e) = self.file.sync_data() {
+            // After a failed sync nothing since the last good one is
+            // known to be on disk: all of it is cut and refused.
+            let err = self.cut_back(self.good_len, &e);
+            self.prev = self.synced_prev.clone();
+            let u = std::mem::take(&mut self.unsynced);
+            return Err(self.refuse(u.acks, err));
         }
         let u = std::mem::take(&mut self.unsynced);
         self.good_len += u.len;
@@ -405,6 +400,19 @@ impl Writer {
             let _ = ack.send(Ok(()));
         }
         Ok(())
+    }
+
+    /// Cuts the file back to `len` after a failed write or sync so the
+    /// chain stays intact; if even that fails, stops writing at all.
+    fn cut_back(&mut self, len: u64, e: &std::io::Error) -> AuditError {
+        let err = self.fail(e.to_string());
+        if self.regular
+            && let Err(cut) = self.file.set_len(len)
+        {
+            self.poisoned = Some(format!("{e}; cutting back failed: {cut}"));
+        }
+        tracing::error!(error = %err, "audit write failed; refusing to issue");
+        err
     }
 
     /// Answers every one of `acks` with `err`, and gives it back.

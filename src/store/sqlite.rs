@@ -225,10 +225,9 @@ fn load(conn: &Connection, now: OffsetDateTime) -> rusqlite::Result<Snapshot> {
 fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()> {
     match change {
         Change::Session(s) => {
-            tx.execute(
-                "INSERT INTO sessions (id, cluster, issuer, subject, username, email, reason, started_at, expires_at, revoked_at, elevation, revoked_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                params![
+            tx.prepare_cached("INSERT INTO sessions (id, cluster, issuer, subject, username, email, reason, started_at, expires_at, revoked_at, elevation, revoked_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")?
+                .execute(params![
                     s.id, s.cluster, s.issuer, s.subject, s.username, s.email, s.reason,
                     ts(s.started_at), ts(s.expires_at), s.revoked_at.map(ts),
                     s.elevation.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default()),
@@ -241,16 +240,21 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
             // A new id starts at version 1 (a second insert of it fails on
             // the key); an update must follow the stored version.
             let stored = if r.version == 1 {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO requests (id, version, body, expires_at) VALUES (?1, 1, ?2, ?3)",
-                    params![r.id, body, ts(r.expires_at)],
                 )?
+                .execute(params![r.id, body, ts(r.expires_at)])?
             } else {
-                tx.execute(
+                tx.prepare_cached(
                     "UPDATE requests SET version = ?2, body = ?3, expires_at = ?4
                      WHERE id = ?1 AND version = ?2 - 1",
-                    params![r.id, r.version as i64, body, ts(r.expires_at)],
                 )?
+                .execute(params![
+                    r.id,
+                    r.version as i64,
+                    body,
+                    ts(r.expires_at)
+                ])?
             };
             if stored != 1 {
                 return Err(rusqlite::Error::ToSqlConversionFailure(
@@ -266,50 +270,41 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
                     ("certificates", "serial", Value::Text(serial.clone()))
                 }
             };
-            tx.execute(
-                &format!(
-                    "INSERT INTO {table} ({column}, session_id, username, uid, groups, expires_at)
+            tx.prepare_cached(&format!(
+                "INSERT INTO {table} ({column}, session_id, username, uid, groups, expires_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-                ),
-                params![
-                    key,
-                    t.session_id,
-                    t.username,
-                    t.uid,
-                    serde_json::to_string(&t.groups).unwrap_or_else(|_| "[]".into()),
-                    ts(t.expires_at)
-                ],
-            )?;
+            ))?
+            .execute(params![
+                key,
+                t.session_id,
+                t.username,
+                t.uid,
+                serde_json::to_string(&t.groups).unwrap_or_else(|_| "[]".into()),
+                ts(t.expires_at)
+            ])?;
         }
         Change::Revoke { session_id, at, by } => {
-            tx.execute(
-                "UPDATE sessions SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL",
-                params![session_id, ts(*at), by.as_ref().map(RevokedBy::stored)],
+            tx.prepare_cached("UPDATE sessions SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL")?
+                .execute(params![session_id, ts(*at), by.as_ref().map(RevokedBy::stored)],
             )?;
         }
         Change::Prune(now) => {
-            tx.execute(
-                "DELETE FROM tokens WHERE expires_at <= ?1",
-                params![ts(*now)],
-            )?;
-            tx.execute(
-                "DELETE FROM certificates WHERE expires_at <= ?1",
-                params![ts(*now)],
-            )?;
-            tx.execute(
-                "DELETE FROM sessions WHERE expires_at <= ?1",
-                params![ts(*now - SESSION_GRACE)],
-            )?;
-            tx.execute(
-                "DELETE FROM requests WHERE expires_at <= ?1",
-                params![ts(*now - SESSION_GRACE)],
-            )?;
+            tx.prepare_cached("DELETE FROM tokens WHERE expires_at <= ?1")?
+                .execute(params![ts(*now)])?;
+            tx.prepare_cached("DELETE FROM certificates WHERE expires_at <= ?1")?
+                .execute(params![ts(*now)])?;
+            tx.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+                .execute(params![ts(*now - SESSION_GRACE)])?;
+            tx.prepare_cached("DELETE FROM requests WHERE expires_at <= ?1")?
+                .execute(params![ts(*now - SESSION_GRACE)])?;
         }
     }
     Ok(())
 }
 
 /// The writer thread: batch, one transaction, one commit, answer all.
+/// Each statement is prepared once per connection (`prepare_cached`), not
+/// parsed again for every change.
 fn writer(mut conn: Connection, rx: mpsc::Receiver<(Vec<Change>, Reply)>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
