@@ -130,6 +130,12 @@ async fn exchange(
     rec.reason = req.reason.as_deref().map(|r| clip(r, MAX_AUDIT_TEXT * 4));
     rec.session_id = req.session_id.as_deref().map(|s| clip(s, 64));
 
+    // What is stored (a new session, a token) is announced before the
+    // checks, so the store's writer can sync it with the others on their
+    // way instead of once each.
+    let _commit = (req.session_id.is_none() || req.credential == CredentialKind::Token)
+        .then(|| st.store.expect_commit())
+        .flatten();
     // One snapshot of the configuration for the whole exchange.
     let live = st.live();
     let (issuer_index, token) = verify_caller(&live, raw, rec).await?;

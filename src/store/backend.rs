@@ -8,8 +8,37 @@ use super::requests::AccessRequest;
 use anyhow::Result;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How many callers have said a commit of theirs is on its way
+/// ([`super::Store::expect_commit`]). A backend that group-commits may
+/// hold a batch a moment for them rather than sync once per caller.
+#[derive(Debug, Clone, Default)]
+pub struct Expected(Arc<AtomicUsize>);
+
+impl Expected {
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub fn announce(&self) -> Announced {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Announced(self.0.clone())
+    }
+}
+
+/// One expected commit; drop it once the commit landed or will not come.
+#[derive(Debug)]
+pub struct Announced(Arc<AtomicUsize>);
+
+impl Drop for Announced {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// What a shared backend reports about the other replicas' writes.
 #[derive(Debug)]
@@ -34,6 +63,12 @@ pub trait Backend: Send + Sync {
     /// stored one (or 1 for a new id) fails the commit: that is how two
     /// replicas' decisions on one request cannot both land.
     fn commit(&self, changes: Vec<Change>) -> BoxFuture<'_, Result<()>>;
+
+    /// Where callers announce commits to come, for a backend that waits
+    /// for them; `None` for one that does not.
+    fn expected(&self) -> Option<&Expected> {
+        None
+    }
 
     /// True when other brokers write to the same state: then a cache miss
     /// is asked of [`Backend::fetch_session`] and

@@ -24,7 +24,7 @@ pub mod requests;
 pub mod revocation;
 pub mod sqlite;
 
-pub use backend::{Backend, BoxFuture, FeedEvent};
+pub use backend::{Announced, Backend, BoxFuture, Expected, FeedEvent};
 pub use model::{
     Change, CredentialEntry, CredentialKey, Elevation, ReviewError, Reviewed, SESSION_GRACE,
     Session, Snapshot, TokenHash, now_secs,
@@ -189,6 +189,13 @@ impl Store {
             self.apply(&[Change::Session(s.clone())]);
         }
         Ok(found)
+    }
+
+    /// Says that this caller will soon commit (an exchange, from its
+    /// start): the backend may then wait a moment to sync it with others
+    /// rather than alone. Hold it until the commit returned.
+    pub fn expect_commit(&self) -> Option<Announced> {
+        self.backend.expected().map(Expected::announce)
     }
 
     /// Stores a new session and/or a credential in one commit; they exist

@@ -1,10 +1,11 @@
 //! The embedded backend: one SQLite file, one broker. The schema, loading
 //! live rows at start, and the writer thread that commits queued changes
 //! one transaction per batch (group commit) and answers each caller after
-//! the commit. Nobody else writes the file, so the store's cache is
+//! the commit; while callers that announced a commit are still on their
+//! way, it holds the batch for them a moment ([`GATHER`]). Nobody else writes the file, so the store's cache is
 //! complete and a miss is never asked of the database.
 
-use super::backend::{Backend, BoxFuture};
+use super::backend::{Backend, BoxFuture, Expected};
 use super::model::{
     Change, CredentialEntry, CredentialKey, SESSION_GRACE, Session, Snapshot, TokenHash,
 };
@@ -13,7 +14,9 @@ use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, mpsc};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 type Reply = tokio::sync::oneshot::Sender<Result<(), String>>;
@@ -21,12 +24,27 @@ type Reply = tokio::sync::oneshot::Sender<Result<(), String>>;
 pub struct SqliteBackend {
     tx: Mutex<mpsc::Sender<(Vec<Change>, Reply)>>,
     path: PathBuf,
+    expected: Expected,
+    /// Transactions committed (tests: how the writer batched).
+    #[cfg_attr(not(test), allow(dead_code))]
+    commits: Arc<AtomicU64>,
 }
+
+/// Longest the writer holds a batch for commits that callers announced
+/// ([`Expected`]) before it syncs what it has. Under load one sync then
+/// covers several sessions instead of one; a lone caller, with nobody
+/// else announced, never waits.
+pub const GATHER: Duration = Duration::from_millis(3);
 
 impl SqliteBackend {
     /// Opens (creating, mode 0600) the database, reads what is live and
     /// starts the writer thread. Blocking.
     pub fn open(path: &Path) -> Result<(SqliteBackend, Snapshot)> {
+        SqliteBackend::open_with(path, GATHER)
+    }
+
+    /// `open`, holding batches for at most `gather` (tests).
+    pub(super) fn open_with(path: &Path, gather: Duration) -> Result<(SqliteBackend, Snapshot)> {
         if !path.exists() {
             std::fs::OpenOptions::new()
                 .create(true)
@@ -55,21 +73,43 @@ impl SqliteBackend {
             )
         })?;
         let (tx, rx) = mpsc::channel();
+        let expected = Expected::default();
+        let commits = Arc::new(AtomicU64::new(0));
+        let writer = Writer {
+            conn,
+            rx,
+            expected: expected.clone(),
+            gather,
+            commits: commits.clone(),
+        };
         std::thread::Builder::new()
             .name("kaccess-state".into())
-            .spawn(move || writer(conn, rx))
+            .spawn(move || writer.run())
             .context("cannot start the state writer thread")?;
         let backend = SqliteBackend {
             tx: Mutex::new(tx),
             path: path.to_path_buf(),
+            expected,
+            commits,
         };
         Ok((backend, snapshot))
+    }
+}
+
+impl SqliteBackend {
+    #[cfg(test)]
+    pub(super) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 }
 
 impl Backend for SqliteBackend {
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path.display())
+    }
+
+    fn expected(&self) -> Option<&Expected> {
+        Some(&self.expected)
     }
 
     fn commit(&self, changes: Vec<Change>) -> BoxFuture<'_, Result<()>> {
@@ -305,41 +345,71 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
 /// The writer thread: batch, one transaction, one commit, answer all.
 /// Each statement is prepared once per connection (`prepare_cached`), not
 /// parsed again for every change.
-fn writer(mut conn: Connection, rx: mpsc::Receiver<(Vec<Change>, Reply)>) {
-    while let Ok(first) = rx.recv() {
+struct Writer {
+    conn: Connection,
+    rx: mpsc::Receiver<(Vec<Change>, Reply)>,
+    expected: Expected,
+    gather: Duration,
+    commits: Arc<AtomicU64>,
+}
+
+/// Most callers one transaction covers.
+const MAX_BATCH: usize = 1024;
+
+impl Writer {
+    fn run(mut self) {
+        while let Ok(first) = self.rx.recv() {
+            let batch = self.gather(first);
+            let result = self.transaction(batch.iter().flat_map(|(ops, _)| ops));
+            match result {
+                Ok(()) => {
+                    for (_, reply) in batch {
+                        let _ = reply.send(Ok(()));
+                    }
+                }
+                // One bad write must not sink the others: retry them one by one.
+                Err(_) => {
+                    for (ops, reply) in batch {
+                        let one = self.transaction(ops.iter());
+                        let _ = reply.send(one.map_err(|e| e.to_string()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// What is queued after `first`, and, while callers that announced a
+    /// commit have not all sent it, what arrives within `gather`.
+    fn gather(&self, first: (Vec<Change>, Reply)) -> Vec<(Vec<Change>, Reply)> {
         let mut batch = vec![first];
-        while batch.len() < 1024 {
-            match rx.try_recv() {
+        let deadline = Instant::now() + self.gather;
+        loop {
+            while batch.len() < MAX_BATCH {
+                match self.rx.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
+            }
+            // Announced callers in this batch still hold their claim.
+            if batch.len() >= self.expected.count().min(MAX_BATCH) {
+                return batch;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
                 Ok(item) => batch.push(item),
-                Err(_) => break,
+                Err(_) => return batch,
             }
         }
-        let result = (|| -> rusqlite::Result<()> {
-            let tx = conn.transaction()?;
-            for op in batch.iter().flat_map(|(ops, _)| ops) {
-                apply(&tx, op)?;
-            }
-            tx.commit()
-        })();
-        match result {
-            Ok(()) => {
-                for (_, reply) in batch {
-                    let _ = reply.send(Ok(()));
-                }
-            }
-            // One bad write must not sink the others: retry them one by one.
-            Err(_) => {
-                for (ops, reply) in batch {
-                    let one = conn.transaction().and_then(|tx| {
-                        for op in &ops {
-                            apply(&tx, op)?;
-                        }
-                        tx.commit()
-                    });
-                    let _ = reply.send(one.map_err(|e| e.to_string()));
-                }
-            }
+    }
+
+    fn transaction<'a>(&mut self, ops: impl Iterator<Item = &'a Change>) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        for op in ops {
+            apply(&tx, op)?;
         }
+        tx.commit()?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 

@@ -101,3 +101,83 @@ async fn a_replayed_revocation_keeps_the_first_revokers_name() {
         (Some(now), Some(RevokedBy::Logout))
     );
 }
+
+fn session_named(id: &str) -> Session {
+    Session {
+        id: id.into(),
+        ..crate::proxy::test_session()
+    }
+}
+
+/// A store on a backend that holds batches for up to `gather`.
+fn gathering(path: &Path, gather: Duration) -> (Arc<Store>, Arc<SqliteBackend>) {
+    let (backend, snapshot) = SqliteBackend::open_with(path, gather).unwrap();
+    let backend = Arc::new(backend);
+    let store = Store::new(
+        backend.clone(),
+        snapshot,
+        crate::store::DEFAULT_MAX_STALENESS,
+    );
+    (store, backend)
+}
+
+#[tokio::test]
+async fn a_commit_announced_by_another_caller_is_waited_for_and_both_land_in_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    // Far longer than the test: only the second commit can end the wait.
+    let (store, backend) = gathering(&dir.path().join("state.db"), Duration::from_secs(3600));
+    let (a, b) = (
+        store.expect_commit().unwrap(),
+        store.expect_commit().unwrap(),
+    );
+    let first = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store.add_session(session_named("s-first")).await.unwrap();
+            drop(a);
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!first.is_finished(), "held for the announced second commit");
+    store.add_session(session_named("s-second")).await.unwrap();
+    drop(b);
+    first.await.unwrap();
+    assert_eq!(backend.commits(), 1);
+    for id in ["s-first", "s-second"] {
+        assert!(store.session(id).await.unwrap().is_some(), "{id}");
+    }
+}
+
+#[tokio::test]
+async fn a_lone_commit_with_nobody_else_announced_is_not_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, backend) = gathering(&dir.path().join("state.db"), Duration::from_secs(3600));
+    let mine = store.expect_commit().unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        store.add_session(session_named("s-alone")),
+    )
+    .await
+    .expect("committed without waiting for the gather bound")
+    .unwrap();
+    drop(mine);
+    // Unannounced writers (a revocation) are not held either.
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        store.revoke("s-alone", now_secs(), RevokedBy::Logout),
+    )
+    .await
+    .expect("a revocation is not held")
+    .unwrap();
+    assert_eq!(backend.commits(), 2);
+}
+
+#[tokio::test]
+async fn a_caller_announced_but_never_committing_holds_a_batch_only_until_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, backend) = gathering(&dir.path().join("state.db"), Duration::from_millis(50));
+    let _never = store.expect_commit().unwrap();
+    let _mine = store.expect_commit().unwrap();
+    store.add_session(session_named("s-late")).await.unwrap();
+    assert_eq!(backend.commits(), 1);
+}
