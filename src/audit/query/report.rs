@@ -328,6 +328,18 @@ impl Report {
                 let status = r.status.map_or("?".to_string(), |s| s.to_string());
                 let denied = matches!(r.status, Some(401 | 403));
                 if let Some((n, mut row)) = self.open.remove(rid) {
+                    // Over SPDY a port-forward's ports are seen in its
+                    // streams, so only its `finished` record has them.
+                    let asked = r.request.as_ref().is_some_and(|q| q.ports.is_some());
+                    if let Some(ports) = res.ports.as_ref().filter(|_| !asked) {
+                        let seen = format!("ports {}", ports.join(","));
+                        row.detail = [row.detail.as_str(), &seen]
+                            .iter()
+                            .filter(|d| !d.is_empty())
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join("; ");
+                    }
                     row.outcome = match res.ended {
                         Some(how) => format!("{status}, {how}, {} ms", res.duration_ms),
                         None => status.clone(),

@@ -194,3 +194,39 @@ fn a_broken_chain_is_said_at_the_top_of_the_report() {
         "{md}"
     );
 }
+
+#[test]
+fn a_spdy_port_forward_shows_the_ports_its_finished_record_names() {
+    let started = proxied(
+        "s1",
+        "alice",
+        "r7",
+        "started",
+        "create",
+        Some("portforward"),
+    );
+    let mut done = finished(started.clone(), 101, Some("client closed"));
+    if let Some(res) = &mut done.result {
+        res.ports = Some(vec!["8080".into(), "9090".into()]);
+    }
+    let mut r = Report::new(
+        Format::Json,
+        Filter {
+            cluster: Some("prod".into()),
+            user: None,
+            window: Window::default(),
+        },
+    );
+    for v in [
+        value(issued("s1", "alice", 0, 30), 0),
+        value(started, 1),
+        value(done, 2),
+    ] {
+        r.add(&View::of(&v)).unwrap();
+    }
+    let mut out = Vec::new();
+    document(r.finish(NOW).unwrap(), &Status::default(), NOW, &mut out).unwrap();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["streams"][0]["action"], "portforward #1");
+    assert_eq!(v["streams"][0]["detail"], "ports 8080,9090");
+}
