@@ -1,16 +1,16 @@
-//! The way to kube-apiserver: pooled TLS clients (HTTP/2 or HTTP/1.1 for
-//! plain requests; HTTP/1.1 alone for upgrades, the only version
-//! kube-apiserver upgrades on, and for watches and other long-running
-//! requests), the request rewritten for upstream (URI, hop-by-hop headers,
-//! the proxy's own credential).
+//! The way to kube-apiserver: pooled TLS clients over HTTP/1.1 (one for
+//! requests, one unpooled for upgrades), the request rewritten for
+//! upstream (URI, hop-by-hop headers, the proxy's own credential).
 //!
-//! Why watches go over HTTP/1.1: every client's requests share the proxy's
-//! one HTTP/2 connection to the apiserver, which allows a fixed number of
-//! concurrent streams on it (Go's default 250; hyper's 200), and hyper's
-//! pool queues the next request rather than open a second connection. Idle
-//! watches would fill those streams and stall everyone's next `get`, so
-//! each long-running request takes its own HTTP/1.1 connection, as kubectl
-//! over HTTP/1.1 would.
+//! Why HTTP/1.1, whatever the client spoke: over one HTTP/2 connection
+//! every client's requests share a fixed number of concurrent streams (Go's
+//! default 250; hyper's 200), and hyper's pool queues the next request
+//! rather than open a second connection, so idle watches would fill them and
+//! stall everyone's next `get`. A connection per concurrent request has no
+//! such limit, and it is cheaper for the proxy too: at 64 connections the
+//! proxy served 0.41 of direct over HTTP/1.1 upstream against 0.32 over
+//! HTTP/2 (docs/performance.md, stop 20). Upgrades are HTTP/1.1 anyway, the
+//! only version kube-apiserver upgrades on.
 
 use super::body::Metered;
 use super::config::{UpstreamConfig, UpstreamCredential};
@@ -30,9 +30,8 @@ type HttpsClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
 
 pub struct Upstream {
     authority: Authority,
-    plain: HttpsClient,
-    /// HTTP/1.1, pooled: one connection per open watch.
-    streams: HttpsClient,
+    /// Pooled: one connection per concurrent request or open watch.
+    pooled: HttpsClient,
     upgrades: HttpsClient,
     token: Option<TokenFile>,
 }
@@ -44,6 +43,10 @@ impl std::fmt::Debug for Upstream {
             .finish_non_exhaustive()
     }
 }
+
+/// Idle upstream connections kept for reuse; more concurrent requests
+/// than this open and then close their own (a TLS handshake each).
+const MAX_IDLE: usize = 256;
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [&str; 8] = [
@@ -113,25 +116,17 @@ impl Upstream {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(10)));
-        let plain = HttpsConnectorBuilder::new()
-            .with_tls_config(tls.clone())
-            .https_only()
-            .enable_all_versions()
-            .wrap_connector(http.clone());
         let h1 = HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_only()
             .enable_http1()
             .wrap_connector(http);
-        let client = |c| {
-            Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(90))
-                .build(c)
-        };
         Ok(Upstream {
             authority,
-            plain: client(plain),
-            streams: client(h1.clone()),
+            pooled: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_max_idle_per_host(MAX_IDLE)
+                .build(h1.clone()),
             // Upgraded connections leave the pool: nothing to keep.
             upgrades: Client::builder(TokioExecutor::new())
                 .pool_max_idle_per_host(0)
@@ -141,13 +136,11 @@ impl Upstream {
     }
 
     /// Sends `req` (headers already impersonating) upstream: its URI and
-    /// framing rewritten, the proxy's credential added. `long_running`
-    /// (a watch, `logs -f`) takes an HTTP/1.1 connection of its own.
+    /// framing rewritten, the proxy's credential added.
     pub async fn send(
         &self,
         mut req: Request<UpstreamBody>,
         upgrade: bool,
-        long_running: bool,
     ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
         let path = req
             .uri()
@@ -170,10 +163,8 @@ impl Upstream {
         }
         if upgrade {
             self.upgrades.request(req).await
-        } else if long_running {
-            self.streams.request(req).await
         } else {
-            self.plain.request(req).await
+            self.pooled.request(req).await
         }
     }
 }

@@ -240,7 +240,7 @@ impl Proxy {
         let body = Metered::counted(body, finish.bytes_in.clone());
         let sent = Instant::now();
         let answer = tokio::select! {
-            r = self.upstream.send(Request::from_parts(parts, body), upgrade, is_long_running(&info)) => r,
+            r = self.upstream.send(Request::from_parts(parts, body), upgrade) => r,
             _ = lease.token.cancelled() => {
                 let how = lease.cause().map_or("revoked", |c| c.as_str());
                 finish.set_status(401);
