@@ -15,14 +15,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 type Reply = tokio::sync::oneshot::Sender<Result<(), String>>;
 
 pub struct SqliteBackend {
-    tx: Mutex<mpsc::Sender<(Vec<Change>, Reply)>>,
+    /// `Sender` is `Sync`: callers send without a lock.
+    tx: mpsc::Sender<(Vec<Change>, Reply)>,
     path: PathBuf,
     expected: Expected,
     /// Transactions committed (tests: how the writer batched).
@@ -87,7 +88,7 @@ impl SqliteBackend {
             .spawn(move || writer.run())
             .context("cannot start the state writer thread")?;
         let backend = SqliteBackend {
-            tx: Mutex::new(tx),
+            tx,
             path: path.to_path_buf(),
             expected,
             commits,
@@ -116,12 +117,8 @@ impl Backend for SqliteBackend {
         let (reply, wait) = tokio::sync::oneshot::channel();
         let sent = self
             .tx
-            .lock()
-            .map_err(|_| anyhow::anyhow!("state writer lock poisoned"))
-            .and_then(|tx| {
-                tx.send((changes, reply))
-                    .map_err(|_| anyhow::anyhow!("the state writer has stopped"))
-            });
+            .send((changes, reply))
+            .map_err(|_| anyhow::anyhow!("the state writer has stopped"));
         Box::pin(async move {
             sent?;
             wait.await
