@@ -118,6 +118,9 @@ impl Writer {
                 path: self.path.clone(),
                 cause: cause.clone(),
             };
+            // The file's state is unknown: what waits for a sync never gets one.
+            let unsynced = std::mem::take(&mut self.unsynced);
+            self.refuse(unsynced.acks, err.clone());
             return Err(self.refuse(acks, err));
         }
         let mut buf = Vec::new();
