@@ -155,6 +155,7 @@ fn write_serving_cert(dir: &Path) -> String {
 
 impl Broker {
     pub fn start(opts: BrokerOptions) -> Broker {
+        super::failure_dump::install();
         let dir = tempfile::tempdir().expect("temp dir");
         let p = dir.path();
         // Cluster CA: signs client certificates.
@@ -335,7 +336,7 @@ impl Drop for Broker {
     fn drop(&mut self) {
         self.stop();
         if std::thread::panicking() {
-            eprintln!("--- broker stderr ---\n{}", self.stderr());
+            super::failure_dump::print("broker stderr", &self.stderr());
         }
     }
 }

@@ -14,6 +14,7 @@ pub struct FailureLog {
 impl FailureLog {
     /// `what` names the helper in the printed log (`test browser`).
     pub fn new(what: &'static str) -> FailureLog {
+        super::failure_dump::install();
         let dir = tempfile::tempdir().expect("tempdir for a log");
         let path = dir.path().join("output.log");
         FailureLog {
@@ -41,7 +42,7 @@ impl FailureLog {
 impl Drop for FailureLog {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("--- {} output ---\n{}", self.what, self.contents());
+            super::failure_dump::print(&format!("{} output", self.what), &self.contents());
         }
     }
 }

@@ -100,6 +100,7 @@ fn idp_dir() -> PathBuf {
 
 impl Idp {
     pub fn start(opts: IdpOptions) -> Idp {
+        super::failure_dump::install();
         let dir = idp_dir();
         assert!(
             dir.join("node_modules/oidc-provider").is_dir(),
@@ -255,7 +256,7 @@ impl Drop for Idp {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
-            eprintln!("--- test identity provider stderr ---\n{}", self.stderr());
+            super::failure_dump::print("test identity provider stderr", &self.stderr());
         }
     }
 }

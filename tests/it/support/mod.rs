@@ -6,6 +6,7 @@ pub mod apiserver;
 pub mod audit_chain;
 pub mod broker;
 pub mod demo;
+pub mod failure_dump;
 pub mod failure_log;
 pub mod idp;
 pub mod pki;

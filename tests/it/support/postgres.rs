@@ -81,6 +81,7 @@ impl Postgres {
     }
 
     fn start_with(serving: Option<&super::pki::Issued>, durable: bool) -> Postgres {
+        super::failure_dump::install();
         let bin = bin_dir();
         let dir = tempfile::tempdir().expect("temp dir");
         let pg = Postgres {
@@ -304,7 +305,7 @@ impl Drop for Postgres {
                 .output();
         }
         if std::thread::panicking() {
-            eprintln!("--- postgres log ---\n{}", self.log());
+            super::failure_dump::print("postgres log", &self.log());
         }
     }
 }
